@@ -1,0 +1,1 @@
+"""crmrules: a rules engine for e-commerce customer operations."""

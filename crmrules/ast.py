@@ -1,0 +1,505 @@
+"""The typed AST: frozen, slotted dataclasses with a source span and no behaviour.
+
+Parse nodes come out of the grammar; resolved nodes (`Column`, `AttributeRef`,
+`SegmentRef`, `Now`) replace names once the compiler knows what they mean.
+`type` is filled in by the type checker. Both span and type are left out of
+equality, so two rules that say the same thing compare equal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from enum import StrEnum
+from typing import TypeVar
+
+from crmrules.errors import Span
+from crmrules.types import Type
+
+
+class DurationUnit(StrEnum):
+    """Units of duration literals, spelled as in the source."""
+
+    SECOND = "s"
+    MINUTE = "min"
+    HOUR = "h"
+    DAY = "d"
+    WEEK = "w"
+    MONTH = "mo"
+    YEAR = "y"
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A duration value such as `30d` or `6mo`; months and years are calendar units."""
+
+    amount: int
+    unit: DurationUnit
+
+    def __str__(self) -> str:
+        return f"{self.amount}{self.unit}"
+
+
+LiteralValue = None | bool | int | Decimal | str | date | datetime | Duration
+
+
+class CompareOp(StrEnum):
+    """Binary comparison operators."""
+
+    EQ = "=="
+    NE = "!="
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+
+
+class ArithOp(StrEnum):
+    """Binary arithmetic operators."""
+
+    ADD = "+"
+    SUB = "-"
+    MUL = "*"
+    DIV = "/"
+    MOD = "%"
+
+
+class SetOpKind(StrEnum):
+    """Set operators on segment membership; each operand counts only when true."""
+
+    UNION = "|"
+    INTERSECT = "&"
+    DIFFERENCE = "-"
+
+
+class TextOpKind(StrEnum):
+    """Word operators on strings (and `contains` on lists before type checking)."""
+
+    CONTAINS = "contains"
+    STARTS_WITH = "starts_with"
+    MATCHES = "matches"
+
+
+class AggFunc(StrEnum):
+    """Aggregates over a customer's related rows."""
+
+    COUNT = "count"
+    SUM = "sum"
+    AVG = "avg"
+    MIN = "min"
+    MAX = "max"
+    ANY = "any"
+    NONE = "none"
+    DISTINCT = "distinct"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Node:
+    """Base of every node: a source span, left out of equality."""
+
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Expr(Node):
+    """Base of expressions; `type` is set by the type checker."""
+
+    type: Type | None = field(default=None, compare=False, repr=False)
+
+
+# ------------------------------------------------------------------ parse nodes
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Literal(Expr):
+    """A literal: null, boolean, integer, decimal, string, date, timestamp or duration."""
+
+    value: LiteralValue
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListLiteral(Expr):
+    """A list written in the source, such as `["coat", "dress"]`."""
+
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Name(Expr):
+    """A bare name before resolution: an attribute, column, segment or `now`."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Path(Expr):
+    """A dotted name such as `event.category` or `customer.country`."""
+
+    base: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class And(Expr):
+    """`a and b and ...` under three-valued logic."""
+
+    operands: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Or(Expr):
+    """`a or b or ...` under three-valued logic."""
+
+    operands: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Not(Expr):
+    """`not a`: unknown stays unknown."""
+
+    operand: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Compare(Expr):
+    """A binary comparison such as `total > 100`."""
+
+    op: CompareOp
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Arith(Expr):
+    """Binary arithmetic such as `total - discount`."""
+
+    op: ArithOp
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Negate(Expr):
+    """Unary minus."""
+
+    operand: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetOp(Expr):
+    """`a | b`, `a & b`, `a - b` on segment membership: always true or false."""
+
+    op: SetOpKind
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class In(Expr):
+    """`needle in haystack` (or `not in`), the haystack a list."""
+
+    needle: Expr
+    haystack: Expr
+    negated: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Between(Expr):
+    """`value between low and high`, both ends included."""
+
+    value: Expr
+    low: Expr
+    high: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IsNull(Expr):
+    """`value is null` / `value is not null`: never unknown."""
+
+    operand: Expr
+    negated: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextOp(Expr):
+    """`a contains b`, `a starts_with b`, `a matches "regex"`."""
+
+    op: TextOpKind
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Within(Expr):
+    """`x within 30d`: `now - 30d < x <= now`."""
+
+    value: Expr
+    duration: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NamedArg(Node):
+    """`name: value` inside a call or an action."""
+
+    name: str
+    value: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Call(Expr):
+    """A call of a built-in function; after resolution all arguments are positional."""
+
+    name: str
+    args: tuple[Expr, ...]
+    kwargs: tuple[NamedArg, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Aggregate(Expr):
+    """`count(orders where ...)`, `sum(orders.total where ...)` over related rows."""
+
+    func: AggFunc
+    table: str
+    column: str | None = None
+    where: Expr | None = None
+
+
+# --------------------------------------------------------------- resolved nodes
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Column(Expr):
+    """A column of the row in scope: the customer, an order, an item or an event."""
+
+    table: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttributeRef(Expr):
+    """A use of a user-defined or built-in attribute."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentRef(Expr):
+    """A segment used as a boolean: true for members, false otherwise, never unknown."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Now(Expr):
+    """The evaluation instant, fixed for a whole run."""
+
+
+# ---------------------------------------------------------------- declarations
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentDecl(Node):
+    """`segment NAME "title": expr` (or `= expr` for set algebra)."""
+
+    name: str
+    title: str | None
+    body: Expr
+    uses_equals: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttributeDecl(Node):
+    """`attribute NAME = expr`: a derived attribute usable in every rule."""
+
+    name: str
+    title: str | None
+    body: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventTrigger(Node):
+    """`on add_to_cart where ...`: fires for each matching event."""
+
+    event_type: str
+    where: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleTrigger(Node):
+    """`daily at 09:00`, `weekly on monday at 09:00`, `monthly on 1 at 09:00`."""
+
+    every: str
+    at: time
+    day: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DateTrigger(Node):
+    """`on birthday - 3d`: fires on the day a date computed from the data comes."""
+
+    anchor: Expr
+    where: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AfterTrigger(Node):
+    """`75d after last_order_at where ...`."""
+
+    delay: Duration
+    anchor: Expr
+    where: Expr | None = None
+
+
+class ChangeKind(StrEnum):
+    """How a threshold trigger fires."""
+
+    BECOMES = "becomes"
+    REACHES = "reaches"
+    TRUE = "true"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeTrigger(Node):
+    """`when tier becomes "gold"`, `when days_since_last_order reaches 60`, `when expr`."""
+
+    subject: Expr
+    kind: ChangeKind
+    value: Expr | None = None
+
+
+Trigger = EventTrigger | ScheduleTrigger | DateTrigger | AfterTrigger | ChangeTrigger
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action(Node):
+    """`email(template: "winback", coupon: "BACK15")`."""
+
+    kind: str
+    args: tuple[NamedArg, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cap(Node):
+    """`cap: 1 per 30d`."""
+
+    count: int
+    per: Duration
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuietHours(Node):
+    """`quiet: 22:00-08:00`: no sends inside this daily window."""
+
+    start: time
+    end: time
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CampaignDecl(Node):
+    """A campaign: audience, trigger, wait, unless, action and guard rails."""
+
+    name: str
+    title: str | None
+    trigger: Trigger
+    action: Action
+    audience: Expr | None = None
+    wait: Duration | None = None
+    unless: Expr | None = None
+    cap: Cap | None = None
+    quiet: QuietHours | None = None
+    holdout: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordField(Node):
+    """`key: value` inside a test record."""
+
+    name: str
+    value: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Record(Expr):
+    """`{id: "c1", total: 150}`: test data only."""
+
+    fields: tuple[RecordField, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Given(Node):
+    """`customer {...}`, `orders [...]` or `events [...]` in a test case."""
+
+    table: str
+    value: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestCase(Node):
+    """`given ... [as of DATE] expect in|out`."""
+
+    __test__ = False  # not a pytest class
+
+    given: tuple[Given, ...]
+    expect_in: bool
+    as_of: date | datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestDecl(Node):
+    """`test SEGMENT:` followed by one or more cases."""
+
+    __test__ = False
+
+    segment: str
+    title: str | None
+    cases: tuple[TestCase, ...]
+
+
+Declaration = SegmentDecl | AttributeDecl | CampaignDecl | TestDecl
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleFile(Node):
+    """Every declaration of one or more rule files, in source order."""
+
+    declarations: tuple[Declaration, ...]
+
+
+# -------------------------------------------------------------- generic traversal
+N = TypeVar("N", bound=Node)
+
+
+def children(node: Node) -> Iterator[Node]:
+    """The child nodes of a node, derived from its dataclass fields."""
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, Node):
+            yield value
+        elif isinstance(value, tuple):
+            for item in value:
+                if isinstance(item, Node):
+                    yield item
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """The node and all its descendants, parents first."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(list(children(current))))
+
+
+def transform(node: N, fn: Callable[[Node], Node]) -> N:
+    """Rebuild a tree bottom-up, applying `fn` to every node after its children."""
+    changes = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, Node):
+            new = transform(value, fn)
+            if new is not value:
+                changes[f.name] = new
+        elif isinstance(value, tuple) and any(isinstance(item, Node) for item in value):
+            new_items = tuple(transform(item, fn) if isinstance(item, Node) else item
+                              for item in value)
+            if any(a is not b for a, b in zip(new_items, value)):
+                changes[f.name] = new_items
+    rebuilt = dataclasses.replace(node, **changes) if changes else node
+    return fn(rebuilt)

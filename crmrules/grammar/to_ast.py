@@ -1,0 +1,379 @@
+"""Turn Lark's parse tree into AST nodes with spans; literals are decoded here."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime, time
+from decimal import Decimal
+
+from lark import Token, Transformer, v_args
+
+from crmrules import ast
+from crmrules.errors import RuleSyntaxError, Source, Span
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0"}
+_DURATION = re.compile(r"(\d+)(mo|min|[ywdhs])")
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def decode_string(text: str) -> str:
+    """The value of a quoted string literal, escapes resolved."""
+    body = text[1:-1]
+    out = []
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if char == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            if nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2:i + 6]):
+                out.append(chr(int(body[i + 2:i + 6], 16)))
+                i += 6
+                continue
+            out.append(_ESCAPES.get(nxt, "\\" + nxt))
+            i += 2
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def encode_string(value: str) -> str:
+    """A double-quoted literal that decodes back to `value`."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+@v_args(meta=True)
+class ToAst(Transformer):
+    """CST → AST for one declaration or expression; offsets shift spans into the file."""
+
+    def __init__(self, offset: int, source: Source):
+        super().__init__()
+        self.offset = offset
+        self.source = source
+
+    # ------------------------------------------------------------------ helpers
+    def _span(self, meta) -> Span | None:
+        if meta.empty:
+            return None
+        return Span(self.offset + meta.start_pos, self.offset + meta.end_pos, self.source)
+
+    def _token_span(self, token: Token) -> Span:
+        return Span(self.offset + token.start_pos, self.offset + token.end_pos, self.source)
+
+    def _error(self, message: str, token: Token, hint: str | None = None) -> RuleSyntaxError:
+        return RuleSyntaxError(message, self._token_span(token), hint, code="E0103")
+
+    def _date(self, token: Token) -> date:
+        try:
+            return date.fromisoformat(str(token))
+        except ValueError:
+            raise self._error(f"`{token}` is not a valid date", token) from None
+
+    def _datetime(self, token: Token) -> datetime:
+        try:
+            return datetime.fromisoformat(str(token))
+        except ValueError:
+            raise self._error(f"`{token}` is not a valid timestamp", token) from None
+
+    def _time(self, token: Token) -> time:
+        hours, minutes = str(token).split(":")
+        if int(hours) > 23 or int(minutes) > 59:
+            raise self._error(f"`{token}` is not a valid time of day", token, "use 00:00 to 23:59")
+        return time(int(hours), int(minutes))
+
+    def _duration(self, token: Token) -> ast.Duration:
+        match = _DURATION.fullmatch(str(token))
+        return ast.Duration(int(match.group(1)), ast.DurationUnit(match.group(2)))
+
+    # ----------------------------------------------------------------- literals
+    def int_(self, meta, children):
+        return ast.Literal(value=int(children[0]), span=self._span(meta))
+
+    def decimal(self, meta, children):
+        return ast.Literal(value=Decimal(str(children[0])), span=self._span(meta))
+
+    def string(self, meta, children):
+        return ast.Literal(value=decode_string(str(children[0])), span=self._span(meta))
+
+    def true(self, meta, children):
+        return ast.Literal(value=True, span=self._span(meta))
+
+    def false(self, meta, children):
+        return ast.Literal(value=False, span=self._span(meta))
+
+    def null(self, meta, children):
+        return ast.Literal(value=None, span=self._span(meta))
+
+    def duration(self, meta, children):
+        return ast.Literal(value=self._duration(children[0]), span=self._span(meta))
+
+    def date(self, meta, children):
+        return ast.Literal(value=self._date(children[0]), span=self._span(meta))
+
+    def datetime(self, meta, children):
+        return ast.Literal(value=self._datetime(children[0]), span=self._span(meta))
+
+    def list_literal(self, meta, children):
+        items = tuple(c for c in children if c is not None)
+        return ast.ListLiteral(items=items, span=self._span(meta))
+
+    value_list = list_literal
+
+    def negative(self, meta, children):
+        return ast.Literal(value=-children[0].value, span=self._span(meta))
+
+    def record_field(self, meta, children):
+        name, value = children
+        return ast.RecordField(name=str(name), value=value, span=self._span(meta))
+
+    def record(self, meta, children):
+        fields = tuple(c for c in children if c is not None)
+        return ast.Record(fields=fields, span=self._span(meta))
+
+    # -------------------------------------------------------------- expressions
+    def name(self, meta, children):
+        return ast.Name(name=str(children[0]), span=self._span(meta))
+
+    def path(self, meta, children):
+        return ast.Path(base=str(children[0]), name=str(children[1]), span=self._span(meta))
+
+    def or_expr(self, meta, children):
+        return ast.Or(operands=tuple(children), span=self._span(meta))
+
+    def and_expr(self, meta, children):
+        return ast.And(operands=tuple(children), span=self._span(meta))
+
+    def not_(self, meta, children):
+        return ast.Not(operand=children[0], span=self._span(meta))
+
+    def compare(self, meta, children):
+        left, op, right = children
+        return ast.Compare(op=ast.CompareOp(str(op)), left=left, right=right, span=self._span(meta))
+
+    def in_(self, meta, children):
+        return ast.In(needle=children[0], haystack=children[1], span=self._span(meta))
+
+    def not_in(self, meta, children):
+        return ast.In(needle=children[0], haystack=children[1], negated=True, span=self._span(meta))
+
+    def between(self, meta, children):
+        value, low, high = children
+        return ast.Between(value=value, low=low, high=high, span=self._span(meta))
+
+    def is_null(self, meta, children):
+        return ast.IsNull(operand=children[0], span=self._span(meta))
+
+    def is_not_null(self, meta, children):
+        return ast.IsNull(operand=children[0], negated=True, span=self._span(meta))
+
+    def _text_op(self, kind, meta, children):
+        return ast.TextOp(op=kind, left=children[0], right=children[1], span=self._span(meta))
+
+    def contains(self, meta, children):
+        return self._text_op(ast.TextOpKind.CONTAINS, meta, children)
+
+    def starts_with(self, meta, children):
+        return self._text_op(ast.TextOpKind.STARTS_WITH, meta, children)
+
+    def matches(self, meta, children):
+        return self._text_op(ast.TextOpKind.MATCHES, meta, children)
+
+    def within(self, meta, children):
+        return ast.Within(value=children[0], duration=children[1], span=self._span(meta))
+
+    def _set_op(self, kind, meta, children):
+        return ast.SetOp(op=kind, left=children[0], right=children[1], span=self._span(meta))
+
+    def union(self, meta, children):
+        return self._set_op(ast.SetOpKind.UNION, meta, children)
+
+    def intersect(self, meta, children):
+        return self._set_op(ast.SetOpKind.INTERSECT, meta, children)
+
+    def _arith(self, op, meta, children):
+        return ast.Arith(op=op, left=children[0], right=children[1], span=self._span(meta))
+
+    def add(self, meta, children):
+        return self._arith(ast.ArithOp.ADD, meta, children)
+
+    def sub(self, meta, children):
+        return self._arith(ast.ArithOp.SUB, meta, children)
+
+    def mul(self, meta, children):
+        return self._arith(ast.ArithOp.MUL, meta, children)
+
+    def div(self, meta, children):
+        return self._arith(ast.ArithOp.DIV, meta, children)
+
+    def mod(self, meta, children):
+        return self._arith(ast.ArithOp.MOD, meta, children)
+
+    def neg(self, meta, children):
+        operand = children[0]
+        # `-5` is the literal -5, so that formatting a negative literal round-trips
+        if isinstance(operand, ast.Literal) and type(operand.value) in (int, Decimal):
+            return ast.Literal(value=-operand.value, span=self._span(meta))
+        return ast.Negate(operand=operand, span=self._span(meta))
+
+    def named_arg(self, meta, children):
+        return ast.NamedArg(name=str(children[0]), value=children[1], span=self._span(meta))
+
+    def args(self, meta, children):
+        return children
+
+    def call(self, meta, children):
+        name, args = children
+        args = args or []
+        positional = tuple(a for a in args if not isinstance(a, ast.NamedArg))
+        named = tuple(a for a in args if isinstance(a, ast.NamedArg))
+        for arg in args[len(positional):]:
+            if not isinstance(arg, ast.NamedArg):
+                raise RuleSyntaxError("positional argument after a named one", arg.span,
+                                      "put positional arguments first", code="E0103")
+        return ast.Call(name=str(name), args=positional, kwargs=named, span=self._span(meta))
+
+    def agg_func(self, meta, children):
+        return ast.AggFunc(str(children[0]))
+
+    def aggregate(self, meta, children):
+        func, table, column, where = children
+        return ast.Aggregate(func=func, table=str(table), column=str(column) if column else None,
+                             where=where, span=self._span(meta))
+
+    # ------------------------------------------------------------- declarations
+    def segment_colon(self, meta, children):
+        name, title, body = children
+        return ast.SegmentDecl(name=str(name), title=_title(title), body=body, span=self._span(meta))
+
+    def segment_equals(self, meta, children):
+        name, title, body = children
+        return ast.SegmentDecl(name=str(name), title=_title(title), body=body, uses_equals=True,
+                               span=self._span(meta))
+
+    def attribute(self, meta, children):
+        name, title, body = children
+        return ast.AttributeDecl(name=str(name), title=_title(title), body=body, span=self._span(meta))
+
+    # campaign fields come back as (field name, value, span) and are gathered below
+    def audience(self, meta, children):
+        return ("audience", children[0], self._span(meta))
+
+    def trigger_field(self, meta, children):
+        return ("trigger", children[0], self._span(meta))
+
+    def wait(self, meta, children):
+        return ("wait", self._duration(children[0]), self._span(meta))
+
+    def unless(self, meta, children):
+        return ("unless", children[0], self._span(meta))
+
+    def action(self, meta, children):
+        kind, args = children
+        node = ast.Action(kind=str(kind), args=tuple(args.children if args else ()),
+                          span=self._span(meta))
+        return ("action", node, self._span(meta))
+
+    def named_args(self, meta, children):
+        return _Args(children)
+
+    def cap(self, meta, children):
+        count, per = children
+        node = ast.Cap(count=int(count), per=self._duration(per), span=self._span(meta))
+        return ("cap", node, self._span(meta))
+
+    def quiet(self, meta, children):
+        start, end = children
+        node = ast.QuietHours(start=self._time(start), end=self._time(end), span=self._span(meta))
+        return ("quiet", node, self._span(meta))
+
+    def holdout(self, meta, children):
+        value = Decimal(children[0].value)
+        if not 0 <= value < 100:
+            raise RuleSyntaxError("a holdout is a percentage from 0 up to (not including) 100",
+                                  children[0].span, code="E0103")
+        return ("holdout", value, self._span(meta))
+
+    def on_trigger(self, meta, children):
+        subject, where = children
+        if isinstance(subject, ast.Name):
+            return ast.EventTrigger(event_type=subject.name, where=where, span=self._span(meta))
+        return ast.DateTrigger(anchor=subject, where=where, span=self._span(meta))
+
+    def daily(self, meta, children):
+        return ast.ScheduleTrigger(every="daily", at=self._time(children[0]), span=self._span(meta))
+
+    def weekly(self, meta, children):
+        day, at = children
+        if str(day).lower() not in _WEEKDAYS:
+            raise self._error(f"`{day}` is not a day of the week", day, "write monday ... sunday")
+        return ast.ScheduleTrigger(every="weekly", day=str(day).lower(), at=self._time(at),
+                                   span=self._span(meta))
+
+    def monthly(self, meta, children):
+        day, at = children
+        if not 1 <= int(day) <= 28:
+            raise self._error(f"day {day} does not come in every month", day, "use a day from 1 to 28")
+        return ast.ScheduleTrigger(every="monthly", day=str(int(day)), at=self._time(at),
+                                   span=self._span(meta))
+
+    def after_trigger(self, meta, children):
+        delay, anchor, where = children
+        return ast.AfterTrigger(delay=self._duration(delay), anchor=anchor, where=where,
+                                span=self._span(meta))
+
+    def becomes(self, meta, children):
+        return ast.ChangeTrigger(subject=children[0], kind=ast.ChangeKind.BECOMES, value=children[1],
+                                 span=self._span(meta))
+
+    def reaches(self, meta, children):
+        return ast.ChangeTrigger(subject=children[0], kind=ast.ChangeKind.REACHES, value=children[1],
+                                 span=self._span(meta))
+
+    def when_true(self, meta, children):
+        return ast.ChangeTrigger(subject=children[0], kind=ast.ChangeKind.TRUE, span=self._span(meta))
+
+    def campaign(self, meta, children):
+        name, title, *fields = children
+        seen: dict[str, object] = {}
+        for field_name, value, span in fields:
+            if field_name in seen:
+                raise RuleSyntaxError(f"campaign `{name}` sets `{field_name}` twice", span,
+                                      "keep one of them", code="E0105")
+            seen[field_name] = value
+        for required in ("trigger", "action"):
+            if required not in seen:
+                raise RuleSyntaxError(f"campaign `{name}` has no `{required}`", self._token_span(name),
+                                      f"add a `{required}:` line", code="E0106")
+        return ast.CampaignDecl(name=str(name), title=_title(title), span=self._span(meta), **seen)
+
+    def given_item(self, meta, children):
+        table, value = children
+        return ast.Given(table=str(table), value=value, span=self._span(meta))
+
+    def as_of(self, meta, children):
+        token = children[0]
+        return self._datetime(token) if token.type == "DATETIME" else self._date(token)
+
+    def expectation(self, meta, children):
+        return str(children[0]) == "in"
+
+    def test_case(self, meta, children):
+        *given, as_of, expect_in = children
+        return ast.TestCase(given=tuple(given), as_of=as_of, expect_in=expect_in, span=self._span(meta))
+
+    def test(self, meta, children):
+        name, title, *cases = children
+        return ast.TestDecl(segment=str(name), title=_title(title), cases=tuple(cases),
+                            span=self._span(meta))
+
+
+class _Args:
+    """Named arguments of an action, carried up to the action rule."""
+
+    def __init__(self, children):
+        self.children = children
+
+
+def _title(token: Token | None) -> str | None:
+    return decode_string(str(token)) if token is not None else None
