@@ -1,1 +1,24 @@
 """crmrules: a rules engine for e-commerce customer operations."""
+
+from crmrules.api import RuleSet, TestResult, load, load_text
+from crmrules.backends.customer_data import prepare_customer
+from crmrules.errors import (
+    CrmRulesError,
+    DataError,
+    EvaluationError,
+    InternalError,
+    RuleSyntaxError,
+    RuleTypeError,
+    SchemaError,
+    UnknownNameError,
+    UnsupportedFeatureError,
+)
+from crmrules.schema import Schema, default_schema, load_schema
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CrmRulesError", "DataError", "EvaluationError", "InternalError", "RuleSet", "RuleSyntaxError",
+    "RuleTypeError", "Schema", "SchemaError", "TestResult", "UnknownNameError", "UnsupportedFeatureError",
+    "default_schema", "load", "load_schema", "load_text", "prepare_customer",
+]

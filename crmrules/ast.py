@@ -489,17 +489,20 @@ def walk(node: Node) -> Iterator[Node]:
 
 def transform(node: N, fn: Callable[[Node], Node]) -> N:
     """Rebuild a tree bottom-up, applying `fn` to every node after its children."""
+    return fn(map_children(node, lambda child: transform(child, fn)))
+
+
+def map_children(node: N, fn: Callable[[Node], Node]) -> N:
+    """The node with `fn` applied to each direct child, for passes that walk top-down."""
     changes = {}
     for f in dataclasses.fields(node):
         value = getattr(node, f.name)
         if isinstance(value, Node):
-            new = transform(value, fn)
+            new = fn(value)
             if new is not value:
                 changes[f.name] = new
         elif isinstance(value, tuple) and any(isinstance(item, Node) for item in value):
-            new_items = tuple(transform(item, fn) if isinstance(item, Node) else item
-                              for item in value)
+            new_items = tuple(fn(item) if isinstance(item, Node) else item for item in value)
             if any(a is not b for a, b in zip(new_items, value)):
                 changes[f.name] = new_items
-    rebuilt = dataclasses.replace(node, **changes) if changes else node
-    return fn(rebuilt)
+    return dataclasses.replace(node, **changes) if changes else node

@@ -1,0 +1,158 @@
+"""The Python API: load rule files, get segments, match customers, run rule-file tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from crmrules import ast
+from crmrules.backends.customer_data import prepare_customer
+from crmrules.backends.memory import MemorySegment, memory
+from crmrules.compiler.pipeline import Program, check
+from crmrules.errors import CrmRulesError, UnknownNameError, did_you_mean, raise_all
+from crmrules.grammar import parse
+from crmrules.schema import Schema, default_schema, load_schema, schema_from_dict
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """The outcome of one `given ... expect` case of a rule-file test."""
+
+    __test__ = False
+
+    segment: str
+    case: int
+    expected_in: bool
+    actual_in: bool
+    span: object
+
+    @property
+    def passed(self) -> bool:
+        """Whether the segment said what the test expected."""
+        return self.expected_in == self.actual_in
+
+
+class RuleSet:
+    """A checked set of rule files: segments, attributes, campaigns and tests."""
+
+    def __init__(self, rules: ast.RuleFile, program: Program):
+        self.rules = rules
+        self.program = program
+        self._compiled: dict[str, MemorySegment] = {}
+
+    @property
+    def schema(self) -> Schema:
+        """The schema the rules were checked against."""
+        return self.program.schema
+
+    @property
+    def segments(self) -> list[tuple[str, str | None]]:
+        """Every segment's name and title, in file order."""
+        return [(name, decl.title) for name, decl in self.program.segments.items()]
+
+    @property
+    def attributes(self) -> list[str]:
+        """The names of the derived attributes."""
+        return list(self.program.attributes)
+
+    @property
+    def campaigns(self) -> dict[str, ast.CampaignDecl]:
+        """The checked campaigns by name."""
+        return dict(self.program.campaigns)
+
+    def segment(self, name: str) -> MemorySegment:
+        """The named segment, compiled for in-memory matching on first use."""
+        compiled = self._compiled.get(name)
+        if compiled is None:
+            if name not in self.program.segments:
+                raise UnknownNameError(f"unknown segment `{name}`", None,
+                                       did_you_mean(name, self.program.segments)
+                                       or f"segments: {', '.join(self.program.segments) or 'none'}")
+            compiled = self._compiled[name] = memory(self.program, name)
+        return compiled
+
+    def run_tests(self, today: date | None = None) -> list[TestResult]:
+        """Run every `test` block with the in-memory engine."""
+        results = []
+        for decl in self.program.tests:
+            segment = self.segment(decl.segment)
+            for index, case in enumerate(decl.cases, start=1):
+                customer = _test_customer(case)
+                now = case.as_of or today or date.today()
+                actual = segment.matches(prepare_customer(customer, self.schema), now)
+                results.append(TestResult(decl.segment, index, case.expect_in, actual, case.span))
+        return results
+
+
+def _test_customer(case: ast.TestCase) -> dict:
+    customer: dict = {}
+    for given in case.given:
+        value = _plain(given.value)
+        if given.table == "customer":
+            customer.update(value)
+        else:
+            customer[given.table] = value
+    return customer
+
+
+def _plain(node: ast.Expr):
+    match node:
+        case ast.Record(fields=fields):
+            return {f.name: _plain(f.value) for f in fields}
+        case ast.ListLiteral(items=items):
+            return [_plain(i) for i in items]
+        case ast.Literal(value=value):
+            return value
+    raise CrmRulesError("test data must be written as literals", node.span, code="E0103")
+
+
+def resolve_schema(schema: Schema | str | Path | dict | None) -> Schema:
+    """A Schema from a Schema, a mapping file path, a dict, or None for the default."""
+    if schema is None:
+        return default_schema()
+    if isinstance(schema, Schema):
+        return schema
+    if isinstance(schema, dict):
+        return schema_from_dict(schema)
+    return load_schema(schema)
+
+
+def load_text(source: str, name: str = "<rules>", schema: Schema | str | Path | dict | None = None) -> RuleSet:
+    """Parse and check rule text; every error of the text is raised together."""
+    rules = parse(source, name)
+    return RuleSet(rules, check(rules, resolve_schema(schema)))
+
+
+def load(paths: str | Path | Iterable[str | Path], schema: Schema | str | Path | dict | None = None) -> RuleSet:
+    """Parse and check one or more rule files as one rule set."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    declarations: list[ast.Declaration] = []
+    errors: list[CrmRulesError] = []
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            errors.append(CrmRulesError(f"cannot read {path}: {error.strerror}", code="E0001"))
+            continue
+        try:
+            declarations.extend(parse(text, str(path)).declarations)
+        except CrmRulesError as error:
+            errors.extend(getattr(error, "errors", [error]))
+    raise_all(errors)
+    rules = ast.RuleFile(declarations=tuple(declarations))
+    return RuleSet(rules, check(rules, resolve_schema(schema)))
+
+
+def as_of(value: str | date | datetime) -> date | datetime:
+    """Parse an `--as-of` value: a date (meaning the end of that day) or an ISO timestamp."""
+    if isinstance(value, (date, datetime)):
+        return value
+    text = value.strip()
+    try:
+        return datetime.fromisoformat(text) if ("T" in text or " " in text) else date.fromisoformat(text)
+    except ValueError:
+        raise CrmRulesError(f"`{value}` is not a date or timestamp", None,
+                            "write 2026-01-31 or 2026-01-31T09:00", code="E0002") from None

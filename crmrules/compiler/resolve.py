@@ -1,0 +1,165 @@
+"""Resolve names: columns, attributes, segments, `now`, functions and aggregate sources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from crmrules import ast
+from crmrules.compiler.functions import FUNCTIONS, OPTIONAL_DEFAULTS
+from crmrules.errors import CrmRulesError, UnknownNameError, did_you_mean
+from crmrules.schema import Schema
+
+CUSTOMERS = "customers"
+TABLE_ALIASES = {"orders": "orders", "events": "events", "order_items": "order_items",
+                 "items": "order_items"}
+# which related tables an aggregate may range over, from the row in scope
+CHILD_TABLES = {CUSTOMERS: ("orders", "order_items", "events"), "orders": ("order_items",)}
+SCOPE_WORDS = {CUSTOMERS: "the customer", "orders": "an order", "order_items": "an order item",
+               "events": "an event"}
+
+
+@dataclass
+class Names:
+    """What names mean in a rule file: the schema plus declared attributes and segments."""
+
+    schema: Schema
+    attributes: set[str] = field(default_factory=set)
+    segments: set[str] = field(default_factory=set)
+
+    def customer_level(self) -> set[str]:
+        """Every name usable where the customer is in scope."""
+        return set(self.schema.columns(CUSTOMERS)) | self.attributes | self.segments | {"now", "today"}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The row a name is looked up on; `row_alias` lets `event.category` name the row."""
+
+    table: str = CUSTOMERS
+    row_alias: str | None = None
+
+
+def resolve(expr: ast.Expr, names: Names, scope: Scope, errors: list[CrmRulesError]) -> ast.Expr:
+    """Replace names by what they denote; errors are appended, never raised."""
+    return _Resolver(names, errors).visit(expr, scope)
+
+
+class _Resolver:
+    def __init__(self, names: Names, errors: list[CrmRulesError]):
+        self.names = names
+        self.errors = errors
+
+    def fail(self, error: CrmRulesError) -> ast.Expr:
+        self.errors.append(error)
+        return ast.Literal(value=None, span=error.span)
+
+    def visit(self, node: ast.Expr, scope: Scope) -> ast.Expr:
+        match node:
+            case ast.Name(name=name):
+                return self.name(node, name, scope)
+            case ast.Path(base=base, name=name):
+                return self.path(node, base, name, scope)
+            case ast.Call():
+                return self.call(node, scope)
+            case ast.Aggregate():
+                return self.aggregate(node, scope)
+        return ast.map_children(node, lambda child: self.visit(child, scope))
+
+    def name(self, node: ast.Name, name: str, scope: Scope) -> ast.Expr:
+        if name == "now":
+            return ast.Now(span=node.span)
+        if name == "today":
+            return ast.Call(name="date", args=(ast.Now(span=node.span),), span=node.span)
+        schema = self.names.schema
+        if schema.column(scope.table, name) is not None:
+            return ast.Column(table=scope.table, name=name, span=node.span)
+        if scope.table == CUSTOMERS:
+            if name in self.names.attributes:
+                return ast.AttributeRef(name=name, span=node.span)
+            if name in self.names.segments:
+                return ast.SegmentRef(name=name, span=node.span)
+            if name in TABLE_ALIASES:
+                return self.fail(UnknownNameError(
+                    f"`{name}` is a table, not a value", node.span,
+                    f"use an aggregate such as `count({name})` or `any({name} where ...)`", code="E0203"))
+            return self.fail(UnknownNameError(f"unknown attribute `{name}`", node.span,
+                                              did_you_mean(name, self.names.customer_level())))
+        columns = schema.columns(scope.table)
+        if name in self.names.customer_level():
+            return self.fail(UnknownNameError(
+                f"`{name}` belongs to the customer, but here names refer to {SCOPE_WORDS[scope.table]}",
+                node.span, f"columns of {scope.table}: {', '.join(columns)}", code="E0203"))
+        return self.fail(UnknownNameError(f"unknown column `{name}` of {scope.table}", node.span,
+                                          did_you_mean(name, columns), code="E0203"))
+
+    def path(self, node: ast.Path, base: str, name: str, scope: Scope) -> ast.Expr:
+        if base == scope.row_alias or (base == "customer" and scope.table == CUSTOMERS):
+            return self.name(ast.Name(name=name, span=node.span), name, scope)
+        if base in TABLE_ALIASES:
+            return self.fail(UnknownNameError(
+                f"`{base}.{name}` names a column of many rows", node.span,
+                f"use an aggregate such as `sum({base}.{name})` or `max({base}.{name})`", code="E0203"))
+        return self.fail(UnknownNameError(f"unknown name `{base}`", node.span,
+                                          did_you_mean(base, [scope.row_alias or "customer"])))
+
+    def call(self, node: ast.Call, scope: Scope) -> ast.Expr:
+        function = FUNCTIONS.get(node.name)
+        if function is None:
+            return self.fail(UnknownNameError(
+                f"unknown function `{node.name}`", node.span,
+                did_you_mean(node.name, [*FUNCTIONS, *ast.AggFunc]), code="E0202"))
+        args = [self.visit(a, scope) for a in node.args]
+        if function.variadic:
+            if node.kwargs or not args:
+                return self.fail(CrmRulesError(f"`{node.name}` takes one or more positional arguments",
+                                               node.span, code="E0205"))
+            return ast.Call(name=node.name, args=tuple(args), span=node.span)
+        if len(args) > len(function.params):
+            return self.fail(CrmRulesError(
+                f"`{node.name}` takes at most {len(function.params)} argument(s), got {len(args)}",
+                node.span, f"`{node.name}({', '.join(function.params)})`", code="E0205"))
+        slots: dict[str, ast.Expr] = dict(zip(function.params, args))
+        for kwarg in node.kwargs:
+            if kwarg.name not in function.params:
+                return self.fail(CrmRulesError(
+                    f"`{node.name}` has no parameter `{kwarg.name}`", kwarg.span,
+                    did_you_mean(kwarg.name, function.params), code="E0205"))
+            if kwarg.name in slots:
+                return self.fail(CrmRulesError(f"`{kwarg.name}` is given twice", kwarg.span, code="E0205"))
+            slots[kwarg.name] = self.visit(kwarg.value, scope)
+        for param in function.params:
+            if param not in slots:
+                default = OPTIONAL_DEFAULTS.get((node.name, param))
+                if default is None:
+                    return self.fail(CrmRulesError(
+                        f"`{node.name}` needs its `{param}` argument", node.span,
+                        f"`{node.name}({', '.join(function.params)})`", code="E0205"))
+                slots[param] = ast.Literal(value=default, span=node.span)
+        return ast.Call(name=node.name, args=tuple(slots[p] for p in function.params), span=node.span)
+
+    def aggregate(self, node: ast.Aggregate, scope: Scope) -> ast.Expr:
+        table = TABLE_ALIASES.get(node.table)
+        allowed = CHILD_TABLES.get(scope.table, ())
+        if table is None or table not in allowed:
+            hint = did_you_mean(node.table, allowed) if allowed else None
+            where = SCOPE_WORDS[scope.table]
+            return self.fail(UnknownNameError(
+                f"`{node.table}` is not a table related to {where}", node.span,
+                hint or (f"from {where} you can aggregate over {', '.join(allowed)}" if allowed else None),
+                code="E0203"))
+        needs_column = {ast.AggFunc.SUM, ast.AggFunc.AVG, ast.AggFunc.MIN, ast.AggFunc.MAX,
+                        ast.AggFunc.DISTINCT}
+        if node.column is None and node.func in needs_column:
+            example = self.names.schema.columns(table)[-1]
+            return self.fail(CrmRulesError(f"`{node.func}` needs a column", node.span,
+                                           f"for example `{node.func}({node.table}.{example})`",
+                                           code="E0205"))
+        if node.column is not None and node.func in (ast.AggFunc.ANY, ast.AggFunc.NONE):
+            return self.fail(CrmRulesError(f"`{node.func}` takes a table, not a column", node.span,
+                                           f"`{node.func}({node.table} where ...)`", code="E0205"))
+        if node.column is not None and self.names.schema.column(table, node.column) is None:
+            return self.fail(UnknownNameError(
+                f"unknown column `{node.column}` of {table}", node.span,
+                did_you_mean(node.column, self.names.schema.columns(table)), code="E0203"))
+        where = self.visit(node.where, Scope(table)) if node.where is not None else None
+        return ast.Aggregate(func=node.func, table=table, column=node.column, where=where, span=node.span)

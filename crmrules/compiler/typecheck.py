@@ -1,0 +1,229 @@
+"""Infer and check types bottom-up; resolve overloaded operators by the types they meet."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import date, datetime
+from decimal import Decimal
+
+from crmrules import ast
+from crmrules import types as t
+from crmrules.compiler.functions import FUNCTIONS
+from crmrules.errors import CrmRulesError, RuleTypeError
+from crmrules.schema import Schema
+
+_SUB_DAY_UNITS = {ast.DurationUnit.SECOND, ast.DurationUnit.MINUTE, ast.DurationUnit.HOUR}
+
+
+def literal_type(value: object) -> t.Type:
+    """The type of a literal value."""
+    match value:
+        case None:
+            return t.NULL
+        case bool():
+            return t.BOOL
+        case int():
+            return t.INT
+        case Decimal():
+            return t.DECIMAL
+        case str():
+            return t.STRING
+        case datetime():
+            return t.TIMESTAMP
+        case date():
+            return t.DATE
+        case ast.Duration():
+            return t.DURATION
+    raise TypeError(f"not a literal value: {value!r}")
+
+
+def typecheck(expr: ast.Expr, schema: Schema, attribute_types: dict[str, t.Type],
+              errors: list[CrmRulesError]) -> ast.Expr:
+    """The expression with every node's type set; mismatches are appended to `errors`."""
+    checker = _Checker(schema, attribute_types, errors)
+    return ast.transform(expr, checker.check)
+
+
+class _Checker:
+    def __init__(self, schema: Schema, attribute_types: dict[str, t.Type], errors: list[CrmRulesError]):
+        self.schema = schema
+        self.attribute_types = attribute_types
+        self.errors = errors
+
+    def fail(self, node: ast.Node, message: str, hint: str | None = None, code: str = "E0301") -> ast.Node:
+        self.errors.append(RuleTypeError(message, node.span, hint, code=code))
+        return node  # left untyped: parents skip it instead of reporting the same fault again
+
+    def check(self, node: ast.Node) -> ast.Node:
+        if not isinstance(node, ast.Expr):
+            return node
+        parts = [c for c in ast.children(node) if isinstance(c, ast.Expr)]
+        if any(c.type is None for c in parts):
+            return node
+        result = self.infer(node)
+        if isinstance(result, ast.Expr):
+            return result
+        if isinstance(result, t.Type):
+            return dataclasses.replace(node, type=result)
+        return node
+
+    def infer(self, node: ast.Expr):  # noqa: C901 - one case per node kind
+        match node:
+            case ast.Literal(value=value):
+                return literal_type(value)
+            case ast.ListLiteral(items=items):
+                return self.list_literal(node, items)
+            case ast.Column(table=table, name=name):
+                return self.schema.column(table, name).type
+            case ast.AttributeRef(name=name):
+                return self.attribute_types[name]
+            case ast.SegmentRef():
+                return t.BOOL
+            case ast.Now():
+                return t.TIMESTAMP
+            case ast.And(operands=ops) | ast.Or(operands=ops):
+                return self.booleans(node, ops, "and" if isinstance(node, ast.And) else "or")
+            case ast.Not(operand=op):
+                return self.booleans(node, (op,), "not")
+            case ast.SetOp(op=op, left=left, right=right):
+                if left.type != t.BOOL or right.type != t.BOOL:
+                    return self.fail(node, f"`{op}` combines segments or conditions, not {left.type} "
+                                           f"and {right.type}")
+                return t.BOOL
+            case ast.Compare():
+                return self.compare(node)
+            case ast.Arith():
+                return self.arith(node)
+            case ast.Negate(operand=op):
+                if op.type not in t.NUMERIC:
+                    return self.fail(node, f"cannot negate {op.type}")
+                return op.type
+            case ast.In(needle=needle, haystack=hay):
+                return self.membership(node, needle, hay)
+            case ast.Between(value=v, low=lo, high=hi):
+                common = t.unify(t.unify(v.type, lo.type) or v.type, hi.type)
+                if common is None or t.unify(v.type, lo.type) is None or not t.is_orderable(common):
+                    return self.fail(node, f"cannot compare {v.type} with {lo.type} and {hi.type}")
+                return t.BOOL
+            case ast.IsNull():
+                return t.BOOL
+            case ast.TextOp():
+                return self.text_op(node)
+            case ast.Within(value=v, duration=d):
+                if v.type not in t.TEMPORAL:
+                    return self.fail(node, f"`within` applies to a date or timestamp, not {v.type}")
+                if not isinstance(d, ast.Literal) or d.type != t.DURATION:
+                    return self.fail(d, "`within` takes a duration such as `30d`")
+                return t.BOOL
+            case ast.Call(name=name, args=args):
+                result = FUNCTIONS[name].result([a.type for a in args])
+                if isinstance(result, str):
+                    return self.fail(node, f"`{name}` {result}")
+                return result
+            case ast.Aggregate():
+                return self.aggregate(node)
+            case ast.Record():
+                return t.NULL
+        return self.fail(node, f"`{type(node).__name__}` cannot be used here", code="E0302")
+
+    def booleans(self, node: ast.Expr, operands, word: str):
+        for op in operands:
+            if op.type not in (t.BOOL, t.NULL):
+                return self.fail(op, f"`{word}` needs conditions (bool), got {op.type}",
+                                 "compare the value, e.g. `x > 0` or `x is not null`")
+        return t.BOOL
+
+    def list_literal(self, node: ast.ListLiteral, items):
+        element = t.NULL
+        for item in items:
+            if item.type == t.NULL:
+                return self.fail(item, "a list cannot contain null", "leave null out of the list")
+            if item.type.is_list or item.type == t.DURATION:
+                return self.fail(item, f"a list cannot contain {item.type}")
+            common = t.unify(element, item.type)
+            if common is None:
+                return self.fail(item, f"a list cannot mix {element} and {item.type}")
+            element = common
+        return t.list_of(element) if element != t.NULL else t.Type(t.Scalar.NULL, is_list=True)
+
+    def compare(self, node: ast.Compare):
+        left, right = node.left.type, node.right.type
+        if left == t.NULL or right == t.NULL:
+            word = "is null" if node.op == ast.CompareOp.EQ else "is not null"
+            return self.fail(node, f"`{node.op} null` is never true", f"write `{word}`", code="E0302")
+        common = t.unify(left, right)
+        if common is None or left.is_list or right.is_list or common == t.DURATION:
+            return self.fail(node, f"cannot compare {left} with {right}")
+        ordering = node.op not in (ast.CompareOp.EQ, ast.CompareOp.NE)
+        if ordering and not t.is_orderable(common):
+            return self.fail(node, f"`{node.op}` does not apply to {common}")
+        return t.BOOL
+
+    def arith(self, node: ast.Arith):
+        op, left, right = node.op, node.left.type, node.right.type
+        if op == ast.ArithOp.SUB and left == t.BOOL and right == t.BOOL:
+            return ast.SetOp(op=ast.SetOpKind.DIFFERENCE, left=node.left, right=node.right,
+                             span=node.span, type=t.BOOL)
+        if left in t.NUMERIC and right in t.NUMERIC:
+            if op == ast.ArithOp.DIV:
+                return t.DECIMAL
+            return t.unify(left, right)
+        if op in (ast.ArithOp.ADD, ast.ArithOp.SUB) and left in t.TEMPORAL and right == t.DURATION:
+            if not isinstance(node.right, ast.Literal):
+                return self.fail(node.right, "a duration must be written out, such as `30d`")
+            if left == t.DATE and node.right.value.unit in _SUB_DAY_UNITS:
+                return t.TIMESTAMP
+            return left
+        if op == ast.ArithOp.ADD and left == t.DURATION and right in t.TEMPORAL:
+            return self.fail(node, "write the date first: `date + 30d`")
+        if left in t.TEMPORAL and right in t.TEMPORAL and op == ast.ArithOp.SUB:
+            return self.fail(node, f"cannot subtract {right} from {left}",
+                             "use `days_between(start, end)` or `days_since(x)`")
+        return self.fail(node, f"cannot apply `{op}` to {left} and {right}")
+
+    def membership(self, node: ast.In, needle: ast.Expr, hay: ast.Expr):
+        if not hay.type.is_list:
+            return self.fail(hay, f"`in` needs a list on its right, got {hay.type}",
+                             "write `x in [\"a\", \"b\"]` or `\"vip\" in tags`")
+        if needle.type.is_list or t.unify(needle.type, t.element_of(hay.type)) is None:
+            return self.fail(node, f"cannot look for {needle.type} in {hay.type}")
+        return t.BOOL
+
+    def text_op(self, node: ast.TextOp):
+        left, right = node.left.type, node.right.type
+        if node.op == ast.TextOpKind.CONTAINS and left.is_list:
+            rewritten = ast.In(needle=node.right, haystack=node.left, span=node.span)
+            result = self.membership(rewritten, node.right, node.left)
+            return dataclasses.replace(rewritten, type=result) if isinstance(result, t.Type) else result
+        if left not in (t.STRING, t.NULL) or right not in (t.STRING, t.NULL):
+            return self.fail(node, f"`{node.op}` applies to strings, not {left} and {right}")
+        if node.op == ast.TextOpKind.MATCHES:
+            if not isinstance(node.right, ast.Literal) or not isinstance(node.right.value, str):
+                return self.fail(node.right, "`matches` takes a regular expression written as a string")
+            try:
+                re.compile(node.right.value)
+            except re.error as error:
+                return self.fail(node.right, f"invalid regular expression: {error}", code="E0303")
+        return t.BOOL
+
+    def aggregate(self, node: ast.Aggregate):
+        if node.where is not None and node.where.type not in (t.BOOL, t.NULL):
+            return self.fail(node.where, f"`where` needs a condition (bool), got {node.where.type}")
+        column = self.schema.column(node.table, node.column) if node.column else None
+        func = node.func
+        if func in (ast.AggFunc.ANY, ast.AggFunc.NONE):
+            return t.BOOL
+        if func == ast.AggFunc.COUNT:
+            return t.INT
+        if column.type.is_list:
+            return self.fail(node, f"`{func}` does not apply to a list column ({node.column})")
+        if func in (ast.AggFunc.SUM, ast.AggFunc.AVG):
+            if column.type not in t.NUMERIC:
+                return self.fail(node, f"`{func}` needs a number column, `{node.column}` is {column.type}")
+            return t.DECIMAL if func == ast.AggFunc.AVG else column.type
+        if func == ast.AggFunc.DISTINCT:
+            return t.list_of(column.type)
+        if not t.is_orderable(column.type):
+            return self.fail(node, f"`{func}` does not apply to {column.type}")
+        return column.type

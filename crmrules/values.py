@@ -1,0 +1,112 @@
+"""Value semantics shared by the optimiser and the in-memory backend (SQL mirrors them).
+
+Division and averages round half away from zero to `SCALE` places, so every
+backend gets the same digits; dividing by zero gives null, as does any
+arithmetic on null.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from crmrules.ast import Duration, DurationUnit
+
+SCALE = 6
+_QUANTUM = Decimal(1).scaleb(-SCALE)
+_END_OF_DAY = time(23, 59, 59, 999999)
+_FIXED = {DurationUnit.SECOND: 1, DurationUnit.MINUTE: 60, DurationUnit.HOUR: 3600,
+          DurationUnit.DAY: 86400, DurationUnit.WEEK: 7 * 86400}
+
+
+def divide(a, b):
+    """`a / b` as a decimal rounded to SCALE places; null when b is zero or either is null."""
+    if a is None or b is None or b == 0:
+        return None
+    try:
+        return (Decimal(a) / Decimal(b)).quantize(_QUANTUM, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        return None
+
+
+def modulo(a, b):
+    """`a % b` with the sign of `a`, as SQL engines do; null when b is zero."""
+    if a is None or b is None or b == 0:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        result = abs(a) % abs(b)
+        return -result if a < 0 else result
+    return Decimal(a) % Decimal(b)
+
+
+def round_half_up(value, digits: int = 0):
+    """Round half away from zero, as SQL's ROUND does for exact numbers."""
+    if value is None or digits is None:
+        return None
+    if isinstance(value, int):
+        if digits >= 0:
+            return value
+        return int(Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+    return value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+
+
+def average(values) -> Decimal | None:
+    """The mean of the non-null values, rounded like division; null when there are none."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    return divide(sum(present), len(present))
+
+
+def add_months(moment, months: int):
+    """Shift a date or timestamp by calendar months, clamping to the month's last day."""
+    index = moment.year * 12 + moment.month - 1 + months
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+def shift(moment, duration: Duration, sign: int = 1):
+    """`moment + duration` (or minus, with sign -1); calendar units move by months."""
+    if moment is None:
+        return None
+    if duration.unit == DurationUnit.MONTH:
+        return add_months(moment, sign * duration.amount)
+    if duration.unit == DurationUnit.YEAR:
+        return add_months(moment, sign * 12 * duration.amount)
+    seconds = _FIXED[duration.unit] * duration.amount
+    if isinstance(moment, datetime) or seconds % 86400:
+        if not isinstance(moment, datetime):
+            moment = datetime.combine(moment, time())
+        return moment + sign * timedelta(seconds=seconds)
+    return moment + sign * timedelta(days=seconds // 86400)
+
+
+def as_timestamp(value):
+    """A date taken as midnight, so dates and timestamps compare."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time())
+
+
+def evaluation_instant(value: date | datetime | str, zone: str = "UTC") -> datetime:
+    """`now` for a run: a date means the end of that day; aware times move to the store zone."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value) if "T" in value or " " in value.strip() else \
+            date.fromisoformat(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+        return value
+    return datetime.combine(value, _END_OF_DAY)
+
+
+def days_between(start, end) -> int | None:
+    """Calendar days from the date of `start` to the date of `end`."""
+    if start is None or end is None:
+        return None
+    start = start.date() if isinstance(start, datetime) else start
+    end = end.date() if isinstance(end, datetime) else end
+    return (end - start).days
