@@ -21,7 +21,7 @@ class Span:
 
     start: int
     end: int
-    source: Source | None = field(default=None, compare=False)
+    source: Source | None = field(default=None, compare=False, repr=False)
 
     def line_col(self) -> tuple[int, int]:
         """1-based line and column of the start offset."""

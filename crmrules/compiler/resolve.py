@@ -123,7 +123,8 @@ class _Resolver:
             if kwarg.name not in function.params:
                 return self.fail(CrmRulesError(
                     f"`{node.name}` has no parameter `{kwarg.name}`", kwarg.span,
-                    did_you_mean(kwarg.name, function.params), code="E0205"))
+                    did_you_mean(kwarg.name, function.params)
+                    or f"parameters: {', '.join(function.params)}", code="E0205"))
             if kwarg.name in slots:
                 return self.fail(CrmRulesError(f"`{kwarg.name}` is given twice", kwarg.span, code="E0205"))
             slots[kwarg.name] = self.visit(kwarg.value, scope)

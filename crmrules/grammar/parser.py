@@ -119,7 +119,7 @@ def _syntax_error(error: UnexpectedInput, chunk: str, offset: int, source: Sourc
         token = error.token
         expected = _acceptable(error)
         if token.type == "$END":
-            position = len(chunk.rstrip())
+            position = len(_strip_comments(chunk).rstrip())
             return RuleSyntaxError(f"unexpected end of declaration; expected {_expected(expected)}",
                                    Span(offset + max(position - 1, 0), offset + max(position, 1), source),
                                    _hint_for(expected, None, chunk), code="E0102")
@@ -141,7 +141,7 @@ def _syntax_error(error: UnexpectedInput, chunk: str, offset: int, source: Sourc
                                Span(offset + error.pos_in_stream, offset + error.pos_in_stream + 1, source),
                                hint)
     if isinstance(error, UnexpectedEOF):
-        position = len(chunk.rstrip())
+        position = len(_strip_comments(chunk).rstrip())
         return RuleSyntaxError(f"unexpected end of declaration; expected {_expected(error.expected)}",
                                Span(offset + max(position - 1, 0), offset + max(position, 1), source),
                                code="E0102")

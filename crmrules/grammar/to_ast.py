@@ -270,8 +270,8 @@ class ToAst(Transformer):
 
     def action(self, meta, children):
         kind, args = children
-        node = ast.Action(kind=str(kind), args=tuple(args.children if args else ()),
-                          span=self._span(meta))
+        span = Span(self.offset + kind.start_pos, self.offset + meta.end_pos, self.source)
+        node = ast.Action(kind=str(kind), args=tuple(args.children if args else ()), span=span)
         return ("action", node, self._span(meta))
 
     def named_args(self, meta, children):
