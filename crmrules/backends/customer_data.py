@@ -14,29 +14,60 @@ NESTED = {"customers": (("orders", "orders"), ("events", "events")), "orders": (
 
 
 def prepare_customer(customer: dict, schema: Schema) -> dict:
-    """The customer with values converted to the schema's types; DataError names the first bad value."""
+    """The customer with values converted to the schema's types; DataError names the first bad value.
+
+    A customer whose values already have the right types comes back as the same object.
+    """
     if not isinstance(customer, dict):
         raise DataError(f"a customer must be a mapping of fields, got {type(customer).__name__}")
     return _record(customer, "customers", schema, "customer")
 
 
+# Python types a value may already have for each scalar type, so it needs no conversion
+_READY = {t.Scalar.STRING: (str,), t.Scalar.BOOL: (bool,), t.Scalar.INT: (int,),
+          t.Scalar.DECIMAL: (Decimal, int), t.Scalar.DATE: (date,), t.Scalar.TIMESTAMP: (datetime,)}
+_plans: dict[int, tuple[Schema, dict[str, list[tuple[str, t.Type, tuple[type, ...]]]]]] = {}
+
+
+def _plan(schema: Schema, table: str) -> list[tuple[str, t.Type, tuple[type, ...]]]:
+    cached = _plans.get(id(schema))
+    if cached is None or cached[0] is not schema:
+        cached = _plans[id(schema)] = (schema, {})
+    columns = cached[1].get(table)
+    if columns is None:
+        columns = cached[1][table] = [
+            (c.source, c.type, () if c.type.is_list else _READY.get(c.type.scalar, ()))
+            for c in schema.table(table).columns.values()]
+    return columns
+
+
 def _record(row: dict, table: str, schema: Schema, where: str) -> dict:
     if not isinstance(row, dict):
         raise DataError(f"{where}: expected a record of {table}, got {type(row).__name__}")
-    spec = schema.table(table)
-    out = dict(row)
-    for column in spec.columns.values():
-        value = row.get(column.source)
-        if value is not None:
-            out[column.source] = convert(value, column.type, f"{where}.{column.source}", schema.timezone)
+    out = row
+    for source, expected, ready in _plan(schema, table):
+        value = row.get(source)
+        if value is None or (value.__class__ in ready and not _is_aware(value)):
+            continue
+        converted = convert(value, expected, f"{where}.{source}", schema.timezone)
+        if converted is not value:
+            out = dict(row) if out is row else out
+            out[source] = converted
     for key, child_table in NESTED.get(table, ()):
         rows = row.get(key)
         if rows is None:
             continue
         if not isinstance(rows, (list, tuple)):
             raise DataError(f"{where}.{key}: expected a list of {child_table}, got {type(rows).__name__}")
-        out[key] = [_record(r, child_table, schema, f"{where}.{key}[{i}]") for i, r in enumerate(rows)]
+        converted = [_record(r, child_table, schema, f"{where}.{key}[{i}]") for i, r in enumerate(rows)]
+        if any(a is not b for a, b in zip(converted, rows)):
+            out = dict(row) if out is row else out
+            out[key] = converted
     return out
+
+
+def _is_aware(value) -> bool:
+    return value.__class__ is datetime and value.tzinfo is not None
 
 
 def convert(value, expected: t.Type, where: str, zone: str = "UTC"):

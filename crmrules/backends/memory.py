@@ -53,6 +53,11 @@ def _visible(rows, column, now):
     return [r for r in rows or () if (at := r.get(column)) is None or at <= now]
 
 
+def _never_null(node: ast.Expr) -> bool:
+    return isinstance(node, ast.Now) or (isinstance(node, ast.Aggregate) and node.func in (
+        ast.AggFunc.COUNT, ast.AggFunc.SUM, ast.AggFunc.ANY, ast.AggFunc.NONE, ast.AggFunc.DISTINCT))
+
+
 def _to_date(x):
     return x.date() if isinstance(x, datetime) else x
 
@@ -119,42 +124,63 @@ class _Generator:
         return name
 
     def module(self, body: str) -> str:
-        customer = self.schema.table("customers")
-        registered = customer.columns.get("registered_at")
-        lines = ["_last = (None, None, None)", "", "def _evaluate(c, n, K):"]
+        """The generated module: `matches` with the rule inline, and a slow path for bad data."""
+        prologue = []
         if "orders" in self.tables or "order_items" in self.tables:
-            lines.append(f"    _O = _visible(c.get('orders'), "
-                         f"{self.schema.table('orders').columns['created_at'].source!r}, n)")
+            created = self.schema.column("orders", "created_at").source
+            prologue.append(f"_O = _visible(c.get('orders'), {created!r}, n)")
         if "order_items" in self.tables:
-            lines.append(f"    _I = [i for o in _O for i in (o.get('items') or ())]")
+            prologue.append("_I = [i for o in _O for i in (o.get('items') or ())]")
         if "events" in self.tables:
-            lines.append(f"    _E = _visible(c.get('events'), "
-                         f"{self.schema.table('events').columns['at'].source!r}, n)")
+            prologue.append(f"_E = _visible(c.get('events'), {self.schema.column('events', 'at').source!r}, n)")
+        prologue.append(f"if not {body}:")
+        prologue.append("    return False")
+        registered = self.schema.column("customers", "registered_at")
         if registered is not None:
             # a customer who registers after `now` does not exist yet
-            lines.append(f"    if (r := c.get({registered.source!r})) is not None and r > n:")
-            lines.append("        return False")
-        lines.append(f"    return bool({body})")
-        windows = ", ".join(f"_shift(n, {self.constant(d)}, -1)" for d in self.windows)
-        lines += ["", "def matches(customer, now, validate=False):",
-                  "    global _last",
-                  "    last = _last",
-                  "    if last[0] is not now:",
-                  "        n = _instant(now)",
-                  f"        last = _last = (now, n, ({windows}{',' if windows else ''}))",
-                  "    if validate:",
-                  "        customer = _prepare(customer)",
-                  "    try:",
-                  "        return _evaluate(customer, last[1], last[2])",
-                  "    except (TypeError, AttributeError, ValueError) as error:",
-                  "        # data of the wrong type: convert it, or name exactly what is wrong",
-                  "        fixed = _prepare(customer)",
-                  "        try:",
-                  "            return _evaluate(fixed, last[1], last[2])",
-                  "        except (TypeError, AttributeError, ValueError):",
-                  "            raise _InternalError(f'evaluation failed: {error}') from error",
-                  ""]
-        return "\n".join(lines)
+            prologue.append(f"return (r := c.get({registered.source!r})) is None or r <= n")
+        else:
+            prologue.append("return True")
+        windows = "".join(f"_shift(n, {self.constant(d)}, -1), " for d in self.windows)
+        evaluate = "\n".join("    " + line for line in prologue)
+        inline = "\n".join("        " + line for line in prologue)
+        return f"""_last = (None, None, None)
+
+
+def _instant_of(now):
+    global _last
+    n = _instant(now)
+    _last = (now, n, ({windows}))
+    return _last
+
+
+def _evaluate(c, n, K):
+{evaluate}
+
+
+def _retry(customer, last, error):
+    # data of the wrong type: convert it, or name exactly what is wrong
+    fixed = _prepare(customer)
+    try:
+        return _evaluate(fixed, last[1], last[2])
+    except (TypeError, AttributeError, ValueError):
+        raise _InternalError(f"evaluation failed: {{error}}") from error
+
+
+def matches(customer, now, validate=False):
+    last = _last
+    if last[0] is not now:
+        last = _instant_of(now)
+    if validate:
+        customer = _prepare(customer)
+    c = customer
+    n = last[1]
+    K = last[2]
+    try:
+{inline}
+    except (TypeError, AttributeError, ValueError) as error:
+        return _retry(customer, last, error)
+"""
 
     def column(self, node: ast.Column, row: str) -> str:
         return f"{row}.get({self.schema.column(node.table, node.name).source!r})"
@@ -173,6 +199,9 @@ class _Generator:
             if isinstance(side, ast.Literal) and side.value is not None:
                 value = values.as_timestamp(side.value) if widen else side.value
                 names.append(self.constant(value))
+                continue
+            if _never_null(side) and not widen:
+                names.append(self.value(side, row))
                 continue
             var = self.temp()
             expr = self.value(side, row)
@@ -274,18 +303,19 @@ class _Generator:
         needle_expr = self.value(node.needle, row)
         if widen:
             needle_expr = f"_ts({needle_expr})"
+        needle_check = f"({needle} := {needle_expr}) is not None"
+        if isinstance(node.needle, ast.Literal) and not widen:
+            needle, needle_check = needle_expr, "True"
         test = "in" if want_in else "not in"
         if isinstance(node.haystack, ast.ListLiteral):
             items = [i.value if isinstance(i, ast.Literal) else None for i in node.haystack.items]
             if all(isinstance(i, ast.Literal) for i in node.haystack.items):
                 converted = [values.as_timestamp(i) if widen else i for i in items]
-                return f"(({needle} := {needle_expr}) is not None and {needle} {test} " \
-                       f"{self.constant(frozenset(converted))})"
+                return f"({needle_check} and {needle} {test} {self.constant(frozenset(converted))})"
         hay_expr = self.value(node.haystack, row)
         if widen:
             hay_expr = f"[_ts(x) for x in {hay_expr}]"
-        return f"(({needle} := {needle_expr}) is not None and ({hay} := {hay_expr}) is not None " \
-               f"and {needle} {test} {hay})"
+        return f"({needle_check} and ({hay} := {hay_expr}) is not None and {needle} {test} {hay})"
 
     def text(self, node: ast.TextOp, row: str, want: bool) -> str:
         a, b = self.temp(), self.temp()

@@ -35,7 +35,7 @@ _EXPRESSION_STARTS = {"NAME", "STRING", "INT", "DECIMAL", "LPAR", "NOT", "MINUS"
 def _lark() -> Lark:
     grammar = (FilePath(__file__).parent / "crmrules.lark").read_text(encoding="utf-8")
     return Lark(grammar, parser="lalr", start=["start", "expr"], propagate_positions=True,
-                maybe_placeholders=True, cache=False)
+                maybe_placeholders=True, cache=True)  # parse tables cached in the temp dir
 
 
 def parse(text: str, name: str = "<rules>") -> ast.RuleFile:
