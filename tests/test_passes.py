@@ -1,0 +1,76 @@
+"""Optimiser passes: fixtures of input => expected, and properties: idempotent and meaning-preserving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import EXTRA_COLUMNS
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rulegen import NOW, conditions, customers
+
+import crmrules
+from crmrules import ast
+from crmrules.api import resolve_schema
+from crmrules.compiler.fold_constants import fold_constants
+from crmrules.compiler.pipeline import check, optimise
+from crmrules.compiler.simplify import simplify
+from crmrules.grammar import parse
+from crmrules.values import evaluation_instant
+
+FIXTURES = Path(__file__).parent / "fixtures" / "passes"
+PASSES = {"fold_constants": fold_constants, "simplify": simplify}
+SCHEMA = resolve_schema(EXTRA_COLUMNS)
+
+
+def checked(condition: str) -> ast.Expr:
+    """The resolved, typed, unoptimised body of `segment s: condition`."""
+    # `null_decimal` stands for a typed null in expected outputs
+    rules = parse(f"attribute null_decimal = 1.0 / 0\nsegment s: {condition}\n")
+    body = check(rules, SCHEMA, optimize=False).segments["s"].body
+    return ast.transform(body, lambda n: ast.Literal(value=None) if n == ast.AttributeRef(name="null_decimal")
+                         else n)
+
+
+def fixture_cases():
+    for name in PASSES:
+        for number, line in enumerate((FIXTURES / f"{name}.txt").read_text().splitlines(), start=1):
+            if line.strip() and not line.startswith("#"):
+                source, expected = (part.strip() for part in line.split("=>"))
+                yield pytest.param(name, source, expected, id=f"{name}:{number}")
+
+
+@pytest.mark.parametrize(("name", "source", "expected"), list(fixture_cases()))
+def test_pass_fixture(name, source, expected):
+    result = PASSES[name](checked(source))
+    assert result == checked(expected)
+    assert PASSES[name](result) == result
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conditions())
+def test_optimise_is_idempotent(condition):
+    once = optimise(checked(condition))
+    assert optimise(once) == once
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conditions(), st.lists(customers(), min_size=1, max_size=4))
+def test_optimise_preserves_membership(condition, people):
+    text = f"segment s: {condition}\n"
+    raw = crmrules.RuleSet(parse(text), check(parse(text), SCHEMA, optimize=False)).segment("s")
+    optimised = crmrules.RuleSet(parse(text), check(parse(text), SCHEMA)).segment("s")
+    for person in people:
+        assert raw.matches(person, NOW) == optimised.matches(person, NOW)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conditions(), st.lists(customers(), min_size=1, max_size=4))
+def test_p_not_p_and_p_is_null_partition_the_customers(condition, people):
+    rules = crmrules.load_text(f"segment p: {condition}\nsegment not_p: not ({condition})\n"
+                               f"segment unknown_p: ({condition}) is null\n", schema=SCHEMA)
+    segments = [rules.segment(name) for name in ("p", "not_p", "unknown_p")]
+    for person in people:
+        exists = person["registered_at"] is None or person["registered_at"] <= evaluation_instant(NOW)
+        assert sum(s.matches(person, NOW) for s in segments) == (1 if exists else 0)
