@@ -1,0 +1,75 @@
+"""The Python API: load, load_text, segments, segment(name).matches, campaigns, tests."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import crmrules
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "shop.crm"
+
+
+def test_load_lists_segments_with_titles():
+    rules = crmrules.load(EXAMPLE)
+    assert rules.segments[0] == ("big_coat_buyers", "Spent over 100 on one order and bought a coat")
+    assert ("coat_fans_not_dormant", None) in rules.segments
+    assert rules.attributes == ["total_spent", "spent_once", "coat_orders", "last_order_at"]
+    assert set(rules.campaigns) == {"winback", "cart_reminder"}
+
+
+def test_load_several_files_as_one_rule_set(tmp_path):
+    (tmp_path / "a.crm").write_text("attribute spend = sum(orders.total)\n")
+    (tmp_path / "b.crm").write_text("segment big: spend > 10\n")
+    rules = crmrules.load([tmp_path / "a.crm", tmp_path / "b.crm"])
+    assert rules.segment("big").matches({"orders": [{"total": 11}]}, date(2026, 1, 1))
+
+
+def test_errors_of_several_files_come_together(tmp_path):
+    (tmp_path / "a.crm").write_text("segment a: (\n")
+    (tmp_path / "b.crm").write_text("segment b: )\n")
+    with pytest.raises(crmrules.CrmRulesError) as caught:
+        crmrules.load([tmp_path / "a.crm", tmp_path / "b.crm"])
+    assert [e.span.source.name for e in caught.value.errors] == [str(tmp_path / "a.crm"), str(tmp_path / "b.crm")]
+
+
+def test_matches_with_dates_datetimes_and_aware_now():
+    rules = crmrules.load_text("segment recent: count(orders where created_at within 1d) > 0")
+    customer = {"orders": [{"created_at": datetime(2026, 6, 30, 23, 0)}]}
+    segment = rules.segment("recent")
+    assert segment.matches(customer, date(2026, 6, 30))
+    assert not segment.matches(customer, datetime(2026, 6, 30, 22, 0))
+    assert segment.matches(customer, datetime(2026, 6, 30, 23, 30, tzinfo=timezone.utc))
+
+
+def test_unknown_segment_suggests_the_closest():
+    rules = crmrules.load(EXAMPLE)
+    with pytest.raises(crmrules.UnknownNameError) as caught:
+        rules.segment("dormnat")
+    assert caught.value.hint == "did you mean `dormant`?"
+
+
+def test_schema_from_a_dict_with_renamed_columns():
+    schema = {"tables": {"customers": {"columns": {"points": "loyalty_points"}},
+                         "orders": {"columns": {"total": "amount"}}}}
+    rules = crmrules.load_text("segment s: points > 5 and sum(orders.total) > 1", schema=schema)
+    customer = {"loyalty_points": 6, "orders": [{"amount": Decimal("1.5")}]}
+    assert rules.segment("s").matches(customer, date(2026, 1, 1))
+
+
+def test_run_tests_reports_each_case():
+    results = crmrules.load(EXAMPLE).run_tests()
+    assert [(r.segment, r.case, r.passed) for r in results] == [
+        ("big_coat_buyers", 1, True), ("big_coat_buyers", 2, True), ("dormant", 1, True), ("dormant", 2, True)]
+
+
+def test_prepare_customer_converts_json_values():
+    schema = crmrules.default_schema()
+    prepared = crmrules.prepare_customer({"birthday": "2000-01-02", "orders": [{"total": 1.1}]}, schema)
+    assert prepared["birthday"] == date(2000, 1, 2)
+    assert prepared["orders"][0]["total"] == Decimal("1.1")
+    ready = {"id": "1", "orders": [{"total": Decimal(1)}]}
+    assert crmrules.prepare_customer(ready, schema) is ready
