@@ -466,10 +466,20 @@ class RuleFile(Node):
 N = TypeVar("N", bound=Node)
 
 
+def _fields(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("span", "type"))
+    return names
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def children(node: Node) -> Iterator[Node]:
     """The child nodes of a node, derived from its dataclass fields."""
-    for f in dataclasses.fields(node):
-        value = getattr(node, f.name)
+    for name in _fields(type(node)):
+        value = getattr(node, name)
         if isinstance(value, Node):
             yield value
         elif isinstance(value, tuple):
@@ -495,14 +505,14 @@ def transform(node: N, fn: Callable[[Node], Node]) -> N:
 def map_children(node: N, fn: Callable[[Node], Node]) -> N:
     """The node with `fn` applied to each direct child, for passes that walk top-down."""
     changes = {}
-    for f in dataclasses.fields(node):
-        value = getattr(node, f.name)
+    for name in _fields(type(node)):
+        value = getattr(node, name)
         if isinstance(value, Node):
             new = fn(value)
             if new is not value:
-                changes[f.name] = new
-        elif isinstance(value, tuple) and any(isinstance(item, Node) for item in value):
+                changes[name] = new
+        elif isinstance(value, tuple) and value and any(isinstance(item, Node) for item in value):
             new_items = tuple(fn(item) if isinstance(item, Node) else item for item in value)
             if any(a is not b for a, b in zip(new_items, value)):
-                changes[f.name] = new_items
+                changes[name] = new_items
     return dataclasses.replace(node, **changes) if changes else node

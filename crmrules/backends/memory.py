@@ -18,7 +18,7 @@ from crmrules import types as t
 from crmrules import values
 from crmrules.backends.customer_data import prepare_customer
 from crmrules.compiler.pipeline import Program
-from crmrules.errors import DataError, InternalError
+from crmrules.errors import InternalError
 
 _OPS = {ast.CompareOp.EQ: "==", ast.CompareOp.NE: "!=", ast.CompareOp.LT: "<", ast.CompareOp.LE: "<=",
         ast.CompareOp.GT: ">", ast.CompareOp.GE: ">="}
@@ -93,10 +93,25 @@ def memory(program: Program, segment: str) -> MemorySegment:
     source = generator.module(body)
     namespace = dict(_RUNTIME)
     namespace.update(generator.constants)
-    namespace["_prepare"] = lambda c: prepare_customer(c, program.schema)
-    namespace["_instant"] = lambda now: values.evaluation_instant(now, program.schema.timezone)
-    namespace["_DataError"] = DataError
-    namespace["_InternalError"] = InternalError
+    schema, windows = program.schema, tuple(generator.windows)
+
+    def prepare(customer):
+        return prepare_customer(customer, schema)
+
+    def instant_of(now):
+        # `now` and the window edges are computed once per distinct `now`, not per customer
+        n = values.evaluation_instant(now, schema.timezone)
+        namespace["_last"] = last = (now, n, tuple(values.shift(n, d, -1) for d in windows))
+        return last
+
+    def retry(customer, now, error):
+        # data of the wrong type: convert it and evaluate again, or name exactly what is wrong
+        fixed = prepare(customer)
+        if fixed is customer:
+            raise InternalError(f"evaluation of segment `{segment}` failed: {error}") from error
+        return namespace["matches"](fixed, now)
+
+    namespace.update(_last=(None, None, ()), _prepare=prepare, _instant_of=instant_of, _retry=retry)
     exec(compile(source, f"<segment {segment}>", "exec"), namespace)  # noqa: S102 - our own generated code
     return MemorySegment(segment, decl.title, source, namespace["matches"], program)
 
@@ -141,33 +156,8 @@ class _Generator:
             prologue.append(f"return (r := c.get({registered.source!r})) is None or r <= n")
         else:
             prologue.append("return True")
-        windows = "".join(f"_shift(n, {self.constant(d)}, -1), " for d in self.windows)
-        evaluate = "\n".join("    " + line for line in prologue)
         inline = "\n".join("        " + line for line in prologue)
-        return f"""_last = (None, None, None)
-
-
-def _instant_of(now):
-    global _last
-    n = _instant(now)
-    _last = (now, n, ({windows}))
-    return _last
-
-
-def _evaluate(c, n, K):
-{evaluate}
-
-
-def _retry(customer, last, error):
-    # data of the wrong type: convert it, or name exactly what is wrong
-    fixed = _prepare(customer)
-    try:
-        return _evaluate(fixed, last[1], last[2])
-    except (TypeError, AttributeError, ValueError):
-        raise _InternalError(f"evaluation failed: {{error}}") from error
-
-
-def matches(customer, now, validate=False):
+        return f"""def matches(customer, now, validate=False):
     last = _last
     if last[0] is not now:
         last = _instant_of(now)
@@ -179,7 +169,7 @@ def matches(customer, now, validate=False):
     try:
 {inline}
     except (TypeError, AttributeError, ValueError) as error:
-        return _retry(customer, last, error)
+        return _retry(customer, now, error)
 """
 
     def column(self, node: ast.Column, row: str) -> str:
