@@ -77,14 +77,16 @@ def check_command(files: tuple[str, ...], schema: str | None) -> None:
 @click.option("--check", "check_only", is_flag=True, help="Change nothing; exit 1 if a file is not formatted.")
 @_reports_errors
 def fmt_command(files: tuple[str, ...], check_only: bool) -> None:
-    """Rewrite rule files in the canonical layout."""
-    from crmrules.formatter import format_rules
-    from crmrules.grammar import parse
+    """Rewrite rule files in the canonical layout, keeping their comments."""
+    from crmrules.formatter import format_source
 
     unformatted = []
     for name in files:
-        text = Path(name).read_text(encoding="utf-8")
-        formatted = format_rules(parse(text, name))
+        try:
+            text = Path(name).read_text(encoding="utf-8")
+        except OSError as error:
+            raise CrmRulesError(f"cannot read {name}: {error.strerror}", code="E0001") from None
+        formatted = format_source(text, name)
         if formatted != text:
             unformatted.append(name)
             if not check_only:

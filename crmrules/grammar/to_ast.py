@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -12,7 +11,8 @@ from lark import Token, Transformer, v_args
 from crmrules import ast
 from crmrules.errors import RuleSyntaxError, Source, Span
 
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "0": "\0"}
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "\\": "\\", '"': '"', "'": "'",
+            "0": "\0"}
 _DURATION = re.compile(r"(\d+)(mo|min|[ywdhs])")
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -38,9 +38,21 @@ def decode_string(text: str) -> str:
     return "".join(out)
 
 
+_ENCODE = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
 def encode_string(value: str) -> str:
-    """A double-quoted literal that decodes back to `value`."""
-    return json.dumps(value, ensure_ascii=False)
+    """A double-quoted literal that decodes back to `value`; other control characters as \\uXXXX."""
+    out = []
+    for char in value:
+        if char in _ENCODE:
+            out.append(_ENCODE[char])
+        elif ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 or char in "\u2028\u2029":
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
 
 
 @v_args(meta=True)
