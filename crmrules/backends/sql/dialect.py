@@ -1,0 +1,134 @@
+"""What differs between SQL engines, as small overridable methods; the base is standard SQL.
+
+Each dialect module subclasses `SqlDialect` and overrides only what its engine
+does differently. Every method returns a sqlglot expression tree.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlglot import exp
+
+from crmrules import ast
+from crmrules import types as t
+from crmrules.errors import UnsupportedFeatureError
+
+MONEY_SCALE = 6
+DECIMAL_TYPE = f"DECIMAL(38, {MONEY_SCALE})"
+_UNIT_NAMES = {ast.DurationUnit.SECOND: "SECOND", ast.DurationUnit.MINUTE: "MINUTE", ast.DurationUnit.HOUR: "HOUR",
+               ast.DurationUnit.DAY: "DAY", ast.DurationUnit.WEEK: "WEEK", ast.DurationUnit.MONTH: "MONTH",
+               ast.DurationUnit.YEAR: "YEAR"}
+
+
+def number(value: int | Decimal | str) -> exp.Expression:
+    """A numeric literal; negative numbers become a negation so every engine parses them."""
+    text = format(value, "f") if isinstance(value, Decimal) else str(value)
+    if text.startswith("-"):
+        return exp.Neg(this=exp.Literal.number(text[1:]))
+    return exp.Literal.number(text)
+
+
+class SqlDialect:
+    """Standard SQL; subclasses override what their engine spells or computes differently."""
+
+    name = "ansi"
+    sqlglot_name = ""
+
+    def unsupported(self, what: str, node: ast.Node | None = None) -> UnsupportedFeatureError:
+        """The error for a construct this dialect cannot express."""
+        return UnsupportedFeatureError(f"{what} cannot be expressed in {self.name}",
+                                       node.span if node is not None else None, code="E0401")
+
+    # ------------------------------------------------------------------ literals
+    def timestamp(self, value: datetime) -> exp.Expression:
+        return exp.cast(exp.Literal.string(value.isoformat(sep=" ", timespec="microseconds")), "TIMESTAMP")
+
+    def date(self, value: date) -> exp.Expression:
+        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+
+    def decimal(self, value: Decimal) -> exp.Expression:
+        return number(value)
+
+    def boolean(self, value: bool) -> exp.Expression:
+        return exp.true() if value else exp.false()
+
+    def decimal_column(self, column: exp.Expression) -> exp.Expression:
+        """How a decimal column is read (SQLite scales it to an integer)."""
+        return column
+
+    def int_as_decimal(self, value: exp.Expression) -> exp.Expression:
+        """An integer used where a decimal is expected."""
+        return value
+
+    def decimal_zero(self) -> exp.Expression:
+        return exp.cast(exp.Literal.number(0), DECIMAL_TYPE)
+
+    # -------------------------------------------------------------- arithmetic
+    def divide(self, a: exp.Expression, b: exp.Expression) -> exp.Expression:
+        """`a / b` rounded half away from zero to MONEY_SCALE places; null when b is 0."""
+        quotient = exp.Div(this=exp.cast(a, "DECIMAL(38, 12)"),
+                           expression=exp.Nullif(this=exp.cast(b, "DECIMAL(38, 12)"), expression=number(0)))
+        return exp.Round(this=quotient, decimals=number(MONEY_SCALE))
+
+    def multiply(self, a: exp.Expression, b: exp.Expression, result: t.Type) -> exp.Expression:
+        return exp.Mul(this=a, expression=b)
+
+    def modulo(self, a: exp.Expression, b: exp.Expression) -> exp.Expression:
+        return exp.Mod(this=a, expression=exp.Nullif(this=b, expression=number(0)))
+
+    def round(self, value: exp.Expression, digits: exp.Expression, value_type: t.Type) -> exp.Expression:
+        return exp.Round(this=value, decimals=digits)
+
+    def shift(self, value: exp.Expression, duration: ast.Duration, sign: int, value_type: t.Type,
+              result_type: t.Type) -> exp.Expression:
+        """`value ± duration`; months clamp to the end of the month; a date stays a date."""
+        interval = exp.Interval(this=exp.Literal.string(str(duration.amount)),
+                                unit=exp.var(_UNIT_NAMES[duration.unit]))
+        moved = exp.Add(this=value, expression=interval) if sign > 0 else exp.Sub(this=value, expression=interval)
+        return exp.cast(moved, "DATE") if result_type == t.DATE else exp.cast(moved, "TIMESTAMP")
+
+    def days_between(self, start: exp.Expression, end: exp.Expression) -> exp.Expression:
+        """Calendar days between two dates."""
+        return exp.DateDiff(this=end, expression=start, unit=exp.var("DAY"))
+
+    def to_date(self, value: exp.Expression) -> exp.Expression:
+        return exp.cast(value, "DATE")
+
+    def to_timestamp(self, value: exp.Expression) -> exp.Expression:
+        return exp.cast(value, "TIMESTAMP")
+
+    def date_part(self, part: str, value: exp.Expression) -> exp.Expression:
+        return exp.Extract(this=exp.var(part.upper()), expression=value)
+
+    # ------------------------------------------------------------------ strings
+    def contains_text(self, haystack: exp.Expression, needle: exp.Expression) -> exp.Expression:
+        return exp.GT(this=exp.StrPosition(this=haystack, substr=needle), expression=number(0))
+
+    def starts_with(self, value: exp.Expression, prefix: exp.Expression) -> exp.Expression:
+        return exp.EQ(this=exp.Substring(this=value, start=number(1), length=exp.Length(this=prefix)),
+                      expression=prefix)
+
+    def regex_search(self, value: exp.Expression, pattern: str, node: ast.Node) -> exp.Expression:
+        return exp.RegexpLike(this=value, expression=exp.Literal.string(pattern))
+
+    def text_length(self, value: exp.Expression) -> exp.Expression:
+        return exp.Length(this=value)
+
+    # -------------------------------------------------------------------- lists
+    def list_contains(self, haystack: exp.Expression, needle: exp.Expression) -> exp.Expression:
+        return exp.ArrayContains(this=haystack, expression=needle)
+
+    def list_length(self, value: exp.Expression) -> exp.Expression:
+        return exp.ArraySize(this=value)
+
+    def distinct_list(self, value: exp.Expression, condition: exp.Expression | None) -> exp.Expression:
+        """The distinct non-null values of a column over the rows where `condition` is true."""
+        keep = exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))
+        if condition is not None:
+            keep = exp.and_(condition, keep)
+        return exp.Filter(this=exp.ArrayAgg(this=exp.Distinct(expressions=[value])), expression=exp.Where(this=keep))
+
+    def empty_list(self, element: t.Type) -> exp.Expression:
+        return exp.Array(expressions=[])

@@ -1,0 +1,57 @@
+"""BigQuery: emitted and checked as golden SQL (no engine here)."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from crmrules import types as t
+from crmrules.backends.sql.dialect import _UNIT_NAMES, MONEY_SCALE, SqlDialect, number
+
+
+class BigQuery(SqlDialect):
+    """GoogleSQL: DATETIME for store-local timestamps, BIGNUMERIC money, DATE_ADD/DATETIME_ADD for intervals."""
+
+    name = "bigquery"
+    sqlglot_name = "bigquery"
+
+    def timestamp(self, value):
+        return exp.cast(exp.Literal.string(value.isoformat(sep=" ", timespec="microseconds")), "DATETIME")
+
+    def to_timestamp(self, value):
+        return exp.cast(value, "DATETIME")
+
+    def divide(self, a, b):
+        quotient = exp.func("SAFE_DIVIDE", exp.cast(a, "BIGNUMERIC"), exp.cast(b, "BIGNUMERIC"))
+        return exp.func("ROUND", quotient, number(MONEY_SCALE), exp.Literal.string("ROUND_HALF_AWAY_FROM_ZERO"))
+
+    def shift(self, value, duration, sign, value_type, result_type):
+        # sqlglot turns `x + INTERVAL` into arithmetic BigQuery rejects; its functions clamp months
+        unit = _UNIT_NAMES[duration.unit]
+        amount = number(duration.amount * sign)
+        interval = exp.Interval(this=amount, unit=exp.var(unit))
+        if result_type == t.DATE:
+            return exp.func("DATE_ADD", value, interval)
+        return exp.func("DATETIME_ADD", exp.cast(value, "DATETIME"), interval)
+
+    def days_between(self, start, end):
+        return exp.func("DATE_DIFF", end, start, exp.var("DAY"))
+
+    def regex_search(self, value, pattern, node):
+        return exp.func("REGEXP_CONTAINS", value, exp.Literal.string(pattern))
+
+    def list_contains(self, haystack, needle):
+        element = exp.to_identifier("element")
+        return exp.Exists(this=exp.select(number(1)).from_(
+            exp.Unnest(expressions=[haystack], alias=exp.TableAlias(columns=[element]))).where(
+            exp.EQ(this=exp.column(element), expression=needle)))
+
+    def list_length(self, value):
+        return exp.func("ARRAY_LENGTH", value)
+
+    def distinct_list(self, value, condition):
+        keep = exp.Case().when(condition, value) if condition is not None else value
+        # BigQuery rejects arrays holding NULL
+        return exp.ArrayAgg(this=exp.IgnoreNulls(this=exp.Distinct(expressions=[keep])))
+
+    def empty_list(self, element):
+        return exp.Array(expressions=[])

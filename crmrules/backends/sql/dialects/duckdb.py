@@ -1,0 +1,57 @@
+"""DuckDB: the embedded default."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, number
+
+
+class DuckDB(SqlDialect):
+    """DuckDB divides DECIMALs into DOUBLEs, so division is done on scaled HUGEINTs to stay exact."""
+
+    name = "duckdb"
+    sqlglot_name = "duckdb"
+
+    def divide(self, a, b):
+        return exact_scaled_division(a, b, "HUGEINT")
+
+    def list_contains(self, haystack, needle):
+        return exp.func("list_contains", haystack, needle)
+
+    def list_length(self, value):
+        return exp.func("len", value)
+
+    def starts_with(self, value, prefix):
+        return exp.func("starts_with", value, prefix)
+
+    def regex_search(self, value, pattern, node):
+        return exp.func("regexp_matches", value, exp.Literal.string(pattern))
+
+    def distinct_list(self, value, condition):
+        keep = exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))
+        if condition is not None:
+            keep = exp.and_(condition, keep)
+        return exp.Filter(this=exp.func("list", exp.Distinct(expressions=[value])), expression=exp.Where(this=keep))
+
+    def empty_list(self, element):
+        return exp.cast(exp.Array(expressions=[]), "VARCHAR[]")
+
+
+def exact_scaled_division(a: exp.Expression, b: exp.Expression, integer_type: str) -> exp.Expression:
+    """`round_half_away(a / b, MONEY_SCALE)` computed on integers scaled by 10^MONEY_SCALE, exactly."""
+    scale = number(10 ** MONEY_SCALE)
+    big_a = exp.cast(exp.Mul(this=exp.cast(a, f"DECIMAL(38, {MONEY_SCALE})"), expression=scale), integer_type)
+    big_b = exp.cast(exp.Mul(this=exp.cast(b, f"DECIMAL(38, {MONEY_SCALE})"), expression=scale.copy()),
+                     integer_type)
+    # q = (2·|A|·10^s + |B|) div (2·|B|) rounds |A|/|B|·10^s half up; the sign comes back after
+    numerator = exp.Add(this=exp.Mul(this=exp.Mul(this=number(2), expression=exp.Abs(this=big_a)),
+                                     expression=scale.copy()),
+                        expression=exp.Abs(this=big_b))
+    quotient = exp.IntDiv(this=exp.paren(numerator), expression=exp.paren(
+        exp.Mul(this=number(2), expression=exp.Abs(this=big_b.copy()))))
+    sign = exp.Mul(this=exp.func("sign", big_a.copy()), expression=exp.func("sign", big_b.copy()))
+    scaled = exp.cast(exp.Mul(this=sign, expression=quotient), "DECIMAL(38, 0)")
+    result = exp.Mul(this=scaled, expression=exp.cast(number(f"0.{'0' * (MONEY_SCALE - 1)}1"),
+                                                       f"DECIMAL(38, {MONEY_SCALE})"))
+    return exp.Case().when(exp.EQ(this=big_b.copy(), expression=number(0)), exp.Null()).else_(result)

@@ -1,0 +1,35 @@
+"""PostgreSQL: exact NUMERIC arithmetic, arrays with `= ANY`, POSIX regular expressions."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, number
+
+
+class Postgres(SqlDialect):
+    """PostgreSQL 13+."""
+
+    name = "postgres"
+    sqlglot_name = "postgres"
+
+    def divide(self, a, b):
+        quotient = exp.Div(this=exp.cast(a, "NUMERIC"), expression=exp.Nullif(this=exp.cast(b, "NUMERIC"),
+                                                                             expression=number(0)))
+        return exp.Round(this=quotient, decimals=number(MONEY_SCALE))
+
+    def days_between(self, start, end):
+        # the difference of two DATEs is a whole number of days
+        return exp.paren(exp.Sub(this=end, expression=start))
+
+    def list_contains(self, haystack, needle):
+        return exp.EQ(this=needle, expression=exp.Any(this=haystack))
+
+    def list_length(self, value):
+        return exp.func("cardinality", value)
+
+    def regex_search(self, value, pattern, node):
+        return exp.RegexpLike(this=value, expression=exp.Literal.string(pattern))
+
+    def empty_list(self, element):
+        return exp.cast(exp.Array(expressions=[]), "TEXT[]")

@@ -1,0 +1,43 @@
+"""Snowflake: emitted and checked as golden SQL (no engine here)."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from crmrules import types as t
+from crmrules.backends.sql.dialect import _UNIT_NAMES, SqlDialect, number
+
+
+class Snowflake(SqlDialect):
+    """Snowflake: REGEXP_LIKE must match the whole string, so a search uses REGEXP_INSTR; DATEADD clamps months."""
+
+    name = "snowflake"
+    sqlglot_name = "snowflake"
+
+    def shift(self, value, duration, sign, value_type, result_type):
+        moved = exp.func("DATEADD", exp.var(_UNIT_NAMES[duration.unit]), number(duration.amount * sign), value)
+        return exp.cast(moved, "DATE") if result_type == t.DATE else exp.cast(moved, "TIMESTAMP")
+
+    def days_between(self, start, end):
+        return exp.func("DATEDIFF", exp.var("DAY"), start, end)
+
+    def regex_search(self, value, pattern, node):
+        flags = ""
+        if pattern.startswith("(?i)"):
+            # Snowflake takes flags as a parameter, not inline
+            pattern, flags = pattern[4:], "i"
+        args = [value, exp.Literal.string(pattern), number(1), number(1), number(0), exp.Literal.string(flags or "c")]
+        return exp.GT(this=exp.func("REGEXP_INSTR", *args), expression=number(0))
+
+    def list_contains(self, haystack, needle):
+        return exp.func("ARRAY_CONTAINS", exp.cast(needle, "VARIANT"), haystack)
+
+    def list_length(self, value):
+        return exp.func("ARRAY_SIZE", value)
+
+    def distinct_list(self, value, condition):
+        keep = exp.Case().when(condition, value) if condition is not None else value
+        return exp.func("ARRAY_UNIQUE_AGG", keep)
+
+    def empty_list(self, element):
+        return exp.func("ARRAY_CONSTRUCT")

@@ -1,0 +1,32 @@
+"""Spark SQL (3.x): arrays with array_contains/size, collect_set, Java regular expressions."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, number
+
+
+class Spark(SqlDialect):
+    """Spark 3.x with spark.sql.ansi.enabled off and the session time zone set to the store's."""
+
+    name = "spark"
+    sqlglot_name = "spark"
+
+    def divide(self, a, b):
+        quotient = exp.Div(this=exp.cast(a, "DECIMAL(38, 12)"),
+                           expression=exp.Nullif(this=exp.cast(b, "DECIMAL(38, 12)"), expression=number(0)))
+        return exp.Round(this=quotient, decimals=number(MONEY_SCALE))
+
+    def days_between(self, start, end):
+        return exp.func("datediff", end, start)
+
+    def regex_search(self, value, pattern, node):
+        return exp.RegexpLike(this=value, expression=exp.Literal.string(pattern))
+
+    def distinct_list(self, value, condition):
+        keep = exp.Case().when(condition, value) if condition is not None else value
+        return exp.func("collect_set", keep)
+
+    def empty_list(self, element):
+        return exp.cast(exp.func("array"), "ARRAY<STRING>")
