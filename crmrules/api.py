@@ -16,6 +16,31 @@ from crmrules.grammar import parse
 from crmrules.schema import Schema, default_schema, load_schema, schema_from_dict
 
 
+class Segment(MemorySegment):
+    """A compiled segment: `matches(customer, now)` in memory, `sql(dialect, as_of)` for a database."""
+
+    __slots__ = ()
+
+    def sql(self, dialect: str = "duckdb", as_of: date | datetime | str | None = None) -> str:
+        """The query selecting this segment's members, formatted, with `now` fixed at `as_of` (default: today)."""
+        from crmrules.backends.sql import members_query
+
+        return members_query(self._program, self.name, dialect, as_of_or_today(as_of))
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The members of each segment evaluated on a data set, as of one instant."""
+
+    as_of: date | datetime
+    members: dict[str, list[str]]
+    warnings: list[str]
+
+    def counts(self) -> dict[str, int]:
+        """How many members each segment has."""
+        return {name: len(ids) for name, ids in self.members.items()}
+
+
 @dataclass(frozen=True)
 class TestResult:
     """The outcome of one `given ... expect` case of a rule-file test."""
@@ -62,16 +87,34 @@ class RuleSet:
         """The checked campaigns by name."""
         return dict(self.program.campaigns)
 
-    def segment(self, name: str) -> MemorySegment:
+    def segment(self, name: str) -> Segment:
         """The named segment, compiled for in-memory matching on first use."""
         compiled = self._compiled.get(name)
         if compiled is None:
-            if name not in self.program.segments:
-                raise UnknownNameError(f"unknown segment `{name}`", None,
-                                       did_you_mean(name, self.program.segments)
-                                       or f"segments: {', '.join(self.program.segments) or 'none'}")
-            compiled = self._compiled[name] = memory(self.program, name)
+            self._require(name)
+            built = memory(self.program, name)
+            compiled = self._compiled[name] = Segment(name, built.title, built.source, built.matches, self.program)
         return compiled
+
+    def _require(self, name: str) -> None:
+        if name not in self.program.segments:
+            raise UnknownNameError(f"unknown segment `{name}`", None,
+                                   did_you_mean(name, self.program.segments)
+                                   or f"segments: {', '.join(self.program.segments) or 'none'}")
+
+    def run(self, data, backend: str | None = None, as_of: date | datetime | str | None = None,
+            segments: list[str] | None = None) -> RunResult:
+        """Evaluate segments on a whole data set: a data directory, a DuckDB or SQLite file,
+        a PostgreSQL URL or a SparkSession; `backend` is duckdb, sqlite, postgres, spark or memory."""
+        from crmrules.backends.sql.sources import run
+
+        names = list(segments) if segments else list(self.program.segments)
+        for name in names:
+            self._require(name)
+        now = as_of_or_today(as_of)
+        warnings: list[str] = []
+        members = run(self.program, data, backend, names, now, warnings)
+        return RunResult(now, members, warnings)
 
     def run_tests(self, today: date | None = None) -> list[TestResult]:
         """Run every `test` block with the in-memory engine."""
@@ -144,6 +187,11 @@ def load(paths: str | Path | Iterable[str | Path], schema: Schema | str | Path |
     raise_all(errors)
     rules = ast.RuleFile(declarations=tuple(declarations))
     return RuleSet(rules, check(rules, resolve_schema(schema)))
+
+
+def as_of_or_today(value: str | date | datetime | None) -> date | datetime:
+    """An as-of value, today when none is given."""
+    return date.today() if value is None else as_of(value)
 
 
 def as_of(value: str | date | datetime) -> date | datetime:

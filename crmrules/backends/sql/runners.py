@@ -1,0 +1,112 @@
+"""Run a rule file's segments on an engine and collect each segment's members (SELECT only)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from datetime import date, datetime
+from pathlib import Path
+
+from crmrules.backends.sql import dialect_named
+from crmrules.backends.sql.generator import SqlGenerator
+from crmrules.compiler.pipeline import Program
+from crmrules.errors import DataError, EvaluationError
+from crmrules.values import evaluation_instant
+
+Members = dict[str, list[str]]
+
+
+def build_query(program: Program, segments: list[str], dialect: str, now: date | datetime) -> str:
+    """The fused query for these segments as SQL text in the dialect."""
+    d = dialect_named(dialect)
+    tree = SqlGenerator(program, d, evaluation_instant(now, program.schema.timezone)).query(segments)
+    return tree.sql(dialect=d.sqlglot_name)
+
+
+def collect(rows, segments: list[str]) -> Members:
+    """Members per segment from rows of (customer_id, flag, flag, ...), ids sorted as strings."""
+    members: Members = {name: [] for name in segments}
+    for row in rows:
+        for name, flag in zip(segments, row[1:]):
+            if flag:
+                members[name].append(str(row[0]))
+    return {name: sorted(set(ids)) for name, ids in members.items()}
+
+
+def run_duckdb(connection, program: Program, segments: list[str], now: date | datetime) -> Members:
+    """Evaluate on a DuckDB connection."""
+    import duckdb
+
+    try:
+        rows = connection.execute(build_query(program, segments, "duckdb", now)).fetchall()
+    except duckdb.Error as error:
+        raise _engine_error("DuckDB", error) from None
+    return collect(rows, segments)
+
+
+def sqlite_connection(path: str | Path) -> sqlite3.Connection:
+    """A read-only SQLite connection with Python's REGEXP, lower and upper, as the memory engine has them."""
+    connection = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    prepare_sqlite(connection)
+    return connection
+
+
+def prepare_sqlite(connection: sqlite3.Connection) -> None:
+    """Register the functions the SQLite dialect relies on."""
+    cache: dict[str, re.Pattern] = {}
+
+    def regexp(pattern, value):
+        if pattern is None or value is None:
+            return None
+        compiled = cache.get(pattern) or cache.setdefault(pattern, re.compile(pattern))
+        return compiled.search(value) is not None
+
+    connection.create_function("regexp", 2, regexp, deterministic=True)
+    connection.create_function("lower", 1, lambda v: None if v is None else v.lower(), deterministic=True)
+    connection.create_function("upper", 1, lambda v: None if v is None else v.upper(), deterministic=True)
+
+
+def run_sqlite(connection: sqlite3.Connection, program: Program, segments: list[str], now: date | datetime) -> Members:
+    """Evaluate on a SQLite connection prepared by `prepare_sqlite`."""
+    try:
+        rows = connection.execute(build_query(program, segments, "sqlite", now)).fetchall()
+    except sqlite3.Error as error:
+        raise _engine_error("SQLite", error) from None
+    return collect(rows, segments)
+
+
+def run_postgres(connection, program: Program, segments: list[str], now: date | datetime) -> Members:
+    """Evaluate on a psycopg 3 connection (in a read-only transaction)."""
+    import psycopg
+
+    try:
+        with connection.transaction():
+            connection.execute("SET TRANSACTION READ ONLY")
+            rows = connection.execute(build_query(program, segments, "postgres", now)).fetchall()
+    except psycopg.Error as error:
+        raise _engine_error("PostgreSQL", error) from None
+    return collect(rows, segments)
+
+
+def connect_postgres(url: str):
+    """A psycopg 3 connection, or one clear line when the server cannot be reached."""
+    try:
+        import psycopg
+    except ImportError:
+        raise DataError("the postgres backend needs psycopg: pip install 'crmrules[postgres]'") from None
+    try:
+        return psycopg.connect(url, connect_timeout=10)
+    except psycopg.Error as error:
+        raise DataError(f"cannot connect to PostgreSQL: {str(error).strip().splitlines()[0]}") from None
+
+
+def run_spark(spark, program: Program, segments: list[str], now: date | datetime) -> Members:
+    """Evaluate on a SparkSession whose tables (or temp views) carry the schema's names."""
+    rows = spark.sql(build_query(program, segments, "spark", now)).collect()
+    return collect(rows, segments)
+
+
+def _engine_error(engine: str, error: Exception) -> EvaluationError:
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return EvaluationError(f"{engine} could not run the query: {first}",
+                           hint="check that the data has the schema's tables and columns (see --schema)")
