@@ -124,6 +124,75 @@ def eval_command(rules: str, segment_name: str, customer_file: str, as_of: str, 
             click.echo(verdict)
 
 
+@main.command("run")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--data", "data", required=True,
+              help="A data directory (CSV, Parquet, JSON lines), a DuckDB or SQLite file, or a PostgreSQL URL.")
+@click.option("--backend", type=click.Choice(["duckdb", "sqlite", "postgres", "spark", "memory"]), default=None,
+              help="Where to evaluate (default: DuckDB in process; SQLite files on SQLite; URLs on PostgreSQL).")
+@click.option("--as-of", "as_of", default=None, help="Evaluate as of this date (end of day) or timestamp; default today.")
+@click.option("--segment", "segment_names", multiple=True, help="Only these segments (repeatable).")
+@click.option("--format", "output", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.option("--members", is_flag=True, help="List member ids (json), not only counts.")
+@_schema_option
+@_reports_errors
+def run_command(files, data, backend, as_of, segment_names, output, members, schema) -> None:
+    """Evaluate segments on a whole customer base."""
+    from crmrules.progress import progress
+
+    rule_set = load(files, schema=schema)
+    if output == "csv" and len(segment_names) != 1:
+        raise click.UsageError("--format csv lists the members of exactly one --segment")
+    with progress("evaluating segments"):
+        result = rule_set.run(data, backend=backend, as_of=as_of, segments=list(segment_names) or None)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if output == "json":
+        segments = {name: ({"count": len(ids), "members": ids} if members else {"count": len(ids)})
+                    for name, ids in result.members.items()}
+        click.echo(json.dumps({"as_of": result.as_of.isoformat(), "segments": segments}, indent=2))
+    elif output == "csv":
+        click.echo("customer_id")
+        for customer_id in result.members[segment_names[0]]:
+            click.echo(customer_id)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"segments as of {result.as_of.isoformat()}")
+        table.add_column("segment")
+        table.add_column("title")
+        table.add_column("members", justify="right")
+        titles = dict(rule_set.segments)
+        for name, ids in result.members.items():
+            table.add_row(name, titles.get(name) or "", f"{len(ids):,}")
+        Console().print(table)
+
+
+@main.command("sql")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--segment", "segment_names", multiple=True, help="The segment (repeat for one fused query).")
+@click.option("--dialect", default="duckdb", help="duckdb, postgres, sqlite, spark, bigquery, snowflake, trino, "
+                                                  "clickhouse.")
+@click.option("--as-of", "as_of", default=None, help="The `now` the query is fixed at; default today.")
+@_schema_option
+@_reports_errors
+def sql_command(files, segment_names, dialect, as_of, schema) -> None:
+    """Print the SQL that selects a segment's members (or, for several, one fused query)."""
+    from crmrules.api import as_of_or_today
+    from crmrules.backends.sql import members_query, segments_query
+
+    rule_set = load(files, schema=schema)
+    names = list(segment_names) or [name for name, _ in rule_set.segments]
+    for name in names:
+        rule_set.segment(name)
+    now = as_of_or_today(as_of)
+    if len(names) == 1:
+        click.echo(members_query(rule_set.program, names[0], dialect, now) + ";")
+    else:
+        click.echo(segments_query(rule_set.program, names, dialect, now) + ";")
+
+
 @main.command("test")
 @_rule_files
 @_schema_option
