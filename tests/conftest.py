@@ -12,3 +12,21 @@ def pytest_addoption(parser):
 @pytest.fixture
 def update_goldens(request) -> bool:
     return request.config.getoption("--update-goldens")
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    from engines import PostgresCluster
+
+    cluster = PostgresCluster()
+    yield cluster.url
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from engines import spark_session
+
+    session = spark_session()
+    yield session
+    session.stop()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
+from contextlib import closing
 from datetime import date, datetime
 from pathlib import Path
 
@@ -76,7 +78,8 @@ def _run_loaded(loaded, program: Program, backend: str, segments: list[str], now
     with tempfile.TemporaryDirectory(prefix="crmrules-") as scratch:
         if backend == "sqlite":
             database = Path(scratch) / "data.sqlite"
-            transfer.to_sqlite(loaded, program.schema, database)
+            with closing(sqlite3.connect(database)) as writer:
+                transfer.to_sqlite(loaded, program.schema, writer)
             connection = runners.sqlite_connection(database)
             try:
                 return runners.run_sqlite(connection, program, segments, now)

@@ -46,9 +46,8 @@ def _sqlite_value(value):
     return value
 
 
-def to_sqlite(loaded: LoadedData, schema: Schema, path: str | Path) -> None:
-    """Write every table into a new SQLite file, in the forms the SQLite dialect expects."""
-    connection = sqlite3.connect(str(path))
+def to_sqlite(loaded: LoadedData, schema: Schema, connection: sqlite3.Connection) -> None:
+    """Write every table into a SQLite database, in the forms the SQLite dialect expects."""
     with connection:
         for spec in schema.tables.values():
             names, rows = rows_of(loaded, schema, spec.name)
@@ -56,7 +55,6 @@ def to_sqlite(loaded: LoadedData, schema: Schema, path: str | Path) -> None:
             connection.executemany(
                 f"INSERT INTO {quote(spec.source)} VALUES ({', '.join('?' for _ in names)})",
                 ([_sqlite_value(v) for v in row] for row in rows))
-    connection.close()
 
 
 def to_postgres(loaded: LoadedData, schema: Schema, connection, pg_schema: str) -> None:

@@ -23,7 +23,7 @@ class Postgres(SqlDialect):
         return exp.paren(exp.Sub(this=end, expression=start))
 
     def list_contains(self, haystack, needle):
-        return exp.EQ(this=needle, expression=exp.Any(this=haystack))
+        return exp.EQ(this=needle, expression=exp.Any(this=exp.paren(haystack)))
 
     def list_length(self, value):
         return exp.func("cardinality", value)
