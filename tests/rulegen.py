@@ -107,6 +107,14 @@ def _numeric_value():
                   maybe_where).map(lambda p: f"{p[0]}(orders.{p[1]}{p[2]})"),
         _event_condition().map(lambda c: f"count(events where {c})"),
         _lit_string().map(lambda s: f"count(order_items where category == {s})"),
+        # arithmetic, division and modulo in every combination of int and decimal
+        # (decimal × decimal is left out: SQLite refuses it rather than round)
+        st.tuples(st.sampled_from(["points", "age", "score", "sum(orders.total)", "count(orders)",
+                                   "avg(orders.total)", "max(orders.discount)"]),
+                  st.sampled_from(["+", "-", "/", "%"]),
+                  st.sampled_from(["points", "score", "3", "0", "2.5", "-1", "count(orders)"])).map(" ".join),
+        st.tuples(st.sampled_from(["points", "age", "score", "sum(orders.total)"]),
+                  st.sampled_from(["2", "-3", "points", "count(events)"])).map(lambda p: f"{p[0]} * {p[1]}"),
         st.sampled_from(["sum(order_items.quantity)", "max(order_items.price)", "days_since(registered_at)",
                          "days_since(max(orders.created_at))", "points + age", "score - points",
                          "points * 2", "score / 3", "age % 7", "-points", "coalesce(age, points, 0)",

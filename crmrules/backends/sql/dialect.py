@@ -22,6 +22,11 @@ _UNIT_NAMES = {ast.DurationUnit.SECOND: "SECOND", ast.DurationUnit.MINUTE: "MINU
                ast.DurationUnit.YEAR: "YEAR"}
 
 
+def call(name: str, *args: exp.Expression) -> exp.Expression:
+    """A function call spelled exactly so in the output; sqlglot would reorder or rename a known one."""
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
 def number(value: int | Decimal | str) -> exp.Expression:
     """A numeric literal; negative numbers become a negation so every engine parses them."""
     text = format(value, "f") if isinstance(value, Decimal) else str(value)
@@ -72,7 +77,7 @@ class SqlDialect:
                            expression=exp.Nullif(this=exp.cast(b, "DECIMAL(38, 12)"), expression=number(0)))
         return exp.Round(this=quotient, decimals=number(MONEY_SCALE))
 
-    def multiply(self, a: exp.Expression, b: exp.Expression, result: t.Type) -> exp.Expression:
+    def multiply(self, a: exp.Expression, b: exp.Expression, a_type: t.Type, b_type: t.Type) -> exp.Expression:
         return exp.Mul(this=a, expression=b)
 
     def modulo(self, a: exp.Expression, b: exp.Expression) -> exp.Expression:

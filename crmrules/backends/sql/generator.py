@@ -289,13 +289,16 @@ class SqlGenerator:
         if node.right.type == t.DURATION:
             sign = 1 if node.op == ast.ArithOp.ADD else -1
             return d.shift(self.expr(node.left, scope), node.right.value, sign, node.left.type, node.type)
-        a, b = self.pair(node.left, node.right, scope)
         if node.op == ast.ArithOp.DIV:
-            return d.divide(self.as_decimal(a, node.left.type), self.as_decimal(b, node.right.type))
+            return d.divide(self.as_decimal(self.expr(node.left, scope), node.left.type),
+                            self.as_decimal(self.expr(node.right, scope), node.right.type))
+        if node.op == ast.ArithOp.MUL:
+            # an int times a decimal needs no conversion: scaled decimals stay scaled
+            return exp.paren(d.multiply(self.expr(node.left, scope), self.expr(node.right, scope),
+                                        node.left.type, node.right.type))
+        a, b = self.pair(node.left, node.right, scope)
         if node.op == ast.ArithOp.MOD:
             return d.modulo(a, b)
-        if node.op == ast.ArithOp.MUL:
-            return exp.paren(d.multiply(a, b, node.type))
         operator = exp.Add if node.op == ast.ArithOp.ADD else exp.Sub
         return exp.paren(operator(this=a, expression=b))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from crmrules import types as t
-from crmrules.backends.sql.dialect import _UNIT_NAMES, MONEY_SCALE, SqlDialect, number
+from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, _UNIT_NAMES, call, number
 
 
 class BigQuery(SqlDialect):
@@ -21,23 +21,22 @@ class BigQuery(SqlDialect):
         return exp.cast(value, "DATETIME")
 
     def divide(self, a, b):
-        quotient = exp.func("SAFE_DIVIDE", exp.cast(a, "BIGNUMERIC"), exp.cast(b, "BIGNUMERIC"))
-        return exp.func("ROUND", quotient, number(MONEY_SCALE), exp.Literal.string("ROUND_HALF_AWAY_FROM_ZERO"))
+        quotient = call("SAFE_DIVIDE", exp.cast(a, "BIGNUMERIC"), exp.cast(b, "BIGNUMERIC"))
+        return call("ROUND", quotient, number(MONEY_SCALE), exp.Literal.string("ROUND_HALF_AWAY_FROM_ZERO"))
 
     def shift(self, value, duration, sign, value_type, result_type):
         # sqlglot turns `x + INTERVAL` into arithmetic BigQuery rejects; its functions clamp months
-        unit = _UNIT_NAMES[duration.unit]
+        unit = exp.var(_UNIT_NAMES[duration.unit])
         amount = number(duration.amount * sign)
-        interval = exp.Interval(this=amount, unit=exp.var(unit))
         if result_type == t.DATE:
-            return exp.func("DATE_ADD", value, interval)
-        return exp.func("DATETIME_ADD", exp.cast(value, "DATETIME"), interval)
+            return exp.DateAdd(this=value, expression=amount, unit=unit)
+        return exp.DatetimeAdd(this=exp.cast(value, "DATETIME"), expression=amount, unit=unit)
 
     def days_between(self, start, end):
-        return exp.func("DATE_DIFF", end, start, exp.var("DAY"))
+        return call("DATE_DIFF", end, start, exp.var("DAY"))
 
     def regex_search(self, value, pattern, node):
-        return exp.func("REGEXP_CONTAINS", value, exp.Literal.string(pattern))
+        return call("REGEXP_CONTAINS", value, exp.Literal.string(pattern))
 
     def list_contains(self, haystack, needle):
         element = exp.to_identifier("element")
@@ -46,7 +45,7 @@ class BigQuery(SqlDialect):
             exp.EQ(this=exp.column(element), expression=needle)))
 
     def list_length(self, value):
-        return exp.func("ARRAY_LENGTH", value)
+        return call("ARRAY_LENGTH", value)
 
     def distinct_list(self, value, condition):
         keep = exp.Case().when(condition, value) if condition is not None else value

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from crmrules import types as t
-from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, number
+from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, call, number
 
 _ADD = {"s": "addSeconds", "min": "addMinutes", "h": "addHours", "d": "addDays", "w": "addWeeks", "mo": "addMonths",
         "y": "addYears"}
@@ -18,34 +18,34 @@ class ClickHouse(SqlDialect):
     sqlglot_name = "clickhouse"
 
     def timestamp(self, value):
-        return exp.func("toDateTime64", exp.Literal.string(value.isoformat(sep=" ", timespec="microseconds")),
+        return call("toDateTime64", exp.Literal.string(value.isoformat(sep=" ", timespec="microseconds")),
                         number(6))
 
     def to_timestamp(self, value):
-        return exp.func("toDateTime64", value, number(6))
+        return call("toDateTime64", value, number(6))
 
     def divide(self, a, b):
-        widened = exp.Div(this=exp.func("toDecimal128", a, number(12)),
-                          expression=exp.Nullif(this=exp.func("toDecimal128", b, number(12)), expression=number(0)))
-        return exp.func("round", widened, number(MONEY_SCALE))
+        widened = exp.Div(this=call("toDecimal128", a, number(12)),
+                          expression=exp.Nullif(this=call("toDecimal128", b, number(12)), expression=number(0)))
+        return call("round", widened, number(MONEY_SCALE))
 
     def shift(self, value, duration, sign, value_type, result_type):
         amount = number(duration.amount * sign)
-        moved = exp.func(_ADD[str(duration.unit)], value, amount)
-        return exp.func("toDate", moved) if result_type == t.DATE else moved
+        moved = call(_ADD[str(duration.unit)], value, amount)
+        return call("toDate", moved) if result_type == t.DATE else moved
 
     def days_between(self, start, end):
-        return exp.func("dateDiff", exp.Literal.string("day"), start, end)
+        return call("dateDiff", exp.Literal.string("day"), start, end)
 
     def regex_search(self, value, pattern, node):
-        return exp.func("match", value, exp.Literal.string(pattern))
+        return call("match", value, exp.Literal.string(pattern))
 
     def list_contains(self, haystack, needle):
-        return exp.func("has", haystack, needle)
+        return call("has", haystack, needle)
 
     def list_length(self, value):
-        return exp.func("length", value)
+        return call("length", value)
 
     def distinct_list(self, value, condition):
         keep = exp.Case().when(condition, value) if condition is not None else value
-        return exp.func("groupUniqArray", keep)
+        return call("groupUniqArray", keep)

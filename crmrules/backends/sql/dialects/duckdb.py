@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, number
+from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, call, number
 
 
 class DuckDB(SqlDialect):
@@ -17,22 +17,22 @@ class DuckDB(SqlDialect):
         return exact_scaled_division(a, b, "HUGEINT")
 
     def list_contains(self, haystack, needle):
-        return exp.func("list_contains", haystack, needle)
+        return call("list_contains", haystack, needle)
 
     def list_length(self, value):
-        return exp.func("len", value)
+        return call("len", value)
 
     def starts_with(self, value, prefix):
-        return exp.func("starts_with", value, prefix)
+        return call("starts_with", value, prefix)
 
     def regex_search(self, value, pattern, node):
-        return exp.func("regexp_matches", value, exp.Literal.string(pattern))
+        return call("regexp_matches", value, exp.Literal.string(pattern))
 
     def distinct_list(self, value, condition):
         keep = exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))
         if condition is not None:
             keep = exp.and_(condition, keep)
-        return exp.Filter(this=exp.func("list", exp.Distinct(expressions=[value])), expression=exp.Where(this=keep))
+        return exp.Filter(this=call("list", exp.Distinct(expressions=[value])), expression=exp.Where(this=keep))
 
     def empty_list(self, element):
         return exp.cast(exp.Array(expressions=[]), "VARCHAR[]")
@@ -50,7 +50,7 @@ def exact_scaled_division(a: exp.Expression, b: exp.Expression, integer_type: st
                         expression=exp.Abs(this=big_b))
     quotient = exp.IntDiv(this=exp.paren(numerator), expression=exp.paren(
         exp.Mul(this=number(2), expression=exp.Abs(this=big_b.copy()))))
-    sign = exp.Mul(this=exp.func("sign", big_a.copy()), expression=exp.func("sign", big_b.copy()))
+    sign = exp.Mul(this=call("sign", big_a.copy()), expression=call("sign", big_b.copy()))
     scaled = exp.cast(exp.Mul(this=sign, expression=quotient), "DECIMAL(38, 0)")
     result = exp.Mul(this=scaled, expression=exp.cast(number(f"0.{'0' * (MONEY_SCALE - 1)}1"),
                                                        f"DECIMAL(38, {MONEY_SCALE})"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, number
+from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, call, number
 
 
 class Postgres(SqlDialect):
@@ -26,7 +26,7 @@ class Postgres(SqlDialect):
         return exp.EQ(this=needle, expression=exp.Any(this=exp.paren(haystack)))
 
     def list_length(self, value):
-        return exp.func("cardinality", value)
+        return call("cardinality", value)
 
     def regex_search(self, value, pattern, node):
         return exp.RegexpLike(this=value, expression=exp.Literal.string(pattern))

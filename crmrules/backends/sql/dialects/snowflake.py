@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from crmrules import types as t
-from crmrules.backends.sql.dialect import _UNIT_NAMES, SqlDialect, number
+from crmrules.backends.sql.dialect import SqlDialect, _UNIT_NAMES, call, number
 
 
 class Snowflake(SqlDialect):
@@ -15,11 +15,11 @@ class Snowflake(SqlDialect):
     sqlglot_name = "snowflake"
 
     def shift(self, value, duration, sign, value_type, result_type):
-        moved = exp.func("DATEADD", exp.var(_UNIT_NAMES[duration.unit]), number(duration.amount * sign), value)
+        moved = call("DATEADD", exp.var(_UNIT_NAMES[duration.unit]), number(duration.amount * sign), value)
         return exp.cast(moved, "DATE") if result_type == t.DATE else exp.cast(moved, "TIMESTAMP")
 
     def days_between(self, start, end):
-        return exp.func("DATEDIFF", exp.var("DAY"), start, end)
+        return call("DATEDIFF", exp.var("DAY"), start, end)
 
     def regex_search(self, value, pattern, node):
         flags = ""
@@ -27,17 +27,17 @@ class Snowflake(SqlDialect):
             # Snowflake takes flags as a parameter, not inline
             pattern, flags = pattern[4:], "i"
         args = [value, exp.Literal.string(pattern), number(1), number(1), number(0), exp.Literal.string(flags or "c")]
-        return exp.GT(this=exp.func("REGEXP_INSTR", *args), expression=number(0))
+        return exp.GT(this=call("REGEXP_INSTR", *args), expression=number(0))
 
     def list_contains(self, haystack, needle):
-        return exp.func("ARRAY_CONTAINS", exp.cast(needle, "VARIANT"), haystack)
+        return call("ARRAY_CONTAINS", exp.cast(needle, "VARIANT"), haystack)
 
     def list_length(self, value):
-        return exp.func("ARRAY_SIZE", value)
+        return call("ARRAY_SIZE", value)
 
     def distinct_list(self, value, condition):
         keep = exp.Case().when(condition, value) if condition is not None else value
-        return exp.func("ARRAY_UNIQUE_AGG", keep)
+        return call("ARRAY_UNIQUE_AGG", keep)
 
     def empty_list(self, element):
-        return exp.func("ARRAY_CONSTRUCT")
+        return call("ARRAY_CONSTRUCT")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, number
+from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, call, number
 
 
 class Spark(SqlDialect):
@@ -19,14 +19,14 @@ class Spark(SqlDialect):
         return exp.Round(this=quotient, decimals=number(MONEY_SCALE))
 
     def days_between(self, start, end):
-        return exp.func("datediff", end, start)
+        return call("datediff", end, start)
 
     def regex_search(self, value, pattern, node):
         return exp.RegexpLike(this=value, expression=exp.Literal.string(pattern))
 
     def distinct_list(self, value, condition):
         keep = exp.Case().when(condition, value) if condition is not None else value
-        return exp.func("collect_set", keep)
+        return call("collect_set", keep)
 
     def empty_list(self, element):
-        return exp.cast(exp.func("array"), "ARRAY<STRING>")
+        return exp.cast(call("array"), "ARRAY<STRING>")

@@ -19,7 +19,7 @@ from sqlglot import exp
 
 from crmrules import ast
 from crmrules import types as t
-from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, number
+from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, call, number
 
 SCALE = 10 ** MONEY_SCALE
 _SQLITE_UNITS = {ast.DurationUnit.SECOND: ("seconds", 1), ast.DurationUnit.MINUTE: ("minutes", 1),
@@ -62,14 +62,15 @@ class SQLite(SqlDialect):
         # both operands are already scaled integers: q = (2|A|·S + |B|) / (2|B|), integer division
         numerator = exp.Add(this=exp.Mul(this=exp.Mul(this=number(2), expression=exp.Abs(this=a)),
                                          expression=number(SCALE)), expression=exp.Abs(this=b))
+        # `typed` keeps sqlglot from turning integer division into REAL division
         quotient = exp.Div(this=exp.paren(numerator),
-                           expression=exp.paren(exp.Mul(this=number(2), expression=exp.Abs(this=b.copy()))))
-        sign = exp.Mul(this=exp.func("sign", a.copy()), expression=exp.func("sign", b.copy()))
+                           expression=exp.paren(exp.Mul(this=number(2), expression=exp.Abs(this=b.copy()))), typed=True)
+        sign = exp.Mul(this=call("sign", a.copy()), expression=call("sign", b.copy()))
         result = exp.Mul(this=sign, expression=exp.paren(quotient))
         return exp.Case().when(exp.EQ(this=b.copy(), expression=number(0)), exp.Null()).else_(result)
 
-    def multiply(self, a, b, result):
-        if result == t.DECIMAL:
+    def multiply(self, a, b, a_type, b_type):
+        if a_type == t.DECIMAL and b_type == t.DECIMAL:
             raise self.unsupported("multiplying two decimals exactly")
         return exp.Mul(this=a, expression=b)
 
@@ -79,11 +80,11 @@ class SQLite(SqlDialect):
         if not isinstance(digits, exp.Literal):
             raise self.unsupported("rounding a decimal to a computed number of places")
         places = int(digits.this)
-        factor = number(10 ** max(MONEY_SCALE - places, 0))
-        half = exp.Mul(this=exp.func("sign", value), expression=exp.Div(this=factor, expression=number(2)))
+        step = 10 ** max(MONEY_SCALE - places, 0)
+        half = exp.Mul(this=call("sign", value), expression=number(step // 2))
         # integer division truncates towards zero, so adding half of the step first rounds half away
         return exp.Mul(this=exp.paren(exp.Div(this=exp.paren(exp.Add(this=value.copy(), expression=half)),
-                                              expression=factor.copy())), expression=factor.copy())
+                                              expression=number(step), typed=True)), expression=number(step))
 
     def shift(self, value, duration, sign, value_type, result_type):
         if duration.unit in (ast.DurationUnit.MONTH, ast.DurationUnit.YEAR):
@@ -92,60 +93,60 @@ class SQLite(SqlDialect):
         unit, factor = _SQLITE_UNITS[duration.unit]
         modifier = exp.Literal.string(f"{'+' if sign > 0 else '-'}{duration.amount * factor} {unit}")
         if result_type == t.DATE:
-            return exp.func("date", value, modifier)
-        moved = exp.func("strftime", exp.Literal.string("%Y-%m-%d %H:%M:%S"), value, modifier)
+            return call("date", value, modifier)
+        moved = call("strftime", exp.Literal.string("%Y-%m-%d %H:%M:%S"), value, modifier)
         # strftime drops the microseconds; a stored timestamp keeps them at characters 20-26
-        fraction = exp.func("substr", value.copy(), number(20)) if value_type == t.TIMESTAMP else \
+        fraction = call("substr", value.copy(), number(20)) if value_type == t.TIMESTAMP else \
             exp.Literal.string(".000000")
         return exp.DPipe(this=moved, expression=fraction)
 
     def _add_months(self, value, months: int, value_type):
         # SQLite's '+1 month' rolls 31 January over into March; clamp to the month's last day instead
-        start = exp.func("date", value, exp.Literal.string("start of month"), exp.Literal.string(f"{months:+d} months"))
-        last_day = _int(exp.func("strftime", exp.Literal.string("%d"), value.copy(),
+        start = call("date", value, exp.Literal.string("start of month"), exp.Literal.string(f"{months:+d} months"))
+        last_day = _int(call("strftime", exp.Literal.string("%d"), value.copy(),
                                  exp.Literal.string("start of month"), exp.Literal.string(f"{months + 1:+d} months"),
                                  exp.Literal.string("-1 days")))
-        day = _int(exp.func("strftime", exp.Literal.string("%d"), value.copy()))
-        offset = exp.func("printf", exp.Literal.string("+%d days"),
-                          exp.Sub(this=exp.func("min", day, last_day), expression=number(1)))
-        moved = exp.func("date", start, offset)
+        day = _int(call("strftime", exp.Literal.string("%d"), value.copy()))
+        offset = call("printf", exp.Literal.string("+%d days"),
+                          exp.Sub(this=call("min", day, last_day), expression=number(1)))
+        moved = call("date", start, offset)
         if value_type == t.DATE:
             return moved
-        return exp.DPipe(this=moved, expression=exp.func("substr", value.copy(), number(11)))
+        return exp.DPipe(this=moved, expression=call("substr", value.copy(), number(11)))
 
     def days_between(self, start, end):
-        return _int(exp.Sub(this=exp.func("julianday", end), expression=exp.func("julianday", start)))
+        return _int(exp.Sub(this=call("julianday", end), expression=call("julianday", start)))
 
     def to_date(self, value):
-        return exp.func("date", value)
+        return call("date", value)
 
     def to_timestamp(self, value):
-        return exp.DPipe(this=exp.func("date", value), expression=exp.Literal.string(" 00:00:00.000000"))
+        return exp.DPipe(this=call("date", value), expression=exp.Literal.string(" 00:00:00.000000"))
 
     def date_part(self, part, value):
-        return _int(exp.func("strftime", exp.Literal.string({"year": "%Y", "month": "%m", "day": "%d"}[part]), value))
+        return _int(call("strftime", exp.Literal.string({"year": "%Y", "month": "%m", "day": "%d"}[part]), value))
 
     def contains_text(self, haystack, needle):
-        return exp.GT(this=exp.func("instr", haystack, needle), expression=number(0))
+        return exp.GT(this=call("instr", haystack, needle), expression=number(0))
 
     def starts_with(self, value, prefix):
-        return exp.EQ(this=exp.func("substr", value, number(1), exp.func("length", prefix)), expression=prefix)
+        return exp.EQ(this=call("substr", value, number(1), call("length", prefix)), expression=prefix)
 
     def regex_search(self, value, pattern, node):
         return exp.RegexpLike(this=value, expression=exp.Literal.string(pattern))
 
     def list_contains(self, haystack, needle):
-        return exp.Exists(this=exp.select(number(1)).from_(exp.func("json_each", haystack)).where(
+        return exp.Exists(this=exp.select(number(1)).from_(call("json_each", haystack)).where(
             exp.EQ(this=exp.column("value"), expression=needle)))
 
     def list_length(self, value):
-        return exp.func("json_array_length", value)
+        return call("json_array_length", value)
 
     def distinct_list(self, value, condition):
         keep = exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))
         if condition is not None:
             keep = exp.and_(condition, keep)
-        return exp.Filter(this=exp.func("json_group_array", exp.Distinct(expressions=[value])),
+        return exp.Filter(this=call("json_group_array", exp.Distinct(expressions=[value])),
                           expression=exp.Where(this=keep))
 
     def empty_list(self, element):

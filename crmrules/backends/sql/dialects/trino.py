@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from crmrules import types as t
-from crmrules.backends.sql.dialect import _UNIT_NAMES, SqlDialect, number
+from crmrules.backends.sql.dialect import SqlDialect, _UNIT_NAMES, call, number
 
 
 class Trino(SqlDialect):
@@ -16,21 +16,21 @@ class Trino(SqlDialect):
 
     def shift(self, value, duration, sign, value_type, result_type):
         unit = exp.Literal.string(_UNIT_NAMES[duration.unit].lower())
-        moved = exp.func("date_add", unit, number(duration.amount * sign), value)
+        moved = call("date_add", unit, number(duration.amount * sign), value)
         return exp.cast(moved, "DATE") if result_type == t.DATE else exp.cast(moved, "TIMESTAMP")
 
     def days_between(self, start, end):
-        return exp.func("date_diff", exp.Literal.string("day"), start, end)
+        return call("date_diff", exp.Literal.string("day"), start, end)
 
     def regex_search(self, value, pattern, node):
-        return exp.func("regexp_like", value, exp.Literal.string(pattern))
+        return call("regexp_like", value, exp.Literal.string(pattern))
 
     def list_contains(self, haystack, needle):
-        return exp.func("contains", haystack, needle)
+        return call("contains", haystack, needle)
 
     def list_length(self, value):
-        return exp.func("cardinality", value)
+        return call("cardinality", value)
 
     def distinct_list(self, value, condition):
         keep = exp.Case().when(condition, value) if condition is not None else value
-        return exp.func("array_distinct", exp.func("array_agg", keep))
+        return call("array_distinct", call("array_agg", keep))

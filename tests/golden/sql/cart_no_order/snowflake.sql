@@ -1,0 +1,82 @@
+WITH "vo" AS (
+  SELECT
+    *
+  FROM "orders"
+  WHERE
+    "created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+    OR "created_at" IS NULL
+), "ve" AS (
+  SELECT
+    *
+  FROM "events"
+  WHERE
+    "at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP) OR "at" IS NULL
+), "o_agg" AS (
+  SELECT
+    "o"."customer_id" AS "customer_id",
+    COUNT(
+      CASE
+        WHEN (
+          "o"."created_at" > CAST('2026-05-31 23:59:59.999999' AS TIMESTAMP)
+          AND "o"."created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+        )
+        THEN 1
+      END
+    ) AS "a0"
+  FROM "vo" AS "o"
+  GROUP BY
+    "o"."customer_id"
+), "e_agg" AS (
+  SELECT
+    "e"."customer_id" AS "customer_id",
+    COUNT(
+      CASE
+        WHEN (
+          "e"."type" = 'add_to_cart'
+          AND (
+            "e"."at" > CAST('2026-05-31 23:59:59.999999' AS TIMESTAMP)
+            AND "e"."at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+          )
+        )
+        THEN 1
+      END
+    ) AS "a0"
+  FROM "ve" AS "e"
+  GROUP BY
+    "e"."customer_id"
+), "ids" AS (
+  SELECT
+    "id"
+  FROM (
+    SELECT
+      "id" AS "id"
+    FROM "customers"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "vo"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "ve"
+  ) AS "u"
+  WHERE
+    NOT "id" IS NULL
+)
+SELECT
+  "ids"."id" AS "customer_id"
+FROM "ids"
+LEFT JOIN "customers" AS "c"
+  ON "c"."id" = "ids"."id"
+LEFT JOIN "o_agg"
+  ON "o_agg"."customer_id" = "ids"."id"
+LEFT JOIN "e_agg"
+  ON "e_agg"."customer_id" = "ids"."id"
+WHERE
+  (
+    "c"."registered_at" IS NULL
+    OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+  )
+  AND COALESCE((
+    COALESCE("e_agg"."a0", 0) > 0 AND COALESCE("o_agg"."a0", 0) = 0
+  ), FALSE)

@@ -1,0 +1,82 @@
+WITH `vo` AS (
+  SELECT
+    *
+  FROM `orders`
+  WHERE
+    `created_at` <= CAST('2026-06-30 23:59:59.999999' AS DATETIME)
+    OR `created_at` IS NULL
+), `ve` AS (
+  SELECT
+    *
+  FROM `events`
+  WHERE
+    `at` <= CAST('2026-06-30 23:59:59.999999' AS DATETIME) OR `at` IS NULL
+), `oi_agg` AS (
+  SELECT
+    `i`.`order_id` AS `order_id`,
+    MAX(CASE WHEN `i`.`category` = 'coat' THEN 1 ELSE 0 END) AS `a0`
+  FROM `order_items` AS `i`
+  GROUP BY
+    `i`.`order_id`
+), `o_agg` AS (
+  SELECT
+    `o`.`customer_id` AS `customer_id`,
+    COUNT(
+      CASE
+        WHEN (
+          COALESCE(`oi`.`a0`, 0) = 1
+          AND (
+            `o`.`created_at` > CAST('2025-06-30 23:59:59.999999' AS DATETIME)
+            AND `o`.`created_at` <= CAST('2026-06-30 23:59:59.999999' AS DATETIME)
+          )
+        )
+        THEN 1
+      END
+    ) AS `a0`,
+    ROUND(
+      SAFE_DIVIDE(
+        CAST(SUM(CASE WHEN COALESCE(`oi`.`a0`, 0) = 1 THEN `o`.`total` END) AS BIGNUMERIC),
+        CAST(COUNT(CASE WHEN COALESCE(`oi`.`a0`, 0) = 1 THEN `o`.`total` END) AS BIGNUMERIC)
+      ),
+      6,
+      'ROUND_HALF_AWAY_FROM_ZERO'
+    ) AS `a1`
+  FROM `vo` AS `o`
+  LEFT JOIN `oi_agg` AS `oi`
+    ON `oi`.`order_id` = `o`.`id`
+  GROUP BY
+    `o`.`customer_id`
+), `ids` AS (
+  SELECT
+    `id`
+  FROM (
+    SELECT
+      `id` AS `id`
+    FROM `customers`
+    UNION DISTINCT
+    SELECT
+      `customer_id`
+    FROM `vo`
+    UNION DISTINCT
+    SELECT
+      `customer_id`
+    FROM `ve`
+  ) AS `u`
+  WHERE
+    NOT `id` IS NULL
+)
+SELECT
+  `ids`.`id` AS `customer_id`
+FROM `ids`
+LEFT JOIN `customers` AS `c`
+  ON `c`.`id` = `ids`.`id`
+LEFT JOIN `o_agg`
+  ON `o_agg`.`customer_id` = `ids`.`id`
+WHERE
+  (
+    `c`.`registered_at` IS NULL
+    OR `c`.`registered_at` <= CAST('2026-06-30 23:59:59.999999' AS DATETIME)
+  )
+  AND COALESCE((
+    COALESCE(`o_agg`.`a0`, 0) >= 2 AND `o_agg`.`a1` > 150
+  ), FALSE)

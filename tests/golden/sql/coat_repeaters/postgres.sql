@@ -1,0 +1,81 @@
+WITH "vo" AS (
+  SELECT
+    *
+  FROM "orders"
+  WHERE
+    "created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+    OR "created_at" IS NULL
+), "ve" AS (
+  SELECT
+    *
+  FROM "events"
+  WHERE
+    "at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP) OR "at" IS NULL
+), "oi_agg" AS (
+  SELECT
+    "i"."order_id" AS "order_id",
+    MAX(CASE WHEN "i"."category" = 'coat' THEN 1 ELSE 0 END) AS "a0"
+  FROM "order_items" AS "i"
+  GROUP BY
+    "i"."order_id"
+), "o_agg" AS (
+  SELECT
+    "o"."customer_id" AS "customer_id",
+    COUNT(
+      CASE
+        WHEN (
+          COALESCE("oi"."a0", 0) = 1
+          AND (
+            "o"."created_at" > CAST('2025-06-30 23:59:59.999999' AS TIMESTAMP)
+            AND "o"."created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+          )
+        )
+        THEN 1
+      END
+    ) AS "a0",
+    ROUND(
+      CAST(SUM(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS DECIMAL) / NULLIF(
+        CAST(COUNT(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS DECIMAL),
+        0
+      ),
+      6
+    ) AS "a1"
+  FROM "vo" AS "o"
+  LEFT JOIN "oi_agg" AS "oi"
+    ON "oi"."order_id" = "o"."id"
+  GROUP BY
+    "o"."customer_id"
+), "ids" AS (
+  SELECT
+    "id"
+  FROM (
+    SELECT
+      "id" AS "id"
+    FROM "customers"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "vo"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "ve"
+  ) AS "u"
+  WHERE
+    NOT "id" IS NULL
+)
+SELECT
+  "ids"."id" AS "customer_id"
+FROM "ids"
+LEFT JOIN "customers" AS "c"
+  ON "c"."id" = "ids"."id"
+LEFT JOIN "o_agg"
+  ON "o_agg"."customer_id" = "ids"."id"
+WHERE
+  (
+    "c"."registered_at" IS NULL
+    OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+  )
+  AND COALESCE((
+    COALESCE("o_agg"."a0", 0) >= 2 AND "o_agg"."a1" > 150
+  ), FALSE)

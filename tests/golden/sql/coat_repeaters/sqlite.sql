@@ -1,0 +1,134 @@
+WITH "vo" AS (
+  SELECT
+    *
+  FROM "orders"
+  WHERE
+    "created_at" <= '2026-06-30 23:59:59.999999' OR "created_at" IS NULL
+), "ve" AS (
+  SELECT
+    *
+  FROM "events"
+  WHERE
+    "at" <= '2026-06-30 23:59:59.999999' OR "at" IS NULL
+), "oi_agg" AS (
+  SELECT
+    "i"."order_id" AS "order_id",
+    MAX(CASE WHEN "i"."category" = 'coat' THEN 1 ELSE 0 END) AS "a0"
+  FROM "order_items" AS "i"
+  GROUP BY
+    "i"."order_id"
+), "o_agg" AS (
+  SELECT
+    "o"."customer_id" AS "customer_id",
+    COUNT(
+      CASE
+        WHEN (
+          COALESCE("oi"."a0", 0) = 1
+          AND (
+            "o"."created_at" > '2025-06-30 23:59:59.999999'
+            AND "o"."created_at" <= '2026-06-30 23:59:59.999999'
+          )
+        )
+        THEN 1
+      END
+    ) AS "a0",
+    CASE
+      WHEN (
+        COUNT(
+          CASE
+            WHEN COALESCE("oi"."a0", 0) = 1
+            THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
+          END
+        ) * 1000000
+      ) = 0
+      THEN NULL
+      ELSE SIGN(
+        SUM(
+          CASE
+            WHEN COALESCE("oi"."a0", 0) = 1
+            THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
+          END
+        )
+      ) * SIGN(
+        (
+          COUNT(
+            CASE
+              WHEN COALESCE("oi"."a0", 0) = 1
+              THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
+            END
+          ) * 1000000
+        )
+      ) * (
+        (
+          2 * ABS(
+            SUM(
+              CASE
+                WHEN COALESCE("oi"."a0", 0) = 1
+                THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
+              END
+            )
+          ) * 1000000 + ABS(
+            (
+              COUNT(
+                CASE
+                  WHEN COALESCE("oi"."a0", 0) = 1
+                  THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
+                END
+              ) * 1000000
+            )
+          )
+        ) / (
+          2 * ABS(
+            (
+              COUNT(
+                CASE
+                  WHEN COALESCE("oi"."a0", 0) = 1
+                  THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
+                END
+              ) * 1000000
+            )
+          )
+        )
+      )
+    END AS "a1"
+  FROM "vo" AS "o"
+  LEFT JOIN "oi_agg" AS "oi"
+    ON "oi"."order_id" = "o"."id"
+  GROUP BY
+    "o"."customer_id"
+), "ids" AS (
+  SELECT
+    "id"
+  FROM (
+    SELECT
+      "id" AS "id"
+    FROM "customers"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "vo"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "ve"
+  ) AS "u"
+  WHERE
+    NOT "id" IS NULL
+)
+SELECT
+  "ids"."id" AS "customer_id"
+FROM "ids"
+LEFT JOIN "customers" AS "c"
+  ON "c"."id" = "ids"."id"
+LEFT JOIN "o_agg"
+  ON "o_agg"."customer_id" = "ids"."id"
+WHERE
+  (
+    "c"."registered_at" IS NULL
+    OR "c"."registered_at" <= '2026-06-30 23:59:59.999999'
+  )
+  AND COALESCE((
+    COALESCE("o_agg"."a0", 0) >= 2 AND "o_agg"."a1" > (
+      150 * 1000000
+    )
+  ), 0)

@@ -1,0 +1,54 @@
+WITH "vo" AS (
+  SELECT
+    *
+  FROM "orders"
+  WHERE
+    "created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+    OR "created_at" IS NULL
+), "ve" AS (
+  SELECT
+    *
+  FROM "events"
+  WHERE
+    "at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP) OR "at" IS NULL
+), "ids" AS (
+  SELECT
+    "id"
+  FROM (
+    SELECT
+      "id" AS "id"
+    FROM "customers"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "vo"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "ve"
+  ) AS "u"
+  WHERE
+    NOT "id" IS NULL
+)
+SELECT
+  "ids"."id" AS "customer_id"
+FROM "ids"
+LEFT JOIN "customers" AS "c"
+  ON "c"."id" = "ids"."id"
+WHERE
+  (
+    "c"."registered_at" IS NULL
+    OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+  )
+  AND COALESCE(
+    (
+      CAST("c"."birthday" + INTERVAL '1' YEAR AS DATE) <= CAST('2026-06-30' AS DATE)
+      AND (
+        "c"."registered_at" > CAST('2025-12-30 23:59:59.999999' AS TIMESTAMP)
+        AND "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+      )
+      AND EXTRACT(MONTH FROM "c"."birthday") = 6
+      AND DATE_DIFF('DAY', CAST("c"."birthday" AS DATE), CAST("c"."registered_at" AS DATE)) > 3650
+    ),
+    FALSE
+  )

@@ -1,0 +1,62 @@
+WITH "vo" AS (
+  SELECT
+    *
+  FROM "orders"
+  WHERE
+    "created_at" <= '2026-06-30 23:59:59.999999' OR "created_at" IS NULL
+), "ve" AS (
+  SELECT
+    *
+  FROM "events"
+  WHERE
+    "at" <= '2026-06-30 23:59:59.999999' OR "at" IS NULL
+), "ids" AS (
+  SELECT
+    "id"
+  FROM (
+    SELECT
+      "id" AS "id"
+    FROM "customers"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "vo"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "ve"
+  ) AS "u"
+  WHERE
+    NOT "id" IS NULL
+)
+SELECT
+  "ids"."id" AS "customer_id"
+FROM "ids"
+LEFT JOIN "customers" AS "c"
+  ON "c"."id" = "ids"."id"
+WHERE
+  (
+    "c"."registered_at" IS NULL
+    OR "c"."registered_at" <= '2026-06-30 23:59:59.999999'
+  )
+  AND COALESCE(
+    (
+      DATE(
+        DATE("c"."birthday", 'start of month', '+12 months'),
+        PRINTF(
+          '+%d days',
+          MIN(
+            CAST(STRFTIME('%d', "c"."birthday") AS INTEGER),
+            CAST(STRFTIME('%d', "c"."birthday", 'start of month', '+13 months', '-1 days') AS INTEGER)
+          ) - 1
+        )
+      ) <= '2026-06-30'
+      AND (
+        "c"."registered_at" > '2025-12-30 23:59:59.999999'
+        AND "c"."registered_at" <= '2026-06-30 23:59:59.999999'
+      )
+      AND CAST(STRFTIME('%m', "c"."birthday") AS INTEGER) = 6
+      AND CAST(JULIANDAY(DATE("c"."registered_at")) - JULIANDAY(DATE("c"."birthday")) AS INTEGER) > 3650
+    ),
+    0
+  )

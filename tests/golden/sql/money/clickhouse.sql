@@ -1,0 +1,68 @@
+WITH "vo" AS (
+  SELECT
+    *
+  FROM "orders"
+  WHERE
+    "created_at" <= toDateTime64('2026-06-30 23:59:59.999999', 6)
+    OR "created_at" IS NULL
+), "ve" AS (
+  SELECT
+    *
+  FROM "events"
+  WHERE
+    "at" <= toDateTime64('2026-06-30 23:59:59.999999', 6) OR "at" IS NULL
+), "o_agg" AS (
+  SELECT
+    "o"."customer_id" AS "customer_id",
+    SUM(CASE WHEN "o"."status" = 'paid' THEN "o"."total" END) AS "a0",
+    COUNT(*) AS "a1"
+  FROM "vo" AS "o"
+  GROUP BY
+    "o"."customer_id"
+), "ids" AS (
+  SELECT
+    "id"
+  FROM (
+    SELECT
+      "id" AS "id"
+    FROM "customers"
+    UNION DISTINCT
+    SELECT
+      "customer_id"
+    FROM "vo"
+    UNION DISTINCT
+    SELECT
+      "customer_id"
+    FROM "ve"
+  ) AS "u"
+  WHERE
+    NOT (
+      "id" IS NULL
+    )
+)
+SELECT
+  "ids"."id" AS "customer_id"
+FROM "ids"
+LEFT JOIN "customers" AS "c"
+  ON "c"."id" = "ids"."id"
+LEFT JOIN "o_agg"
+  ON "o_agg"."customer_id" = "ids"."id"
+WHERE
+  (
+    "c"."registered_at" IS NULL
+    OR "c"."registered_at" <= toDateTime64('2026-06-30 23:59:59.999999', 6)
+  )
+  AND COALESCE(
+    (
+      round(
+        toDecimal128(COALESCE("o_agg"."a0", CAST(0 AS Nullable(Decimal(38, 6)))), 12) / nullIf(toDecimal128(COALESCE("o_agg"."a1", 0), 12), 0),
+        6
+      ) > 10.5
+      AND ROUND("c"."score", 1) = 2.5
+      AND "c"."score" % nullIf(2, 0) = 1
+      AND -(
+        "c"."score"
+      ) < 0
+    ),
+    FALSE
+  )

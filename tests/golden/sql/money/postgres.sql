@@ -1,0 +1,66 @@
+WITH "vo" AS (
+  SELECT
+    *
+  FROM "orders"
+  WHERE
+    "created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+    OR "created_at" IS NULL
+), "ve" AS (
+  SELECT
+    *
+  FROM "events"
+  WHERE
+    "at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP) OR "at" IS NULL
+), "o_agg" AS (
+  SELECT
+    "o"."customer_id" AS "customer_id",
+    SUM(CASE WHEN "o"."status" = 'paid' THEN "o"."total" END) AS "a0",
+    COUNT(*) AS "a1"
+  FROM "vo" AS "o"
+  GROUP BY
+    "o"."customer_id"
+), "ids" AS (
+  SELECT
+    "id"
+  FROM (
+    SELECT
+      "id" AS "id"
+    FROM "customers"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "vo"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "ve"
+  ) AS "u"
+  WHERE
+    NOT "id" IS NULL
+)
+SELECT
+  "ids"."id" AS "customer_id"
+FROM "ids"
+LEFT JOIN "customers" AS "c"
+  ON "c"."id" = "ids"."id"
+LEFT JOIN "o_agg"
+  ON "o_agg"."customer_id" = "ids"."id"
+WHERE
+  (
+    "c"."registered_at" IS NULL
+    OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+  )
+  AND COALESCE(
+    (
+      ROUND(
+        CAST(COALESCE("o_agg"."a0", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL) / NULLIF(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL), 0),
+        6
+      ) > 10.5
+      AND ROUND("c"."score", 1) = 2.5
+      AND "c"."score" % NULLIF(2, 0) = 1
+      AND -(
+        "c"."score"
+      ) < 0
+    ),
+    FALSE
+  )

@@ -1,0 +1,95 @@
+WITH "vo" AS (
+  SELECT
+    *
+  FROM "orders"
+  WHERE
+    "created_at" <= '2026-06-30 23:59:59.999999' OR "created_at" IS NULL
+), "ve" AS (
+  SELECT
+    *
+  FROM "events"
+  WHERE
+    "at" <= '2026-06-30 23:59:59.999999' OR "at" IS NULL
+), "o_agg" AS (
+  SELECT
+    "o"."customer_id" AS "customer_id",
+    SUM(
+      CASE
+        WHEN "o"."status" = 'paid'
+        THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
+      END
+    ) AS "a0",
+    COUNT(*) AS "a1"
+  FROM "vo" AS "o"
+  GROUP BY
+    "o"."customer_id"
+), "ids" AS (
+  SELECT
+    "id"
+  FROM (
+    SELECT
+      "id" AS "id"
+    FROM "customers"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "vo"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "ve"
+  ) AS "u"
+  WHERE
+    NOT "id" IS NULL
+)
+SELECT
+  "ids"."id" AS "customer_id"
+FROM "ids"
+LEFT JOIN "customers" AS "c"
+  ON "c"."id" = "ids"."id"
+LEFT JOIN "o_agg"
+  ON "o_agg"."customer_id" = "ids"."id"
+WHERE
+  (
+    "c"."registered_at" IS NULL
+    OR "c"."registered_at" <= '2026-06-30 23:59:59.999999'
+  )
+  AND COALESCE(
+    (
+      CASE
+        WHEN (
+          COALESCE("o_agg"."a1", 0) * 1000000
+        ) = 0
+        THEN NULL
+        ELSE SIGN(COALESCE("o_agg"."a0", 0)) * SIGN((
+          COALESCE("o_agg"."a1", 0) * 1000000
+        )) * (
+          (
+            2 * ABS(COALESCE("o_agg"."a0", 0)) * 1000000 + ABS((
+              COALESCE("o_agg"."a1", 0) * 1000000
+            ))
+          ) / (
+            2 * ABS((
+              COALESCE("o_agg"."a1", 0) * 1000000
+            ))
+          )
+        )
+      END > 10500000
+      AND (
+        (
+          CAST(ROUND("c"."score" * 1000000) AS INTEGER) + SIGN(CAST(ROUND("c"."score" * 1000000) AS INTEGER)) * 50000
+        ) / 100000
+      ) * 100000 = 2500000
+      AND CAST(ROUND("c"."score" * 1000000) AS INTEGER) % NULLIF((
+        2 * 1000000
+      ), 0) = (
+        1 * 1000000
+      )
+      AND -(
+        CAST(ROUND("c"."score" * 1000000) AS INTEGER)
+      ) < (
+        0 * 1000000
+      )
+    ),
+    0
+  )

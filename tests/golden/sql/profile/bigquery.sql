@@ -1,0 +1,68 @@
+WITH `vo` AS (
+  SELECT
+    *
+  FROM `orders`
+  WHERE
+    `created_at` <= CAST('2026-06-30 23:59:59.999999' AS DATETIME)
+    OR `created_at` IS NULL
+), `ve` AS (
+  SELECT
+    *
+  FROM `events`
+  WHERE
+    `at` <= CAST('2026-06-30 23:59:59.999999' AS DATETIME) OR `at` IS NULL
+), `ids` AS (
+  SELECT
+    `id`
+  FROM (
+    SELECT
+      `id` AS `id`
+    FROM `customers`
+    UNION DISTINCT
+    SELECT
+      `customer_id`
+    FROM `vo`
+    UNION DISTINCT
+    SELECT
+      `customer_id`
+    FROM `ve`
+  ) AS `u`
+  WHERE
+    NOT `id` IS NULL
+)
+SELECT
+  `ids`.`id` AS `customer_id`
+FROM `ids`
+LEFT JOIN `customers` AS `c`
+  ON `c`.`id` = `ids`.`id`
+WHERE
+  (
+    `c`.`registered_at` IS NULL
+    OR `c`.`registered_at` <= CAST('2026-06-30 23:59:59.999999' AS DATETIME)
+  )
+  AND COALESCE(
+    (
+      (
+        `c`.`points` > 100
+        AND CASE
+          WHEN 'coat' IS NULL OR `c`.`tags` IS NULL
+          THEN NULL
+          ELSE COALESCE(
+            EXISTS(
+              SELECT
+                1
+              FROM UNNEST(`c`.`tags`) AS element
+              WHERE
+                element = 'coat'
+            ),
+            FALSE
+          )
+        END
+        AND DATE_DIFF(CAST('2026-06-30' AS DATE), CAST(`c`.`registered_at` AS DATE), DAY) < 30
+      )
+      OR (
+        `c`.`age` < 20 AND `c`.`gender` = 'female'
+      )
+    ),
+    FALSE
+  )

@@ -1,0 +1,65 @@
+WITH "vo" AS (
+  SELECT
+    *
+  FROM "orders"
+  WHERE
+    "created_at" <= toDateTime64('2026-06-30 23:59:59.999999', 6)
+    OR "created_at" IS NULL
+), "ve" AS (
+  SELECT
+    *
+  FROM "events"
+  WHERE
+    "at" <= toDateTime64('2026-06-30 23:59:59.999999', 6) OR "at" IS NULL
+), "ids" AS (
+  SELECT
+    "id"
+  FROM (
+    SELECT
+      "id" AS "id"
+    FROM "customers"
+    UNION DISTINCT
+    SELECT
+      "customer_id"
+    FROM "vo"
+    UNION DISTINCT
+    SELECT
+      "customer_id"
+    FROM "ve"
+  ) AS "u"
+  WHERE
+    NOT (
+      "id" IS NULL
+    )
+)
+SELECT
+  "ids"."id" AS "customer_id"
+FROM "ids"
+LEFT JOIN "customers" AS "c"
+  ON "c"."id" = "ids"."id"
+WHERE
+  (
+    "c"."registered_at" IS NULL
+    OR "c"."registered_at" <= toDateTime64('2026-06-30 23:59:59.999999', 6)
+  )
+  AND COALESCE(
+    (
+      (
+        "c"."points" > 100
+        AND CASE
+          WHEN 'coat' IS NULL OR "c"."tags" IS NULL
+          THEN NULL
+          ELSE COALESCE(has("c"."tags", 'coat'), FALSE)
+        END
+        AND dateDiff(
+          'day',
+          CAST("c"."registered_at" AS Nullable(DATE)),
+          CAST('2026-06-30' AS Nullable(DATE))
+        ) < 30
+      )
+      OR (
+        "c"."age" < 20 AND "c"."gender" = 'female'
+      )
+    ),
+    FALSE
+  )

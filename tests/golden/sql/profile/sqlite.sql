@@ -1,0 +1,67 @@
+WITH "vo" AS (
+  SELECT
+    *
+  FROM "orders"
+  WHERE
+    "created_at" <= '2026-06-30 23:59:59.999999' OR "created_at" IS NULL
+), "ve" AS (
+  SELECT
+    *
+  FROM "events"
+  WHERE
+    "at" <= '2026-06-30 23:59:59.999999' OR "at" IS NULL
+), "ids" AS (
+  SELECT
+    "id"
+  FROM (
+    SELECT
+      "id" AS "id"
+    FROM "customers"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "vo"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "ve"
+  ) AS "u"
+  WHERE
+    NOT "id" IS NULL
+)
+SELECT
+  "ids"."id" AS "customer_id"
+FROM "ids"
+LEFT JOIN "customers" AS "c"
+  ON "c"."id" = "ids"."id"
+WHERE
+  (
+    "c"."registered_at" IS NULL
+    OR "c"."registered_at" <= '2026-06-30 23:59:59.999999'
+  )
+  AND COALESCE(
+    (
+      (
+        "c"."points" > 100
+        AND CASE
+          WHEN 'coat' IS NULL OR "c"."tags" IS NULL
+          THEN NULL
+          ELSE COALESCE(
+            EXISTS(
+              SELECT
+                1
+              FROM JSON_EACH("c"."tags")
+              WHERE
+                value = 'coat'
+            ),
+            0
+          )
+        END
+        AND CAST(JULIANDAY('2026-06-30') - JULIANDAY(DATE("c"."registered_at")) AS INTEGER) < 30
+      )
+      OR (
+        "c"."age" < 20 AND "c"."gender" = 'female'
+      )
+    ),
+    0
+  )

@@ -1,0 +1,59 @@
+WITH "vo" AS (
+  SELECT
+    *
+  FROM "orders"
+  WHERE
+    "created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+    OR "created_at" IS NULL
+), "ve" AS (
+  SELECT
+    *
+  FROM "events"
+  WHERE
+    "at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP) OR "at" IS NULL
+), "ids" AS (
+  SELECT
+    "id"
+  FROM (
+    SELECT
+      "id" AS "id"
+    FROM "customers"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "vo"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "ve"
+  ) AS "u"
+  WHERE
+    NOT "id" IS NULL
+)
+SELECT
+  "ids"."id" AS "customer_id"
+FROM "ids"
+LEFT JOIN "customers" AS "c"
+  ON "c"."id" = "ids"."id"
+WHERE
+  (
+    "c"."registered_at" IS NULL
+    OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+  )
+  AND COALESCE(
+    (
+      (
+        "c"."points" > 100
+        AND CASE
+          WHEN 'coat' IS NULL OR "c"."tags" IS NULL
+          THEN NULL
+          ELSE COALESCE(CONTAINS("c"."tags", 'coat'), FALSE)
+        END
+        AND DATE_DIFF('day', CAST("c"."registered_at" AS DATE), CAST('2026-06-30' AS DATE)) < 30
+      )
+      OR (
+        "c"."age" < 20 AND "c"."gender" = 'female'
+      )
+    ),
+    FALSE
+  )

@@ -1,0 +1,61 @@
+WITH "vo" AS (
+  SELECT
+    *
+  FROM "orders"
+  WHERE
+    "created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+    OR "created_at" IS NULL
+), "ve" AS (
+  SELECT
+    *
+  FROM "events"
+  WHERE
+    "at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP) OR "at" IS NULL
+), "ids" AS (
+  SELECT
+    "id"
+  FROM (
+    SELECT
+      "id" AS "id"
+    FROM "customers"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "vo"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "ve"
+  ) AS "u"
+  WHERE
+    NOT "id" IS NULL
+)
+SELECT
+  "ids"."id" AS "customer_id"
+FROM "ids"
+LEFT JOIN "customers" AS "c"
+  ON "c"."id" = "ids"."id"
+WHERE
+  (
+    "c"."registered_at" IS NULL
+    OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+  )
+  AND COALESCE(
+    (
+      COALESCE(
+        (
+          COALESCE((
+            COALESCE("c"."age" >= 18, FALSE)
+          ), FALSE)
+          OR COALESCE((
+            COALESCE("c"."email_subscribed", FALSE)
+          ), FALSE)
+        ),
+        FALSE
+      )
+      AND NOT COALESCE((
+        COALESCE("c"."vip", FALSE)
+      ), FALSE)
+    ),
+    FALSE
+  )

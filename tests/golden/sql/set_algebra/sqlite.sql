@@ -1,0 +1,60 @@
+WITH "vo" AS (
+  SELECT
+    *
+  FROM "orders"
+  WHERE
+    "created_at" <= '2026-06-30 23:59:59.999999' OR "created_at" IS NULL
+), "ve" AS (
+  SELECT
+    *
+  FROM "events"
+  WHERE
+    "at" <= '2026-06-30 23:59:59.999999' OR "at" IS NULL
+), "ids" AS (
+  SELECT
+    "id"
+  FROM (
+    SELECT
+      "id" AS "id"
+    FROM "customers"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "vo"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "ve"
+  ) AS "u"
+  WHERE
+    NOT "id" IS NULL
+)
+SELECT
+  "ids"."id" AS "customer_id"
+FROM "ids"
+LEFT JOIN "customers" AS "c"
+  ON "c"."id" = "ids"."id"
+WHERE
+  (
+    "c"."registered_at" IS NULL
+    OR "c"."registered_at" <= '2026-06-30 23:59:59.999999'
+  )
+  AND COALESCE(
+    (
+      COALESCE(
+        (
+          COALESCE((
+            COALESCE("c"."age" >= 18, 0)
+          ), 0)
+          OR COALESCE((
+            COALESCE("c"."email_subscribed", 0)
+          ), 0)
+        ),
+        0
+      )
+      AND NOT COALESCE((
+        COALESCE("c"."vip", 0)
+      ), 0)
+    ),
+    0
+  )

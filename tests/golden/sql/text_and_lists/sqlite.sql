@@ -1,0 +1,76 @@
+WITH "vo" AS (
+  SELECT
+    *
+  FROM "orders"
+  WHERE
+    "created_at" <= '2026-06-30 23:59:59.999999' OR "created_at" IS NULL
+), "ve" AS (
+  SELECT
+    *
+  FROM "events"
+  WHERE
+    "at" <= '2026-06-30 23:59:59.999999' OR "at" IS NULL
+), "i_agg" AS (
+  SELECT
+    "o"."customer_id" AS "customer_id",
+    JSON_GROUP_ARRAY(DISTINCT "i"."category") FILTER(WHERE
+      NOT "i"."category" IS NULL) AS "a0"
+  FROM "order_items" AS "i"
+  INNER JOIN "vo" AS "o"
+    ON "i"."order_id" = "o"."id"
+  GROUP BY
+    "o"."customer_id"
+), "ids" AS (
+  SELECT
+    "id"
+  FROM (
+    SELECT
+      "id" AS "id"
+    FROM "customers"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "vo"
+    UNION
+    SELECT
+      "customer_id"
+    FROM "ve"
+  ) AS "u"
+  WHERE
+    NOT "id" IS NULL
+)
+SELECT
+  "ids"."id" AS "customer_id"
+FROM "ids"
+LEFT JOIN "customers" AS "c"
+  ON "c"."id" = "ids"."id"
+LEFT JOIN "i_agg"
+  ON "i_agg"."customer_id" = "ids"."id"
+WHERE
+  (
+    "c"."registered_at" IS NULL
+    OR "c"."registered_at" <= '2026-06-30 23:59:59.999999'
+  )
+  AND COALESCE(
+    (
+      SUBSTR(LOWER("c"."country"), 1, LENGTH('p')) = 'p'
+      AND INSTR("c"."email", '@') > 0
+      AND "c"."email" REGEXP '(?i)^a'
+      AND CASE
+        WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", '[]') IS NULL
+        THEN NULL
+        ELSE COALESCE(
+          EXISTS(
+            SELECT
+              1
+            FROM JSON_EACH(COALESCE("i_agg"."a0", '[]'))
+            WHERE
+              value = 'coat'
+          ),
+          0
+        )
+      END
+      AND JSON_ARRAY_LENGTH("c"."tags") > 1
+    ),
+    0
+  )
