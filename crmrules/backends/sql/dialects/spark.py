@@ -21,6 +21,10 @@ class Spark(SqlDialect):
     def days_between(self, start, end):
         return call("datediff", end, start)
 
+    def list_length(self, value):
+        # size(NULL) is -1 unless ANSI mode is on; the language says null
+        return exp.Case().when(exp.Is(this=value, expression=exp.Null()), exp.Null()).else_(call("size", value.copy()))
+
     def regex_search(self, value, pattern, node):
         return exp.RegexpLike(this=value, expression=exp.Literal.string(pattern))
 
