@@ -11,16 +11,22 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,postgres,spark]'
 	touch $@
 
-demo: $(BIN)/.installed
-	$(BIN)/crmrules check examples/shop.crm
-	$(BIN)/crmrules test examples/shop.crm
-	$(BIN)/crmrules eval examples/shop.crm --segment big_coat_buyers --customer examples/customers.json --as-of 2026-06-30
+DEMO_DATA = examples/shop/data
+
+$(DEMO_DATA)/customers.csv: examples/shop/generate.py
+	$(BIN)/python examples/shop/generate.py $(DEMO_DATA)
+
+demo: $(BIN)/.installed $(DEMO_DATA)/customers.csv
+	$(BIN)/crmrules check examples/shop/shop.crm
+	$(BIN)/crmrules test examples/shop/shop.crm
+	$(BIN)/crmrules run examples/shop/shop.crm --data $(DEMO_DATA) --as-of 2026-06-30
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_matches.py
+	$(BIN)/python benchmarks/bench_sql.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -121,9 +121,11 @@ def _load_parquet(loaded: LoadedData, spec: TableSpec, path: Path) -> None:
 
 def _select_list(loaded: LoadedData, spec: TableSpec, path: Path, header: list[str], text: bool) -> str:
     known = {c.source for c in spec.columns.values()}
-    for name in header:
-        if name not in known:
-            loaded.warnings.append(f"{path.name}: column `{name}` is not in the schema of {spec.name}; ignored")
+    extra = [name for name in header if name not in known]
+    if extra:
+        listed = ", ".join(f"`{name}`" for name in extra)
+        loaded.warnings.append(f"{path.name}: {listed} {'is' if len(extra) == 1 else 'are'} not in the schema of "
+                               f"{spec.name}; ignored (map {'it' if len(extra) == 1 else 'them'} with --schema)")
     parts = []
     for column in spec.columns.values():
         if column.source in header:

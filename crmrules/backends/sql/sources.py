@@ -99,7 +99,10 @@ def local_spark():
         from pyspark.sql import SparkSession
     except ImportError:
         raise DataError("the spark backend needs pyspark: pip install 'crmrules[spark]'") from None
-    return (SparkSession.builder.master("local[2]").appName("crmrules")
+    session = (SparkSession.builder.master("local[2]").appName("crmrules")
             .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
             .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.shuffle.partitions", "4").getOrCreate())
+            .config("spark.sql.shuffle.partitions", "4").config("spark.ui.showConsoleProgress", "false")
+            .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    return session
