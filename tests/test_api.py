@@ -10,7 +10,7 @@ import pytest
 
 import crmrules
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "shop.crm"
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "shop" / "shop.crm"
 
 
 def test_load_lists_segments_with_titles():

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "shop.crm"
-CUSTOMERS = ROOT / "examples" / "customers.json"
+EXAMPLE = ROOT / "examples" / "shop" / "shop.crm"
+CUSTOMERS = ROOT / "examples" / "shop" / "customers.json"
 
 
 def crmrules(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -64,7 +64,7 @@ WHERE
           FALSE
         )
       END
-      AND SIZE(`c`.`tags`) > 1
+      AND CASE WHEN `c`.`tags` IS NULL THEN NULL ELSE SIZE(`c`.`tags`) END > 1
     ),
     FALSE
   )
