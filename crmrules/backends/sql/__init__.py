@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from sqlglot.dialects.dialect import Dialect
+
 from crmrules.backends.sql.dialect import SqlDialect
 from crmrules.backends.sql.dialects import DIALECTS
 from crmrules.backends.sql.generator import SqlGenerator
@@ -27,7 +29,7 @@ def segments_query(program: Program, segments: list[str], dialect: str, now: dat
     d = dialect_named(dialect)
     instant = evaluation_instant(now, program.schema.timezone)
     tree = SqlGenerator(program, d, instant).query(segments)
-    return tree.sql(dialect=d.sqlglot_name, pretty=True)
+    return render(tree, d)
 
 
 def members_query(program: Program, segment: str, dialect: str, now: date | datetime) -> str:
@@ -35,7 +37,12 @@ def members_query(program: Program, segment: str, dialect: str, now: date | date
     d = dialect_named(dialect)
     instant = evaluation_instant(now, program.schema.timezone)
     tree = SqlGenerator(program, d, instant).members(segment)
-    return tree.sql(dialect=d.sqlglot_name, pretty=True)
+    return render(tree, d)
+
+
+def render(tree, dialect: SqlDialect, pretty: bool = True) -> str:
+    """SQL text of a tree we built and own, so sqlglot need not copy it first."""
+    return Dialect.get_or_raise(dialect.sqlglot_name).generate(tree, copy=False, pretty=pretty)
 
 
 __all__ = ["DIALECTS", "dialect_named", "members_query", "segments_query"]

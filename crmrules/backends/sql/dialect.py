@@ -22,6 +22,34 @@ _UNIT_NAMES = {ast.DurationUnit.SECOND: "SECOND", ast.DurationUnit.MINUTE: "MINU
                ast.DurationUnit.YEAR: "YEAR"}
 
 
+def cast(value: exp.Expression, to: str) -> exp.Expression:
+    """`CAST(value AS to)` without copying `value` (sqlglot's builders copy by default, which dominates compile time)."""
+    return exp.Cast(this=value, to=exp.DataType.build(to, copy=False))
+
+
+def case_when(condition: exp.Expression, then: exp.Expression, otherwise: exp.Expression | None = None) -> exp.Case:
+    """`CASE WHEN condition THEN then [ELSE otherwise] END`, without copying."""
+    node = exp.Case(ifs=[exp.If(this=condition, true=then)])
+    if otherwise is not None:
+        node.set("default", otherwise)
+    return node
+
+
+def and_(*conditions: exp.Expression) -> exp.Expression:
+    """Conditions joined by AND, without copying them."""
+    return exp.and_(*conditions, copy=False)
+
+
+def or_(*conditions: exp.Expression) -> exp.Expression:
+    """Conditions joined by OR, without copying them."""
+    return exp.or_(*conditions, copy=False)
+
+
+def paren(value: exp.Expression) -> exp.Paren:
+    """`(value)`, without copying it."""
+    return exp.Paren(this=value)
+
+
 def call(name: str, *args: exp.Expression) -> exp.Expression:
     """A function call spelled exactly so in the output; sqlglot would reorder or rename a known one."""
     return exp.Anonymous(this=name, expressions=list(args))
@@ -48,10 +76,10 @@ class SqlDialect:
 
     # ------------------------------------------------------------------ literals
     def timestamp(self, value: datetime) -> exp.Expression:
-        return exp.cast(exp.Literal.string(value.isoformat(sep=" ", timespec="microseconds")), "TIMESTAMP")
+        return cast(exp.Literal.string(value.isoformat(sep=" ", timespec="microseconds")), "TIMESTAMP")
 
     def date(self, value: date) -> exp.Expression:
-        return exp.cast(exp.Literal.string(value.isoformat()), "DATE")
+        return cast(exp.Literal.string(value.isoformat()), "DATE")
 
     def decimal(self, value: Decimal) -> exp.Expression:
         return number(value)
@@ -68,13 +96,13 @@ class SqlDialect:
         return value
 
     def decimal_zero(self) -> exp.Expression:
-        return exp.cast(exp.Literal.number(0), DECIMAL_TYPE)
+        return cast(exp.Literal.number(0), DECIMAL_TYPE)
 
     # -------------------------------------------------------------- arithmetic
     def divide(self, a: exp.Expression, b: exp.Expression) -> exp.Expression:
         """`a / b` rounded half away from zero to MONEY_SCALE places; null when b is 0."""
-        quotient = exp.Div(this=exp.cast(a, "DECIMAL(38, 12)"),
-                           expression=exp.Nullif(this=exp.cast(b, "DECIMAL(38, 12)"), expression=number(0)))
+        quotient = exp.Div(this=cast(a, "DECIMAL(38, 12)"),
+                           expression=exp.Nullif(this=cast(b, "DECIMAL(38, 12)"), expression=number(0)))
         return exp.Round(this=quotient, decimals=number(MONEY_SCALE))
 
     def multiply(self, a: exp.Expression, b: exp.Expression, a_type: t.Type, b_type: t.Type) -> exp.Expression:
@@ -92,17 +120,17 @@ class SqlDialect:
         interval = exp.Interval(this=exp.Literal.string(str(duration.amount)),
                                 unit=exp.var(_UNIT_NAMES[duration.unit]))
         moved = exp.Add(this=value, expression=interval) if sign > 0 else exp.Sub(this=value, expression=interval)
-        return exp.cast(moved, "DATE") if result_type == t.DATE else exp.cast(moved, "TIMESTAMP")
+        return cast(moved, "DATE") if result_type == t.DATE else cast(moved, "TIMESTAMP")
 
     def days_between(self, start: exp.Expression, end: exp.Expression) -> exp.Expression:
         """Calendar days between two dates."""
         return exp.DateDiff(this=end, expression=start, unit=exp.var("DAY"))
 
     def to_date(self, value: exp.Expression) -> exp.Expression:
-        return exp.cast(value, "DATE")
+        return cast(value, "DATE")
 
     def to_timestamp(self, value: exp.Expression) -> exp.Expression:
-        return exp.cast(value, "TIMESTAMP")
+        return cast(value, "TIMESTAMP")
 
     def date_part(self, part: str, value: exp.Expression) -> exp.Expression:
         return exp.Extract(this=exp.var(part.upper()), expression=value)
@@ -132,7 +160,7 @@ class SqlDialect:
         """The distinct non-null values of a column over the rows where `condition` is true."""
         keep = exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))
         if condition is not None:
-            keep = exp.and_(condition, keep)
+            keep = and_(condition, keep)
         return exp.Filter(this=exp.ArrayAgg(this=exp.Distinct(expressions=[value])), expression=exp.Where(this=keep))
 
     def empty_list(self, element: t.Type) -> exp.Expression:

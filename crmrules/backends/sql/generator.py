@@ -4,11 +4,13 @@ Shape of the query (all identifiers quoted):
 
     WITH vo AS (visible orders), ve AS (visible events),
          oi_agg AS (item aggregates per order, for conditions inside `orders where ...`),
-         o_agg / i_agg / e_agg AS (each table's aggregates per customer, computed once
-                                   and shared by every clause and segment that uses them),
-         ids AS (every customer id: customers ∪ visible orders ∪ visible events)
-    SELECT ids.id AS customer_id, COALESCE(<segment 1>, FALSE) AS "segment 1", ...
-    FROM ids LEFT JOIN customers ... LEFT JOIN o_agg ... LEFT JOIN i_agg ... LEFT JOIN e_agg ...
+         o_agg / i_agg / e_agg AS (each table's aggregates per customer, computed once and
+                                   shared by every clause and segment that uses them; rows
+                                   that no aggregate counts are filtered out first),
+         others AS (every id in orders and events; only when a segment can take a
+                    customer who has no rows at all)
+    SELECT COALESCE(c.id, o_agg.customer_id, ...) AS customer_id, COALESCE(<segment>, FALSE) ...
+    FROM customers c FULL JOIN o_agg ... FULL JOIN e_agg ... FULL JOIN others ...
 
 SQL's own three-valued logic is the language's, so conditions translate one to
 one; a segment is true for a customer only when its condition is true.
@@ -26,7 +28,7 @@ from sqlglot import exp
 from crmrules import ast
 from crmrules import types as t
 from crmrules import values
-from crmrules.backends.sql.dialect import SqlDialect, number
+from crmrules.backends.sql.dialect import SqlDialect, and_, case_when, number, or_, paren
 from crmrules.compiler.pipeline import Program
 from crmrules.errors import InternalError
 
@@ -62,12 +64,14 @@ class _Aggregates:
     alias: str
     columns: dict[ast.Aggregate, str] = field(default_factory=dict)
     expressions: list[exp.Expression] = field(default_factory=list)
+    filters: list[exp.Expression | None] = field(default_factory=list)
 
-    def add(self, node: ast.Aggregate, build) -> str:
+    def add(self, node: ast.Aggregate, build, row_filter) -> str:
         name = self.columns.get(node)
         if name is None:
             name = self.columns[node] = f"a{len(self.columns)}"
-            self.expressions.append(exp.alias_(build(), ident(name)))
+            self.expressions.append(exp.alias_(build(), ident(name), copy=False))
+            self.filters.append(row_filter())
         return name
 
 
@@ -97,95 +101,116 @@ class SqlGenerator:
 
     # ------------------------------------------------------------- the query
     def query(self, segments: list[str]) -> exp.Select:
-        """One SELECT with a boolean column per segment."""
-        columns = [exp.alias_(col("id", "ids"), ident("customer_id"))]
-        for name in segments:
-            condition = self.membership(self.program.segments[name].body)
-            columns.append(exp.alias_(condition, ident(name)))
-        return self.assemble(columns, where=None)
+        """One SELECT of every customer's id with a boolean column per segment."""
+        conditions = [(name, self.membership(self.program.segments[name].body)) for name in segments]
+        return self.assemble(conditions, segments, only_members=False)
 
     def members(self, segment: str) -> exp.Select:
         """A SELECT of the ids of one segment's members."""
         condition = self.membership(self.program.segments[segment].body)
-        return self.assemble([exp.alias_(col("id", "ids"), ident("customer_id"))], where=condition)
+        return self.assemble([(segment, condition)], [segment], only_members=True)
 
     def membership(self, body: ast.Expr) -> exp.Expression:
         return exp.Coalesce(this=self.expr(body, "customers"), expressions=[self.dialect.boolean(False)])
 
-    def assemble(self, columns: list[exp.Expression], where: exp.Expression | None) -> exp.Select:
+    def nobody_without_rows(self, segments: list[str]) -> bool:
+        """Whether no segment takes a customer who has no customer row and no rows anywhere.
+
+        That is what an id found only in a table a rule does not aggregate over
+        looks like to the rule; when no segment takes such a customer, those ids
+        need not be gathered, which spares a scan of every table.
+        """
+        from crmrules.backends.memory import memory
+
+        return not any(memory(self.program, name).matches({}, self.now) for name in segments)
+
+    def grouped(self, aggregates: _Aggregates, key: exp.Expression, key_name: str, source: exp.Expression,
+                joins: list[tuple] = ()) -> exp.Select:
+        """`SELECT key, aggregates FROM source GROUP BY key`, reading only rows some aggregate counts."""
+        select = exp.select(exp.alias_(key, ident(key_name), copy=False), *aggregates.expressions,
+                            copy=False).from_(source, copy=False)
+        for joined, on, kind in joins:
+            select = select.join(joined, on=on, join_type=kind, copy=False)
+        if all(f is not None for f in aggregates.filters):
+            # rows that no aggregate counts change nothing; filtering first lets the engine skip them
+            select = select.where(or_(*(f.copy() for f in aggregates.filters)), copy=False)
+        return select.group_by(key.copy(), copy=False)
+
+    def assemble(self, conditions: list[tuple[str, exp.Expression]], segments: list[str],
+                 only_members: bool) -> exp.Select:
         d = self.dialect
         now = d.timestamp(self.now)
         customers = self.schema.table("customers")
-        orders_time = self.column_source("orders", "created_at")
-        events_time = self.column_source("events", "at")
-
-        def visible(table_name: str, time_column: str) -> exp.Select:
-            moment = col(time_column)
-            return exp.select("*").from_(table(self.source(table_name))).where(
-                exp.or_(exp.LTE(this=moment, expression=now.copy()), exp.Is(this=moment.copy(), expression=exp.Null())))
-
-        ctes: list[tuple[str, exp.Expression]] = [("vo", visible("orders", orders_time)),
-                                                 ("ve", visible("events", events_time))]
+        id_column = self.column_source("customers", "id")
         customer_id = self.column_source("orders", "customer_id")
         order_id = self.column_source("orders", "id")
         item_order_id = self.column_source("order_items", "order_id")
-        if self.order_item_aggs.expressions:
-            ctes.append(("oi_agg", exp.select(exp.alias_(col(item_order_id, "i"), ident("order_id")),
-                                              *self.order_item_aggs.expressions)
-                         .from_(table(self.source("order_items"), "i"))
-                         .group_by(col(item_order_id, "i"))))
-        orders_from = exp.select(exp.alias_(col(customer_id, "o"), ident("customer_id")),
-                                 *self.customer_aggs["orders"].expressions).from_(table("vo", "o"))
-        if self.order_item_aggs.expressions:
-            orders_from = orders_from.join(table("oi_agg", "oi"), join_type="left",
-                                           on=exp.EQ(this=col("order_id", "oi"), expression=col(order_id, "o")))
-        aggregated = {}
-        if self.customer_aggs["orders"].expressions:
-            aggregated["orders"] = orders_from.group_by(col(customer_id, "o"))
-        if self.customer_aggs["order_items"].expressions:
-            aggregated["order_items"] = (
-                exp.select(exp.alias_(col(customer_id, "o"), ident("customer_id")),
-                           *self.customer_aggs["order_items"].expressions)
-                .from_(table(self.source("order_items"), "i"))
-                .join(table("vo", "o"), join_type="inner",
-                      on=exp.EQ(this=col(item_order_id, "i"), expression=col(order_id, "o")))
-                .group_by(col(customer_id, "o")))
-        if self.customer_aggs["events"].expressions:
-            event_customer = self.column_source("events", "customer_id")
-            aggregated["events"] = (exp.select(exp.alias_(col(event_customer, "e"), ident("customer_id")),
-                                               *self.customer_aggs["events"].expressions)
-                                    .from_(table("ve", "e")).group_by(col(event_customer, "e")))
-        for name, select in aggregated.items():
-            ctes.append((_AGG_CTE[name], select))
-        id_column = self.column_source("customers", "id")
         event_customer = self.column_source("events", "customer_id")
-        ids = exp.union(
-            exp.union(exp.select(exp.alias_(col(id_column), ident("id"))).from_(table(customers.source)),
-                      exp.select(col(customer_id)).from_(table("vo")), distinct=True),
-            exp.select(col(event_customer)).from_(table("ve")), distinct=True)
-        ids = exp.select(col("id")).from_(ids.subquery(ident("u"))).where(_not_null(col("id")))
-        ctes.append(("ids", ids))
 
-        select = exp.select(*columns).from_(table("ids"))
-        select = select.join(table(customers.source, "c"), join_type="left",
-                             on=exp.EQ(this=col(id_column, "c"), expression=col("id", "ids")))
-        for name in aggregated:
-            alias = _AGG_CTE[name]
-            select = select.join(table(alias), join_type="left",
-                                 on=exp.EQ(this=col("customer_id", alias), expression=col("id", "ids")))
+        def visible(table_name: str, time_column: str) -> exp.Select:
+            moment = col(time_column)
+            return exp.select("*", copy=False).from_(table(self.source(table_name)), copy=False).where(
+                or_(exp.LTE(this=moment, expression=now.copy()),
+                        exp.Is(this=moment.copy(), expression=exp.Null())), copy=False)
+
+        ctes: list[tuple[str, exp.Expression]] = [
+            ("vo", visible("orders", self.column_source("orders", "created_at"))),
+            ("ve", visible("events", self.column_source("events", "at")))]
+        if self.order_item_aggs.expressions:
+            ctes.append(("oi_agg", self.grouped(self.order_item_aggs, col(item_order_id, "i"), "order_id",
+                                                table(self.source("order_items"), "i"))))
+        sources = {"orders": table("vo", "o"), "events": table("ve", "e"),
+                   "order_items": table(self.source("order_items"), "i")}
+        owners = {"orders": col(customer_id, "o"), "events": col(event_customer, "e"),
+                  "order_items": col(customer_id, "o")}
+        joined: list[str] = []
+        for name, alias in _AGG_CTE.items():
+            if not self.customer_aggs[name].expressions:
+                continue
+            joins = []
+            if name == "orders" and self.order_item_aggs.expressions:
+                joins.append((table("oi_agg", "oi"), exp.EQ(this=col("order_id", "oi"), expression=col(order_id, "o")),
+                              "left"))
+            if name == "order_items":
+                joins.append((table("vo", "o"), exp.EQ(this=col(item_order_id, "i"), expression=col(order_id, "o")),
+                              "inner"))
+            ctes.append((alias, self.grouped(self.customer_aggs[name], owners[name], "customer_id", sources[name],
+                                             joins)))
+            joined.append(alias)
+        if not self.nobody_without_rows(segments):
+            # someone with no rows at all can be a member, so every id in every table counts
+            union = exp.union(exp.select(col(customer_id), copy=False).from_(table("vo"), copy=False),
+                              exp.select(col(event_customer), copy=False).from_(table("ve"), copy=False),
+                              distinct=True, copy=False)
+            ctes.append(("others", exp.select(exp.alias_(col(customer_id), ident("customer_id"), copy=False),
+                                              copy=False).from_(union.subquery(ident("u")), copy=False)))
+            joined.append("others")
+
+        def known_id(aliases: list[str]) -> exp.Expression:
+            ids = [col("customer_id", a) for a in aliases]
+            return exp.Coalesce(this=col(id_column, "c"), expressions=ids) if ids else col(id_column, "c")
+
+        # the customers table, fully joined with whoever the aggregates know: people without a customer row exist too
+        select = exp.select(exp.alias_(known_id(joined), ident("customer_id")), copy=False)
+        if not only_members:
+            select = select.select(*(exp.alias_(c, ident(n), copy=False) for n, c in conditions), copy=False)
+        select = select.from_(table(customers.source, "c"), copy=False)
+        for index, alias in enumerate(joined):
+            select = select.join(table(alias), join_type="full", copy=False,
+                                 on=exp.EQ(this=col("customer_id", alias), expression=known_id(joined[:index])))
+        filters = [exp.Not(this=exp.Is(this=known_id(joined), expression=exp.Null()))] if joined else \
+            [exp.Not(this=exp.Is(this=col(id_column, "c"), expression=exp.Null()))]
         registered = self.schema.column("customers", "registered_at")
-        conditions = []
         if registered is not None:
             # a customer who registers after `now` does not exist yet
             moment = col(registered.source, "c")
-            conditions.append(exp.or_(exp.Is(this=moment, expression=exp.Null()),
-                                      exp.LTE(this=moment.copy(), expression=now.copy())))
-        if where is not None:
-            conditions.append(where)
-        if conditions:
-            select = select.where(exp.and_(*conditions))
+            filters.append(paren(or_(exp.Is(this=moment, expression=exp.Null()),
+                                             exp.LTE(this=moment.copy(), expression=now.copy()))))
+        if only_members:
+            filters.append(conditions[0][1])
+        select = select.where(and_(*filters), copy=False)
         for name, body in ctes:
-            select = select.with_(ident(name), as_=body)
+            select = select.with_(ident(name), as_=body, copy=False)
         return select
 
     # ------------------------------------------------------------ expressions
@@ -201,32 +226,32 @@ class SqlGenerator:
             case ast.Now():
                 return d.timestamp(self.now)
             case ast.AttributeRef(name=name):
-                return exp.paren(self.expr(self.program.attributes[name].body, "customers"))
+                return paren(self.expr(self.program.attributes[name].body, "customers"))
             case ast.SegmentRef(name=name):
-                return exp.paren(self.membership(self.program.segments[name].body))
+                return paren(self.membership(self.program.segments[name].body))
             case ast.And(operands=ops):
-                return exp.paren(exp.and_(*(self.expr(o, scope) for o in ops)))
+                return paren(and_(*(self.expr(o, scope) for o in ops)))
             case ast.Or(operands=ops):
-                return exp.paren(exp.or_(*(self.expr(o, scope) for o in ops)))
+                return paren(or_(*(self.expr(o, scope) for o in ops)))
             case ast.Not(operand=op):
-                return exp.Not(this=exp.paren(self.expr(op, scope)))
+                return exp.Not(this=paren(self.expr(op, scope)))
             case ast.SetOp(op=op, left=left, right=right):
                 a = exp.Coalesce(this=self.expr(left, scope), expressions=[d.boolean(False)])
                 b = exp.Coalesce(this=self.expr(right, scope), expressions=[d.boolean(False)])
                 if op == ast.SetOpKind.UNION:
-                    return exp.paren(exp.or_(a, b))
+                    return paren(or_(a, b))
                 if op == ast.SetOpKind.INTERSECT:
-                    return exp.paren(exp.and_(a, b))
-                return exp.paren(exp.and_(a, exp.Not(this=b)))
+                    return paren(and_(a, b))
+                return paren(and_(a, exp.Not(this=b)))
             case ast.Compare(op=op, left=left, right=right):
                 a, b = self.pair(left, right, scope)
                 return _COMPARE[op](this=a, expression=b)
             case ast.Between(value=v, low=lo, high=hi):
                 a, low = self.pair(v, lo, scope)
                 a2, high = self.pair(v, hi, scope)
-                return exp.paren(exp.and_(exp.GTE(this=a, expression=low), exp.LTE(this=a2, expression=high)))
+                return paren(and_(exp.GTE(this=a, expression=low), exp.LTE(this=a2, expression=high)))
             case ast.IsNull(operand=op, negated=negated):
-                test = exp.Is(this=exp.paren(self.expr(op, scope)), expression=exp.Null())
+                test = exp.Is(this=paren(self.expr(op, scope)), expression=exp.Null())
                 return exp.Not(this=test) if negated else test
             case ast.In():
                 return self.membership_test(node, scope)
@@ -241,12 +266,12 @@ class SqlGenerator:
                 if v.type == t.DATE:
                     moment = d.to_timestamp(moment)
                 edge = values.shift(self.now, duration, -1)
-                return exp.paren(exp.and_(exp.GT(this=moment, expression=d.timestamp(edge)),
+                return paren(and_(exp.GT(this=moment, expression=d.timestamp(edge)),
                                           exp.LTE(this=moment.copy(), expression=d.timestamp(self.now))))
             case ast.Arith():
                 return self.arith(node, scope)
             case ast.Negate(operand=op):
-                return exp.Neg(this=exp.paren(self.expr(op, scope)))
+                return exp.Neg(this=paren(self.expr(op, scope)))
             case ast.Call():
                 return self.call(node, scope)
             case ast.Aggregate():
@@ -294,13 +319,13 @@ class SqlGenerator:
                             self.as_decimal(self.expr(node.right, scope), node.right.type))
         if node.op == ast.ArithOp.MUL:
             # an int times a decimal needs no conversion: scaled decimals stay scaled
-            return exp.paren(d.multiply(self.expr(node.left, scope), self.expr(node.right, scope),
+            return paren(d.multiply(self.expr(node.left, scope), self.expr(node.right, scope),
                                         node.left.type, node.right.type))
         a, b = self.pair(node.left, node.right, scope)
         if node.op == ast.ArithOp.MOD:
             return d.modulo(a, b)
         operator = exp.Add if node.op == ast.ArithOp.ADD else exp.Sub
-        return exp.paren(operator(this=a, expression=b))
+        return paren(operator(this=a, expression=b))
 
     def as_decimal(self, value: exp.Expression, value_type: t.Type) -> exp.Expression:
         return self.dialect.int_as_decimal(value) if value_type == t.INT else value
@@ -340,7 +365,7 @@ class SqlGenerator:
                 then, otherwise = args[1], args[2]
                 if node.type == t.DECIMAL:
                     then, otherwise = self.as_decimal(then, types[1]), self.as_decimal(otherwise, types[2])
-                return exp.Case().when(args[0], then).else_(otherwise)
+                return case_when(args[0], then, otherwise=otherwise)
         raise InternalError(f"the SQL backend has no function `{node.name}`", node.span)
 
     def membership_test(self, node: ast.In, scope: str) -> exp.Expression:
@@ -353,7 +378,7 @@ class SqlGenerator:
         if isinstance(node.haystack, ast.ListLiteral):
             if not node.haystack.items:
                 # `x in []` is false, and unknown when x is null
-                test = exp.Case().when(exp.Is(this=needle, expression=exp.Null()), exp.Null()).else_(
+                test = case_when(exp.Is(this=needle, expression=exp.Null()), exp.Null(), otherwise=
                     d.boolean(False))
             else:
                 items = []
@@ -361,13 +386,13 @@ class SqlGenerator:
                     value = self.expr(item, scope)
                     items.append(d.to_timestamp(value) if widen and item.type == t.DATE else value)
                 test = exp.In(this=needle, expressions=items)
-            return exp.Not(this=exp.paren(test)) if node.negated else test
+            return exp.Not(this=paren(test)) if node.negated else test
         haystack = self.expr(node.haystack, scope)
         # a null list or needle is unknown; null elements never match, as in memory
-        test = exp.Case().when(exp.or_(exp.Is(this=needle, expression=exp.Null()),
-                                       exp.Is(this=haystack, expression=exp.Null())), exp.Null()).else_(
+        test = case_when(or_(exp.Is(this=needle, expression=exp.Null()),
+                                       exp.Is(this=haystack, expression=exp.Null())), exp.Null(), otherwise=
             exp.Coalesce(this=d.list_contains(haystack.copy(), needle.copy()), expressions=[d.boolean(False)]))
-        return exp.Not(this=exp.paren(test)) if node.negated else test
+        return exp.Not(this=paren(test)) if node.negated else test
 
     # ------------------------------------------------------------- aggregates
     def aggregate_ref(self, node: ast.Aggregate, scope: str) -> exp.Expression:
@@ -378,7 +403,7 @@ class SqlGenerator:
             target, alias = self.order_item_aggs, "oi"
         else:
             raise InternalError(f"no aggregate over {node.table} from {scope}", node.span)
-        name = target.add(node, lambda: self.aggregate(node))
+        name = target.add(node, lambda: self.aggregate(node), lambda: self.row_filter(node))
         ref = col(name, alias)
         d = self.dialect
         match node.func:
@@ -395,6 +420,16 @@ class SqlGenerator:
                 return exp.Coalesce(this=ref, expressions=[d.empty_list(t.element_of(node.type))])
         return ref
 
+    def row_filter(self, node: ast.Aggregate) -> exp.Expression | None:
+        """The rows an aggregate reads, or None when it reads them all."""
+        if node.where is None:
+            return None
+        condition = self.expr(node.where, node.table)
+        if node.column is not None and node.func != ast.AggFunc.COUNT:
+            value = self.row_column(node.table, node.column)
+            condition = and_(condition, exp.Not(this=exp.Is(this=value, expression=exp.Null())))
+        return condition
+
     def aggregate(self, node: ast.Aggregate) -> exp.Expression:
         """The aggregate over its table's rows, inside that table's CTE."""
         d = self.dialect
@@ -402,7 +437,7 @@ class SqlGenerator:
         value = self.row_column(node.table, node.column) if node.column else None
 
         def only_where(inner: exp.Expression) -> exp.Expression:
-            return exp.Case().when(condition.copy(), inner) if condition is not None else inner
+            return case_when(condition.copy(), inner) if condition is not None else inner
 
         match node.func:
             case ast.AggFunc.COUNT:
@@ -421,7 +456,7 @@ class SqlGenerator:
                 count = exp.Count(this=only_where(value.copy()))
                 return d.divide(self.as_decimal(total, column_type), self.as_decimal(count, t.INT))
             case ast.AggFunc.ANY | ast.AggFunc.NONE:
-                hit = exp.Case().when(condition, number(1)).else_(number(0)) if condition is not None else number(1)
+                hit = case_when(condition, number(1), otherwise=number(0)) if condition is not None else number(1)
                 return exp.Max(this=hit)
             case ast.AggFunc.DISTINCT:
                 return d.distinct_list(value, condition)

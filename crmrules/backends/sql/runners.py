@@ -7,7 +7,7 @@ import sqlite3
 from datetime import date, datetime
 from pathlib import Path
 
-from crmrules.backends.sql import dialect_named
+from crmrules.backends.sql import dialect_named, render
 from crmrules.backends.sql.generator import SqlGenerator
 from crmrules.compiler.pipeline import Program
 from crmrules.errors import DataError, EvaluationError
@@ -20,7 +20,7 @@ def build_query(program: Program, segments: list[str], dialect: str, now: date |
     """The fused query for these segments as SQL text in the dialect."""
     d = dialect_named(dialect)
     tree = SqlGenerator(program, d, evaluation_instant(now, program.schema.timezone)).query(segments)
-    return tree.sql(dialect=d.sqlglot_name)
+    return render(tree, d, pretty=False)
 
 
 def collect(rows, segments: list[str]) -> Members:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from crmrules import types as t
-from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, _UNIT_NAMES, call, number
+from crmrules.backends.sql.dialect import _UNIT_NAMES, MONEY_SCALE, SqlDialect, call, case_when, cast, number
 
 
 class BigQuery(SqlDialect):
@@ -15,13 +15,13 @@ class BigQuery(SqlDialect):
     sqlglot_name = "bigquery"
 
     def timestamp(self, value):
-        return exp.cast(exp.Literal.string(value.isoformat(sep=" ", timespec="microseconds")), "DATETIME")
+        return cast(exp.Literal.string(value.isoformat(sep=" ", timespec="microseconds")), "DATETIME")
 
     def to_timestamp(self, value):
-        return exp.cast(value, "DATETIME")
+        return cast(value, "DATETIME")
 
     def divide(self, a, b):
-        quotient = call("SAFE_DIVIDE", exp.cast(a, "BIGNUMERIC"), exp.cast(b, "BIGNUMERIC"))
+        quotient = call("SAFE_DIVIDE", cast(a, "BIGNUMERIC"), cast(b, "BIGNUMERIC"))
         return call("ROUND", quotient, number(MONEY_SCALE), exp.Literal.string("ROUND_HALF_AWAY_FROM_ZERO"))
 
     def shift(self, value, duration, sign, value_type, result_type):
@@ -30,7 +30,7 @@ class BigQuery(SqlDialect):
         amount = number(duration.amount * sign)
         if result_type == t.DATE:
             return exp.DateAdd(this=value, expression=amount, unit=unit)
-        return exp.DatetimeAdd(this=exp.cast(value, "DATETIME"), expression=amount, unit=unit)
+        return exp.DatetimeAdd(this=cast(value, "DATETIME"), expression=amount, unit=unit)
 
     def days_between(self, start, end):
         return call("DATE_DIFF", end, start, exp.var("DAY"))
@@ -48,7 +48,7 @@ class BigQuery(SqlDialect):
         return call("ARRAY_LENGTH", value)
 
     def distinct_list(self, value, condition):
-        keep = exp.Case().when(condition, value) if condition is not None else value
+        keep = case_when(condition, value) if condition is not None else value
         # BigQuery rejects arrays holding NULL
         return exp.ArrayAgg(this=exp.IgnoreNulls(this=exp.Distinct(expressions=[keep])))
 

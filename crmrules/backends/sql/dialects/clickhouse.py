@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from crmrules import types as t
-from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, call, number
+from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, call, case_when, number
 
 _ADD = {"s": "addSeconds", "min": "addMinutes", "h": "addHours", "d": "addDays", "w": "addWeeks", "mo": "addMonths",
         "y": "addYears"}
@@ -47,5 +47,5 @@ class ClickHouse(SqlDialect):
         return call("length", value)
 
     def distinct_list(self, value, condition):
-        keep = exp.Case().when(condition, value) if condition is not None else value
+        keep = case_when(condition, value) if condition is not None else value
         return call("groupUniqArray", keep)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, call, number
+from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, and_, call, case_when, cast, number, paren
 
 
 class DuckDB(SqlDialect):
@@ -31,27 +31,27 @@ class DuckDB(SqlDialect):
     def distinct_list(self, value, condition):
         keep = exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))
         if condition is not None:
-            keep = exp.and_(condition, keep)
+            keep = and_(condition, keep)
         return exp.Filter(this=call("list", exp.Distinct(expressions=[value])), expression=exp.Where(this=keep))
 
     def empty_list(self, element):
-        return exp.cast(exp.Array(expressions=[]), "VARCHAR[]")
+        return cast(exp.Array(expressions=[]), "VARCHAR[]")
 
 
 def exact_scaled_division(a: exp.Expression, b: exp.Expression, integer_type: str) -> exp.Expression:
     """`round_half_away(a / b, MONEY_SCALE)` computed on integers scaled by 10^MONEY_SCALE, exactly."""
     scale = number(10 ** MONEY_SCALE)
-    big_a = exp.cast(exp.Mul(this=exp.cast(a, f"DECIMAL(38, {MONEY_SCALE})"), expression=scale), integer_type)
-    big_b = exp.cast(exp.Mul(this=exp.cast(b, f"DECIMAL(38, {MONEY_SCALE})"), expression=scale.copy()),
+    big_a = cast(exp.Mul(this=cast(a, f"DECIMAL(38, {MONEY_SCALE})"), expression=scale), integer_type)
+    big_b = cast(exp.Mul(this=cast(b, f"DECIMAL(38, {MONEY_SCALE})"), expression=scale.copy()),
                      integer_type)
     # q = (2·|A|·10^s + |B|) div (2·|B|) rounds |A|/|B|·10^s half up; the sign comes back after
     numerator = exp.Add(this=exp.Mul(this=exp.Mul(this=number(2), expression=exp.Abs(this=big_a)),
                                      expression=scale.copy()),
                         expression=exp.Abs(this=big_b))
-    quotient = exp.IntDiv(this=exp.paren(numerator), expression=exp.paren(
+    quotient = exp.IntDiv(this=paren(numerator), expression=paren(
         exp.Mul(this=number(2), expression=exp.Abs(this=big_b.copy()))))
     sign = exp.Mul(this=call("sign", big_a.copy()), expression=call("sign", big_b.copy()))
-    scaled = exp.cast(exp.Mul(this=sign, expression=quotient), "DECIMAL(38, 0)")
-    result = exp.Mul(this=scaled, expression=exp.cast(number(f"0.{'0' * (MONEY_SCALE - 1)}1"),
+    scaled = cast(exp.Mul(this=sign, expression=quotient), "DECIMAL(38, 0)")
+    result = exp.Mul(this=scaled, expression=cast(number(f"0.{'0' * (MONEY_SCALE - 1)}1"),
                                                        f"DECIMAL(38, {MONEY_SCALE})"))
-    return exp.Case().when(exp.EQ(this=big_b.copy(), expression=number(0)), exp.Null()).else_(result)
+    return case_when(exp.EQ(this=big_b.copy(), expression=number(0)), exp.Null(), otherwise=result)

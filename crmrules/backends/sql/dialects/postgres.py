@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, call, number
+from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, call, cast, number, paren
 
 
 class Postgres(SqlDialect):
@@ -14,16 +14,16 @@ class Postgres(SqlDialect):
     sqlglot_name = "postgres"
 
     def divide(self, a, b):
-        quotient = exp.Div(this=exp.cast(a, "NUMERIC"), expression=exp.Nullif(this=exp.cast(b, "NUMERIC"),
+        quotient = exp.Div(this=cast(a, "NUMERIC"), expression=exp.Nullif(this=cast(b, "NUMERIC"),
                                                                              expression=number(0)))
         return exp.Round(this=quotient, decimals=number(MONEY_SCALE))
 
     def days_between(self, start, end):
         # the difference of two DATEs is a whole number of days
-        return exp.paren(exp.Sub(this=end, expression=start))
+        return paren(exp.Sub(this=end, expression=start))
 
     def list_contains(self, haystack, needle):
-        return exp.EQ(this=needle, expression=exp.Any(this=exp.paren(haystack)))
+        return exp.EQ(this=needle, expression=exp.Any(this=paren(haystack)))
 
     def list_length(self, value):
         return call("cardinality", value)
@@ -32,4 +32,4 @@ class Postgres(SqlDialect):
         return exp.RegexpLike(this=value, expression=exp.Literal.string(pattern))
 
     def empty_list(self, element):
-        return exp.cast(exp.Array(expressions=[]), "TEXT[]")
+        return cast(exp.Array(expressions=[]), "TEXT[]")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from crmrules import types as t
-from crmrules.backends.sql.dialect import SqlDialect, _UNIT_NAMES, call, number
+from crmrules.backends.sql.dialect import _UNIT_NAMES, SqlDialect, call, case_when, cast, number
 
 
 class Snowflake(SqlDialect):
@@ -16,7 +16,7 @@ class Snowflake(SqlDialect):
 
     def shift(self, value, duration, sign, value_type, result_type):
         moved = call("DATEADD", exp.var(_UNIT_NAMES[duration.unit]), number(duration.amount * sign), value)
-        return exp.cast(moved, "DATE") if result_type == t.DATE else exp.cast(moved, "TIMESTAMP")
+        return cast(moved, "DATE") if result_type == t.DATE else cast(moved, "TIMESTAMP")
 
     def days_between(self, start, end):
         return call("DATEDIFF", exp.var("DAY"), start, end)
@@ -30,13 +30,13 @@ class Snowflake(SqlDialect):
         return exp.GT(this=call("REGEXP_INSTR", *args), expression=number(0))
 
     def list_contains(self, haystack, needle):
-        return call("ARRAY_CONTAINS", exp.cast(needle, "VARIANT"), haystack)
+        return call("ARRAY_CONTAINS", cast(needle, "VARIANT"), haystack)
 
     def list_length(self, value):
         return call("ARRAY_SIZE", value)
 
     def distinct_list(self, value, condition):
-        keep = exp.Case().when(condition, value) if condition is not None else value
+        keep = case_when(condition, value) if condition is not None else value
         return call("ARRAY_UNIQUE_AGG", keep)
 
     def empty_list(self, element):

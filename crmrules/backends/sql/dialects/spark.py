@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, call, number
+from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, call, case_when, cast, number
 
 
 class Spark(SqlDialect):
@@ -14,8 +14,8 @@ class Spark(SqlDialect):
     sqlglot_name = "spark"
 
     def divide(self, a, b):
-        quotient = exp.Div(this=exp.cast(a, "DECIMAL(38, 12)"),
-                           expression=exp.Nullif(this=exp.cast(b, "DECIMAL(38, 12)"), expression=number(0)))
+        quotient = exp.Div(this=cast(a, "DECIMAL(38, 12)"),
+                           expression=exp.Nullif(this=cast(b, "DECIMAL(38, 12)"), expression=number(0)))
         return exp.Round(this=quotient, decimals=number(MONEY_SCALE))
 
     def days_between(self, start, end):
@@ -23,14 +23,14 @@ class Spark(SqlDialect):
 
     def list_length(self, value):
         # size(NULL) is -1 unless ANSI mode is on; the language says null
-        return exp.Case().when(exp.Is(this=value, expression=exp.Null()), exp.Null()).else_(call("size", value.copy()))
+        return case_when(exp.Is(this=value, expression=exp.Null()), exp.Null(), otherwise=call("size", value.copy()))
 
     def regex_search(self, value, pattern, node):
         return exp.RegexpLike(this=value, expression=exp.Literal.string(pattern))
 
     def distinct_list(self, value, condition):
-        keep = exp.Case().when(condition, value) if condition is not None else value
+        keep = case_when(condition, value) if condition is not None else value
         return call("collect_set", keep)
 
     def empty_list(self, element):
-        return exp.cast(call("array"), "ARRAY<STRING>")
+        return cast(call("array"), "ARRAY<STRING>")

@@ -19,7 +19,7 @@ from sqlglot import exp
 
 from crmrules import ast
 from crmrules import types as t
-from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, call, number
+from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, and_, call, case_when, cast, number, paren
 
 SCALE = 10 ** MONEY_SCALE
 _SQLITE_UNITS = {ast.DurationUnit.SECOND: ("seconds", 1), ast.DurationUnit.MINUTE: ("minutes", 1),
@@ -28,7 +28,7 @@ _SQLITE_UNITS = {ast.DurationUnit.SECOND: ("seconds", 1), ast.DurationUnit.MINUT
 
 
 def _int(value: exp.Expression) -> exp.Expression:
-    return exp.cast(value, "INTEGER")
+    return cast(value, "INTEGER")
 
 
 class SQLite(SqlDialect):
@@ -53,7 +53,7 @@ class SQLite(SqlDialect):
         return _int(exp.Round(this=exp.Mul(this=column, expression=number(SCALE))))
 
     def int_as_decimal(self, value):
-        return exp.paren(exp.Mul(this=value, expression=number(SCALE)))
+        return paren(exp.Mul(this=value, expression=number(SCALE)))
 
     def decimal_zero(self):
         return number(0)
@@ -63,11 +63,11 @@ class SQLite(SqlDialect):
         numerator = exp.Add(this=exp.Mul(this=exp.Mul(this=number(2), expression=exp.Abs(this=a)),
                                          expression=number(SCALE)), expression=exp.Abs(this=b))
         # `typed` keeps sqlglot from turning integer division into REAL division
-        quotient = exp.Div(this=exp.paren(numerator),
-                           expression=exp.paren(exp.Mul(this=number(2), expression=exp.Abs(this=b.copy()))), typed=True)
+        quotient = exp.Div(this=paren(numerator),
+                           expression=paren(exp.Mul(this=number(2), expression=exp.Abs(this=b.copy()))), typed=True)
         sign = exp.Mul(this=call("sign", a.copy()), expression=call("sign", b.copy()))
-        result = exp.Mul(this=sign, expression=exp.paren(quotient))
-        return exp.Case().when(exp.EQ(this=b.copy(), expression=number(0)), exp.Null()).else_(result)
+        result = exp.Mul(this=sign, expression=paren(quotient))
+        return case_when(exp.EQ(this=b.copy(), expression=number(0)), exp.Null(), otherwise=result)
 
     def multiply(self, a, b, a_type, b_type):
         if a_type == t.DECIMAL and b_type == t.DECIMAL:
@@ -83,7 +83,7 @@ class SQLite(SqlDialect):
         step = 10 ** max(MONEY_SCALE - places, 0)
         half = exp.Mul(this=call("sign", value), expression=number(step // 2))
         # integer division truncates towards zero, so adding half of the step first rounds half away
-        return exp.Mul(this=exp.paren(exp.Div(this=exp.paren(exp.Add(this=value.copy(), expression=half)),
+        return exp.Mul(this=paren(exp.Div(this=paren(exp.Add(this=value.copy(), expression=half)),
                                               expression=number(step), typed=True)), expression=number(step))
 
     def shift(self, value, duration, sign, value_type, result_type):
@@ -145,7 +145,7 @@ class SQLite(SqlDialect):
     def distinct_list(self, value, condition):
         keep = exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))
         if condition is not None:
-            keep = exp.and_(condition, keep)
+            keep = and_(condition, keep)
         return exp.Filter(this=call("json_group_array", exp.Distinct(expressions=[value])),
                           expression=exp.Where(this=keep))
 

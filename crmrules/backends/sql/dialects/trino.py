@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from crmrules import types as t
-from crmrules.backends.sql.dialect import SqlDialect, _UNIT_NAMES, call, number
+from crmrules.backends.sql.dialect import _UNIT_NAMES, SqlDialect, call, case_when, cast, number
 
 
 class Trino(SqlDialect):
@@ -17,7 +17,7 @@ class Trino(SqlDialect):
     def shift(self, value, duration, sign, value_type, result_type):
         unit = exp.Literal.string(_UNIT_NAMES[duration.unit].lower())
         moved = call("date_add", unit, number(duration.amount * sign), value)
-        return exp.cast(moved, "DATE") if result_type == t.DATE else exp.cast(moved, "TIMESTAMP")
+        return cast(moved, "DATE") if result_type == t.DATE else cast(moved, "TIMESTAMP")
 
     def days_between(self, start, end):
         return call("date_diff", exp.Literal.string("day"), start, end)
@@ -32,5 +32,5 @@ class Trino(SqlDialect):
         return call("cardinality", value)
 
     def distinct_list(self, value, condition):
-        keep = exp.Case().when(condition, value) if condition is not None else value
+        keep = case_when(condition, value) if condition is not None else value
         return call("array_distinct", call("array_agg", keep))

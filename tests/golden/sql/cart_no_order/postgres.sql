@@ -24,6 +24,11 @@ WITH "vo" AS (
       END
     ) AS "a0"
   FROM "vo" AS "o"
+  WHERE
+    (
+      "o"."created_at" > CAST('2026-05-31 23:59:59.999999' AS TIMESTAMP)
+      AND "o"."created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+    )
   GROUP BY
     "o"."customer_id"
 ), "e_agg" AS (
@@ -42,38 +47,27 @@ WITH "vo" AS (
       END
     ) AS "a0"
   FROM "ve" AS "e"
+  WHERE
+    (
+      "e"."type" = 'add_to_cart'
+      AND (
+        "e"."at" > CAST('2026-05-31 23:59:59.999999' AS TIMESTAMP)
+        AND "e"."at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+      )
+    )
   GROUP BY
     "e"."customer_id"
-), "ids" AS (
-  SELECT
-    "id"
-  FROM (
-    SELECT
-      "id" AS "id"
-    FROM "customers"
-    UNION
-    SELECT
-      "customer_id"
-    FROM "vo"
-    UNION
-    SELECT
-      "customer_id"
-    FROM "ve"
-  ) AS "u"
-  WHERE
-    NOT "id" IS NULL
 )
 SELECT
-  "ids"."id" AS "customer_id"
-FROM "ids"
-LEFT JOIN "customers" AS "c"
-  ON "c"."id" = "ids"."id"
-LEFT JOIN "o_agg"
-  ON "o_agg"."customer_id" = "ids"."id"
-LEFT JOIN "e_agg"
-  ON "e_agg"."customer_id" = "ids"."id"
+  COALESCE("c"."id", "o_agg"."customer_id", "e_agg"."customer_id") AS "customer_id"
+FROM "customers" AS "c"
+FULL JOIN "o_agg"
+  ON "o_agg"."customer_id" = "c"."id"
+FULL JOIN "e_agg"
+  ON "e_agg"."customer_id" = COALESCE("c"."id", "o_agg"."customer_id")
 WHERE
-  (
+  NOT COALESCE("c"."id", "o_agg"."customer_id", "e_agg"."customer_id") IS NULL
+  AND (
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )

@@ -16,6 +16,8 @@ WITH "vo" AS (
     "i"."order_id" AS "order_id",
     MAX(CASE WHEN "i"."category" = 'coat' THEN 1 ELSE 0 END) AS "a0"
   FROM "order_items" AS "i"
+  WHERE
+    "i"."category" = 'coat'
   GROUP BY
     "i"."order_id"
 ), "o_agg" AS (
@@ -43,36 +45,28 @@ WITH "vo" AS (
   FROM "vo" AS "o"
   LEFT JOIN "oi_agg" AS "oi"
     ON "oi"."order_id" = "o"."id"
+  WHERE
+    (
+      COALESCE("oi"."a0", 0) = 1
+      AND (
+        "o"."created_at" > CAST('2025-06-30 23:59:59.999999' AS TIMESTAMP)
+        AND "o"."created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+      )
+    )
+    OR (
+      COALESCE("oi"."a0", 0) = 1 AND NOT "o"."total" IS NULL
+    )
   GROUP BY
     "o"."customer_id"
-), "ids" AS (
-  SELECT
-    "id"
-  FROM (
-    SELECT
-      "id" AS "id"
-    FROM "customers"
-    UNION
-    SELECT
-      "customer_id"
-    FROM "vo"
-    UNION
-    SELECT
-      "customer_id"
-    FROM "ve"
-  ) AS "u"
-  WHERE
-    NOT "id" IS NULL
 )
 SELECT
-  "ids"."id" AS "customer_id"
-FROM "ids"
-LEFT JOIN "customers" AS "c"
-  ON "c"."id" = "ids"."id"
-LEFT JOIN "o_agg"
-  ON "o_agg"."customer_id" = "ids"."id"
+  COALESCE("c"."id", "o_agg"."customer_id") AS "customer_id"
+FROM "customers" AS "c"
+FULL JOIN "o_agg"
+  ON "o_agg"."customer_id" = "c"."id"
 WHERE
-  (
+  NOT COALESCE("c"."id", "o_agg"."customer_id") IS NULL
+  AND (
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )

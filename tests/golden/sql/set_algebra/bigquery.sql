@@ -11,32 +11,13 @@ WITH `vo` AS (
   FROM `events`
   WHERE
     `at` <= CAST('2026-06-30 23:59:59.999999' AS DATETIME) OR `at` IS NULL
-), `ids` AS (
-  SELECT
-    `id`
-  FROM (
-    SELECT
-      `id` AS `id`
-    FROM `customers`
-    UNION DISTINCT
-    SELECT
-      `customer_id`
-    FROM `vo`
-    UNION DISTINCT
-    SELECT
-      `customer_id`
-    FROM `ve`
-  ) AS `u`
-  WHERE
-    NOT `id` IS NULL
 )
 SELECT
-  `ids`.`id` AS `customer_id`
-FROM `ids`
-LEFT JOIN `customers` AS `c`
-  ON `c`.`id` = `ids`.`id`
+  `c`.`id` AS `customer_id`
+FROM `customers` AS `c`
 WHERE
-  (
+  NOT `c`.`id` IS NULL
+  AND (
     `c`.`registered_at` IS NULL
     OR `c`.`registered_at` <= CAST('2026-06-30 23:59:59.999999' AS DATETIME)
   )
