@@ -19,6 +19,7 @@ Time windows become comparisons with timestamp literals computed from `now`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -133,7 +134,11 @@ class SqlGenerator:
             select = select.join(joined, on=on, join_type=kind, copy=False)
         if all(f is not None for f in aggregates.filters):
             # rows that no aggregate counts change nothing; filtering first lets the engine skip them
-            select = select.where(or_(*(f.copy() for f in aggregates.filters)), copy=False)
+            distinct: list[exp.Expression] = []
+            for row_filter in aggregates.filters:
+                if row_filter not in distinct:
+                    distinct.append(row_filter)
+            select = select.where(or_(*distinct), copy=False)
         return select.group_by(key.copy(), copy=False)
 
     def assemble(self, conditions: list[tuple[str, exp.Expression]], segments: list[str],
@@ -403,6 +408,12 @@ class SqlGenerator:
             target, alias = self.order_item_aggs, "oi"
         else:
             raise InternalError(f"no aggregate over {node.table} from {scope}", node.span)
+        if node.func == ast.AggFunc.AVG:
+            # an average is a sum and a count, each grouped once, divided after grouping
+            column_type = self.schema.column(node.table, node.column).type
+            total = self.aggregate_ref(dataclasses.replace(node, func=ast.AggFunc.SUM, type=column_type), scope)
+            count = self.aggregate_ref(dataclasses.replace(node, func=ast.AggFunc.COUNT, type=t.INT), scope)
+            return self.dialect.divide(self.as_decimal(total, column_type), self.as_decimal(count, t.INT))
         name = target.add(node, lambda: self.aggregate(node), lambda: self.row_filter(node))
         ref = col(name, alias)
         d = self.dialect
@@ -450,11 +461,6 @@ class SqlGenerator:
                 return exp.Min(this=only_where(value))
             case ast.AggFunc.MAX:
                 return exp.Max(this=only_where(value))
-            case ast.AggFunc.AVG:
-                column_type = self.schema.column(node.table, node.column).type
-                total = exp.Sum(this=only_where(value))
-                count = exp.Count(this=only_where(value.copy()))
-                return d.divide(self.as_decimal(total, column_type), self.as_decimal(count, t.INT))
             case ast.AggFunc.ANY | ast.AggFunc.NONE:
                 hit = case_when(condition, number(1), otherwise=number(0)) if condition is not None else number(1)
                 return exp.Max(this=hit)

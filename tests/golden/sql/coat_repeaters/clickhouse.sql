@@ -35,13 +35,8 @@ WITH "vo" AS (
         THEN 1
       END
     ) AS "a0",
-    round(
-      toDecimal128(SUM(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END), 12) / nullIf(
-        toDecimal128(COUNT(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END), 12),
-        0
-      ),
-      6
-    ) AS "a1"
+    SUM(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS "a1",
+    COUNT(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS "a2"
   FROM "vo" AS "o"
   LEFT JOIN "oi_agg" AS "oi"
     ON "oi"."order_id" = "o"."id"
@@ -58,6 +53,7 @@ WITH "vo" AS (
         "o"."total" IS NULL
       )
     )
+    OR COALESCE("oi"."a0", 0) = 1
   GROUP BY
     "o"."customer_id"
 )
@@ -74,6 +70,13 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= toDateTime64('2026-06-30 23:59:59.999999', 6)
   )
-  AND COALESCE((
-    COALESCE("o_agg"."a0", 0) >= 2 AND "o_agg"."a1" > 150
-  ), FALSE)
+  AND COALESCE(
+    (
+      COALESCE("o_agg"."a0", 0) >= 2
+      AND round(
+        toDecimal128(COALESCE("o_agg"."a1", CAST(0 AS Nullable(Decimal(38, 6)))), 12) / nullIf(toDecimal128(COALESCE("o_agg"."a2", 0), 12), 0),
+        6
+      ) > 150
+    ),
+    FALSE
+  )

@@ -35,25 +35,8 @@ WITH "vo" AS (
         THEN 1
       END
     ) AS "a0",
-    CASE
-      WHEN CAST(CAST(COUNT(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS DECIMAL(38, 6)) * 1000000 AS INT128) = 0
-      THEN NULL
-      ELSE CAST(SIGN(
-        CAST(CAST(SUM(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS DECIMAL(38, 6)) * 1000000 AS INT128)
-      ) * SIGN(
-        CAST(CAST(COUNT(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS DECIMAL(38, 6)) * 1000000 AS INT128)
-      ) * (
-        2 * ABS(
-          CAST(CAST(SUM(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS DECIMAL(38, 6)) * 1000000 AS INT128)
-        ) * 1000000 + ABS(
-          CAST(CAST(COUNT(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS DECIMAL(38, 6)) * 1000000 AS INT128)
-        )
-      ) // (
-        2 * ABS(
-          CAST(CAST(COUNT(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS DECIMAL(38, 6)) * 1000000 AS INT128)
-        )
-      ) AS DECIMAL(38, 0)) * CAST(0.000001 AS DECIMAL(38, 6))
-    END AS "a1"
+    SUM(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS "a1",
+    COUNT(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS "a2"
   FROM "vo" AS "o"
   LEFT JOIN "oi_agg" AS "oi"
     ON "oi"."order_id" = "o"."id"
@@ -68,6 +51,7 @@ WITH "vo" AS (
     OR (
       COALESCE("oi"."a0", 0) = 1 AND NOT "o"."total" IS NULL
     )
+    OR COALESCE("oi"."a0", 0) = 1
   GROUP BY
     "o"."customer_id"
 )
@@ -82,6 +66,22 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )
-  AND COALESCE((
-    COALESCE("o_agg"."a0", 0) >= 2 AND "o_agg"."a1" > 150
-  ), FALSE)
+  AND COALESCE(
+    (
+      COALESCE("o_agg"."a0", 0) >= 2
+      AND CASE
+        WHEN CAST(CAST(COALESCE("o_agg"."a2", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128) = 0
+        THEN NULL
+        ELSE CAST(SIGN(
+          CAST(CAST(COALESCE("o_agg"."a1", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 6)) * 1000000 AS INT128)
+        ) * SIGN(CAST(CAST(COALESCE("o_agg"."a2", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128)) * (
+          2 * ABS(
+            CAST(CAST(COALESCE("o_agg"."a1", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 6)) * 1000000 AS INT128)
+          ) * 1000000 + ABS(CAST(CAST(COALESCE("o_agg"."a2", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128))
+        ) // (
+          2 * ABS(CAST(CAST(COALESCE("o_agg"."a2", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128))
+        ) AS DECIMAL(38, 0)) * CAST(0.000001 AS DECIMAL(38, 6))
+      END > 150
+    ),
+    FALSE
+  )

@@ -35,13 +35,8 @@ WITH "vo" AS (
         THEN 1
       END
     ) AS "a0",
-    ROUND(
-      CAST(SUM(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS DECIMAL) / NULLIF(
-        CAST(COUNT(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS DECIMAL),
-        0
-      ),
-      6
-    ) AS "a1"
+    SUM(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS "a1",
+    COUNT(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS "a2"
   FROM "vo" AS "o"
   LEFT JOIN "oi_agg" AS "oi"
     ON "oi"."order_id" = "o"."id"
@@ -56,6 +51,7 @@ WITH "vo" AS (
     OR (
       COALESCE("oi"."a0", 0) = 1 AND NOT "o"."total" IS NULL
     )
+    OR COALESCE("oi"."a0", 0) = 1
   GROUP BY
     "o"."customer_id"
 )
@@ -70,6 +66,13 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )
-  AND COALESCE((
-    COALESCE("o_agg"."a0", 0) >= 2 AND "o_agg"."a1" > 150
-  ), FALSE)
+  AND COALESCE(
+    (
+      COALESCE("o_agg"."a0", 0) >= 2
+      AND ROUND(
+        CAST(COALESCE("o_agg"."a1", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL) / NULLIF(CAST(COALESCE("o_agg"."a2", 0) AS DECIMAL), 0),
+        6
+      ) > 150
+    ),
+    FALSE
+  )

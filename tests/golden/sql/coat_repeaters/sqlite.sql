@@ -34,65 +34,18 @@ WITH "vo" AS (
         THEN 1
       END
     ) AS "a0",
-    CASE
-      WHEN (
-        COUNT(
-          CASE
-            WHEN COALESCE("oi"."a0", 0) = 1
-            THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
-          END
-        ) * 1000000
-      ) = 0
-      THEN NULL
-      ELSE SIGN(
-        SUM(
-          CASE
-            WHEN COALESCE("oi"."a0", 0) = 1
-            THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
-          END
-        )
-      ) * SIGN(
-        (
-          COUNT(
-            CASE
-              WHEN COALESCE("oi"."a0", 0) = 1
-              THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
-            END
-          ) * 1000000
-        )
-      ) * (
-        (
-          2 * ABS(
-            SUM(
-              CASE
-                WHEN COALESCE("oi"."a0", 0) = 1
-                THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
-              END
-            )
-          ) * 1000000 + ABS(
-            (
-              COUNT(
-                CASE
-                  WHEN COALESCE("oi"."a0", 0) = 1
-                  THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
-                END
-              ) * 1000000
-            )
-          )
-        ) / (
-          2 * ABS(
-            (
-              COUNT(
-                CASE
-                  WHEN COALESCE("oi"."a0", 0) = 1
-                  THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
-                END
-              ) * 1000000
-            )
-          )
-        )
-      )
-    END AS "a1"
+    SUM(
+      CASE
+        WHEN COALESCE("oi"."a0", 0) = 1
+        THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
+      END
+    ) AS "a1",
+    COUNT(
+      CASE
+        WHEN COALESCE("oi"."a0", 0) = 1
+        THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
+      END
+    ) AS "a2"
   FROM "vo" AS "o"
   LEFT JOIN "oi_agg" AS "oi"
     ON "oi"."order_id" = "o"."id"
@@ -108,6 +61,7 @@ WITH "vo" AS (
       COALESCE("oi"."a0", 0) = 1
       AND NOT CAST(ROUND("o"."total" * 1000000) AS INTEGER) IS NULL
     )
+    OR COALESCE("oi"."a0", 0) = 1
   GROUP BY
     "o"."customer_id"
 )
@@ -122,8 +76,30 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= '2026-06-30 23:59:59.999999'
   )
-  AND COALESCE((
-    COALESCE("o_agg"."a0", 0) >= 2 AND "o_agg"."a1" > (
-      150 * 1000000
-    )
-  ), 0)
+  AND COALESCE(
+    (
+      COALESCE("o_agg"."a0", 0) >= 2
+      AND CASE
+        WHEN (
+          COALESCE("o_agg"."a2", 0) * 1000000
+        ) = 0
+        THEN NULL
+        ELSE SIGN(COALESCE("o_agg"."a1", 0)) * SIGN((
+          COALESCE("o_agg"."a2", 0) * 1000000
+        )) * (
+          (
+            2 * ABS(COALESCE("o_agg"."a1", 0)) * 1000000 + ABS((
+              COALESCE("o_agg"."a2", 0) * 1000000
+            ))
+          ) / (
+            2 * ABS((
+              COALESCE("o_agg"."a2", 0) * 1000000
+            ))
+          )
+        )
+      END > (
+        150 * 1000000
+      )
+    ),
+    0
+  )
