@@ -108,8 +108,9 @@ class SqlGenerator:
 
     def members(self, segment: str) -> exp.Select:
         """A SELECT of the ids of one segment's members."""
-        condition = self.membership(self.program.segments[segment].body)
-        return self.assemble([(segment, condition)], [segment], only_members=True)
+        body = self.program.segments[segment].body
+        condition = self.membership(body)
+        return self.assemble([(segment, condition)], [segment], only_members=True, driver=_required_table(body))
 
     def membership(self, body: ast.Expr) -> exp.Expression:
         return exp.Coalesce(this=self.expr(body, "customers"), expressions=[self.dialect.boolean(False)])
@@ -142,7 +143,7 @@ class SqlGenerator:
         return select.group_by(key.copy(), copy=False)
 
     def assemble(self, conditions: list[tuple[str, exp.Expression]], segments: list[str],
-                 only_members: bool) -> exp.Select:
+                 only_members: bool, driver: str | None = None) -> exp.Select:
         d = self.dialect
         now = d.timestamp(self.now)
         customers = self.schema.table("customers")
@@ -182,6 +183,9 @@ class SqlGenerator:
             ctes.append((alias, self.grouped(self.customer_aggs[name], owners[name], "customer_id", sources[name],
                                              joins)))
             joined.append(alias)
+        if driver is not None and driver in _AGG_CTE and _AGG_CTE[driver] in joined:
+            # every member has a row in this table's aggregates: start from them, not from everyone
+            return self.driven_by(_AGG_CTE[driver], joined, ctes, conditions, now)
         if not self.nobody_without_rows(segments):
             # someone with no rows at all can be a member, so every id in every table counts
             union = exp.union(exp.select(col(customer_id), copy=False).from_(table("vo"), copy=False),
@@ -213,6 +217,29 @@ class SqlGenerator:
                                              exp.LTE(this=moment.copy(), expression=now.copy()))))
         if only_members:
             filters.append(conditions[0][1])
+        select = select.where(and_(*filters), copy=False)
+        for name, body in ctes:
+            select = select.with_(ident(name), as_=body, copy=False)
+        return select
+
+    def driven_by(self, driver: str, joined: list[str], ctes, conditions, now) -> exp.Select:
+        """Members drawn from one aggregate's customers, the customer row and other aggregates joined on."""
+        id_column = self.column_source("customers", "id")
+        customers = self.schema.table("customers")
+        key = col("customer_id", driver)
+        select = exp.select(exp.alias_(key, ident("customer_id")), copy=False).from_(table(driver), copy=False)
+        select = select.join(table(customers.source, "c"), join_type="left", copy=False,
+                             on=exp.EQ(this=col(id_column, "c"), expression=key.copy()))
+        for alias in joined:
+            if alias != driver:
+                select = select.join(table(alias), join_type="left", copy=False,
+                                     on=exp.EQ(this=col("customer_id", alias), expression=key.copy()))
+        filters = [conditions[0][1]]
+        registered = self.schema.column("customers", "registered_at")
+        if registered is not None:
+            moment = col(registered.source, "c")
+            filters.insert(0, paren(or_(exp.Is(this=moment, expression=exp.Null()),
+                                        exp.LTE(this=moment.copy(), expression=now.copy()))))
         select = select.where(and_(*filters), copy=False)
         for name, body in ctes:
             select = select.with_(ident(name), as_=body, copy=False)
@@ -467,6 +494,19 @@ class SqlGenerator:
             case ast.AggFunc.DISTINCT:
                 return d.distinct_list(value, condition)
         raise InternalError(f"no SQL for aggregate {node.func}", node.span)
+
+
+def _required_table(body: ast.Expr) -> str | None:
+    """A table every member must have a counted row in, read off the condition's top-level `and`."""
+    for part in body.operands if isinstance(body, ast.And) else (body,):
+        match part:
+            case ast.Aggregate(func=ast.AggFunc.ANY, table=table_name):
+                return table_name
+            case ast.Compare(op=op, left=ast.Aggregate(func=ast.AggFunc.COUNT, table=table_name),
+                             right=ast.Literal(value=int() as n)) if (
+                    (op == ast.CompareOp.GT and n >= 0) or (op in (ast.CompareOp.GE, ast.CompareOp.EQ) and n >= 1)):
+                return table_name
+    return None
 
 
 _COMPARE = {ast.CompareOp.EQ: exp.EQ, ast.CompareOp.NE: exp.NEQ, ast.CompareOp.LT: exp.LT,

@@ -59,15 +59,14 @@ WITH `vo` AS (
     `e`.`customer_id`
 )
 SELECT
-  COALESCE(`c`.`id`, `o_agg`.`customer_id`, `e_agg`.`customer_id`) AS `customer_id`
-FROM `customers` AS `c`
-FULL JOIN `o_agg`
-  ON `o_agg`.`customer_id` = `c`.`id`
-FULL JOIN `e_agg`
-  ON `e_agg`.`customer_id` = COALESCE(`c`.`id`, `o_agg`.`customer_id`)
+  `e_agg`.`customer_id` AS `customer_id`
+FROM `e_agg`
+LEFT JOIN `customers` AS `c`
+  ON `c`.`id` = `e_agg`.`customer_id`
+LEFT JOIN `o_agg`
+  ON `o_agg`.`customer_id` = `e_agg`.`customer_id`
 WHERE
-  NOT COALESCE(`c`.`id`, `o_agg`.`customer_id`, `e_agg`.`customer_id`) IS NULL
-  AND (
+  (
     `c`.`registered_at` IS NULL
     OR `c`.`registered_at` <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )

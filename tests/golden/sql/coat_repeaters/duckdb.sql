@@ -56,13 +56,12 @@ WITH "vo" AS (
     "o"."customer_id"
 )
 SELECT
-  COALESCE("c"."id", "o_agg"."customer_id") AS "customer_id"
-FROM "customers" AS "c"
-FULL JOIN "o_agg"
-  ON "o_agg"."customer_id" = "c"."id"
+  "o_agg"."customer_id" AS "customer_id"
+FROM "o_agg"
+LEFT JOIN "customers" AS "c"
+  ON "c"."id" = "o_agg"."customer_id"
 WHERE
-  NOT COALESCE("c"."id", "o_agg"."customer_id") IS NULL
-  AND (
+  (
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )
