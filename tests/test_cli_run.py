@@ -119,3 +119,19 @@ def test_unknown_dialect_and_usage_errors(shop_data):
     assert result.returncode == 1 and "did you mean `postgres`?" in result.stderr
     result = crmrules("run", str(SHOP), "--data", str(shop_data), "--format", "csv")
     assert result.returncode == 2
+
+
+def test_parquet_and_json_lines_give_the_same_members(tmp_path, shop_data):
+    expected = run_json(str(SHOP), "--data", str(shop_data), "--as-of", "2026-06-30")
+    parquet, jsonl = tmp_path / "parquet", tmp_path / "jsonl"
+    parquet.mkdir()
+    jsonl.mkdir()
+    from crmrules.backends.sql.datadir import load_directory
+    from crmrules.schema import default_schema
+
+    loaded = load_directory(shop_data, default_schema())
+    for table in ("customers", "orders", "order_items", "events"):
+        loaded.connection.execute(f"COPY {table} TO '{parquet / (table + '.parquet')}' (FORMAT PARQUET)")
+        loaded.connection.execute(f"COPY {table} TO '{jsonl / (table + '.jsonl')}' (FORMAT JSON)")
+    assert run_json(str(SHOP), "--data", str(parquet), "--as-of", "2026-06-30") == expected
+    assert run_json(str(SHOP), "--data", str(jsonl), "--as-of", "2026-06-30") == expected
