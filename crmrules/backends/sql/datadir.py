@@ -99,21 +99,22 @@ def _load_csv(loaded: LoadedData, spec: TableSpec, path: Path) -> None:
     _typed_table(loaded, spec, path, raw, header, line_offset=1)
 
 
+def _column_names(loaded: LoadedData, raw: str, path: Path, what: str) -> list[str]:
+    try:
+        return [row[0] for row in loaded.connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()]
+    except duckdb.Error as error:
+        raise DataError(f"{path}: not readable as {what}: {_first_line(error)}") from None
+
+
 def _load_json_lines(loaded: LoadedData, spec: TableSpec, path: Path) -> None:
     raw = f"read_json({literal(str(path))}, format='newline_delimited')"
-    try:
-        header = [row[0] for row in loaded.connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()]
-    except duckdb.Error as error:
-        raise DataError(f"{path}: malformed JSON lines: {_first_line(error)}") from None
+    header = _column_names(loaded, raw, path, "JSON lines")
     _typed_table(loaded, spec, path, raw, header, line_offset=0, text=False)
 
 
 def _load_parquet(loaded: LoadedData, spec: TableSpec, path: Path) -> None:
     raw = f"read_parquet({literal(str(path))})"
-    try:
-        header = [row[0] for row in loaded.connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()]
-    except duckdb.Error as error:
-        raise DataError(f"{path}: not a readable Parquet file: {_first_line(error)}") from None
+    header = _column_names(loaded, raw, path, "Parquet")
     columns = _select_list(loaded, spec, path, header, text=False)
     # Parquet is read in place: a view, not a copy
     loaded.connection.execute(f"CREATE VIEW {quote(spec.source)} AS SELECT {columns} FROM {raw}")

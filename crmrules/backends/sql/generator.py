@@ -209,18 +209,21 @@ class SqlGenerator:
                                  on=exp.EQ(this=col("customer_id", alias), expression=known_id(joined[:index])))
         filters = [exp.Not(this=exp.Is(this=known_id(joined), expression=exp.Null()))] if joined else \
             [exp.Not(this=exp.Is(this=col(id_column, "c"), expression=exp.Null()))]
-        registered = self.schema.column("customers", "registered_at")
-        if registered is not None:
-            # a customer who registers after `now` does not exist yet
-            moment = col(registered.source, "c")
-            filters.append(paren(or_(exp.Is(this=moment, expression=exp.Null()),
-                                             exp.LTE(this=moment.copy(), expression=now.copy()))))
+        filters.extend(self.registered(now))
         if only_members:
             filters.append(conditions[0][1])
         select = select.where(and_(*filters), copy=False)
         for name, body in ctes:
             select = select.with_(ident(name), as_=body, copy=False)
         return select
+
+    def registered(self, now: exp.Expression) -> list[exp.Expression]:
+        """The condition that a customer exists at `now`: one who registers later does not exist yet."""
+        registered = self.schema.column("customers", "registered_at")
+        if registered is None:
+            return []
+        moment = col(registered.source, "c")
+        return [paren(or_(exp.Is(this=moment, expression=exp.Null()), exp.LTE(this=moment.copy(), expression=now.copy())))]
 
     def driven_by(self, driver: str, joined: list[str], ctes, conditions, now) -> exp.Select:
         """Members drawn from one aggregate's customers, the customer row and other aggregates joined on."""
@@ -234,13 +237,7 @@ class SqlGenerator:
             if alias != driver:
                 select = select.join(table(alias), join_type="left", copy=False,
                                      on=exp.EQ(this=col("customer_id", alias), expression=key.copy()))
-        filters = [conditions[0][1]]
-        registered = self.schema.column("customers", "registered_at")
-        if registered is not None:
-            moment = col(registered.source, "c")
-            filters.insert(0, paren(or_(exp.Is(this=moment, expression=exp.Null()),
-                                        exp.LTE(this=moment.copy(), expression=now.copy()))))
-        select = select.where(and_(*filters), copy=False)
+        select = select.where(and_(*self.registered(now), conditions[0][1]), copy=False)
         for name, body in ctes:
             select = select.with_(ident(name), as_=body, copy=False)
         return select
