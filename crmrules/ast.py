@@ -293,6 +293,25 @@ class Now(Expr):
     """The evaluation instant, fixed for a whole run."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ever(Expr):
+    """`ever`: the window without edges; `x within ever` holds for every visible row."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ntile(Expr):
+    """`ntile(n, value, among: condition)`: the customer's n-quantile in a population.
+
+    The population is every existing customer for whom `among` is true and `value`
+    is not null, ordered by value, then by id; tiles follow SQL's NTILE. Outside
+    the population the result is null.
+    """
+
+    buckets: int
+    value: Expr
+    among: Expr
+
+
 # ---------------------------------------------------------------- declarations
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SegmentDecl(Node):
@@ -310,6 +329,24 @@ class AttributeDecl(Node):
 
     name: str
     title: str | None
+    body: Expr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Param(Node):
+    """A function parameter, with its default value when the argument is optional."""
+
+    name: str
+    default: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunctionDecl(Node):
+    """`function NAME(param, param: default) "title" = expr`: inlined at every call."""
+
+    name: str
+    title: str | None
+    params: tuple[Param, ...]
     body: Expr
 
 
@@ -452,7 +489,7 @@ class TestDecl(Node):
     cases: tuple[TestCase, ...]
 
 
-Declaration = SegmentDecl | AttributeDecl | CampaignDecl | TestDecl
+Declaration = SegmentDecl | AttributeDecl | FunctionDecl | CampaignDecl | TestDecl
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

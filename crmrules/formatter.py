@@ -101,6 +101,8 @@ def _expr(node: ast.Expr) -> tuple[str, int]:  # noqa: C901 - one case per node 
             return f"{base}.{name}", level
         case ast.Now():
             return "now", level
+        case ast.Ever():
+            return "ever", level
         case ast.Call(name=name, args=args, kwargs=kwargs):
             parts = [format_expr(a) for a in args] + [_named(k) for k in kwargs]
             return f"{name}({', '.join(parts)})", level
@@ -153,6 +155,11 @@ def _declaration(decl: ast.Node) -> str:
             return f"{_header('segment', name, title)}:\n{INDENT}{format_expr(body)}\n"
         case ast.AttributeDecl(name=name, title=title, body=body):
             return f"{_header('attribute', name, title)} = {format_expr(body)}\n"
+        case ast.FunctionDecl(name=name, title=title, params=params, body=body):
+            listed = ", ".join(p.name if p.default is None else f"{p.name}: {format_expr(p.default)}"
+                               for p in params)
+            title_text = f" {encode_string(title)}" if title is not None else ""
+            return f"function {name}({listed}){title_text} = {format_expr(body)}\n"
         case ast.CampaignDecl():
             lines = [f"{_header('campaign', decl.name, decl.title)}:"]
             for field_name in _CAMPAIGN_FIELDS:

@@ -18,7 +18,7 @@ from crmrules import types as t
 from crmrules import values
 from crmrules.backends.customer_data import prepare_customer
 from crmrules.compiler.pipeline import Program
-from crmrules.errors import InternalError
+from crmrules.errors import EvaluationError, InternalError
 
 _OPS = {ast.CompareOp.EQ: "==", ast.CompareOp.NE: "!=", ast.CompareOp.LT: "<", ast.CompareOp.LE: "<=",
         ast.CompareOp.GT: ">", ast.CompareOp.GE: ">="}
@@ -104,16 +104,51 @@ def memory(program: Program, segment: str) -> MemorySegment:
         namespace["_last"] = last = (now, n, tuple(values.shift(n, d, -1) for d in windows))
         return last
 
-    def retry(customer, now, error):
+    def retry(customer, now, error, population=None):
         # data of the wrong type: convert it and evaluate again, or name exactly what is wrong
         fixed = prepare(customer)
         if fixed is customer:
             raise InternalError(f"evaluation of segment `{segment}` failed: {error}") from error
-        return namespace["matches"](fixed, now)
+        return namespace["matches"](fixed, now, population=population)
 
     namespace.update(_last=(None, None, ()), _prepare=prepare, _instant_of=instant_of, _retry=retry)
     exec(compile(source, f"<segment {segment}>", "exec"), namespace)  # noqa: S102 - our own generated code
     return MemorySegment(segment, decl.title, source, namespace["matches"], program)
+
+
+def population_inputs(program: Program, node: ast.Ntile):
+    """`inputs(customer, now) -> (ranked, value)` for one `ntile`: whether the customer is in its
+    population and the value it is ranked by."""
+    generator = _Generator(program)
+    among = generator.true(node.among, "c")
+    value = generator.value(node.value, "c")
+    source = generator.inputs_module(among, value)
+    namespace = dict(_RUNTIME)
+    namespace.update(generator.constants)
+    schema, windows = program.schema, tuple(generator.windows)
+
+    def instant_of(now):
+        n = values.evaluation_instant(now, schema.timezone)
+        namespace["_last"] = last = (now, n, tuple(values.shift(n, d, -1) for d in windows))
+        return last
+
+    namespace.update(_last=(None, None, ()), _instant_of=instant_of)
+    exec(compile(source, "<ntile>", "exec"), namespace)  # noqa: S102 - our own generated code
+    return namespace["inputs"]
+
+
+def _tile(population, node, value, ranked, customer_id):
+    if not ranked or value is None:
+        return None
+    if population is None:
+        raise EvaluationError(
+            "this rule ranks customers against the whole customer base (`ntile`, e.g. the RFM scores)",
+            node.span, "pass `population=rules.population(data, as_of=...)`, or run it on a data set",
+            code="E0602")
+    return population.tile(node, value, str(customer_id))
+
+
+_RUNTIME["_tile"] = _tile
 
 
 class _Generator:
@@ -138,8 +173,8 @@ class _Generator:
         self.constants[name] = value
         return name
 
-    def module(self, body: str) -> str:
-        """The generated module: `matches` with the rule inline, and a slow path for bad data."""
+    def prologue(self) -> list[str]:
+        """Lines that gather the visible rows of the tables the code reads."""
         prologue = []
         if "orders" in self.tables or "order_items" in self.tables:
             created = self.schema.column("orders", "created_at").source
@@ -148,6 +183,22 @@ class _Generator:
             prologue.append("_I = [i for o in _O for i in (o.get('items') or ())]")
         if "events" in self.tables:
             prologue.append(f"_E = _visible(c.get('events'), {self.schema.column('events', 'at').source!r}, n)")
+        return prologue
+
+    def inputs_module(self, among: str, value: str) -> str:
+        """`inputs(c, now)`: whether a customer is in a population, and the value it is ranked by."""
+        lines = "\n".join("    " + line for line in self.prologue())
+        return f"""def inputs(c, now):
+    n = _instant_of(now)[1]
+    K = _last[2]
+{lines}
+    v = {value}
+    return ({among} and v is not None), v
+"""
+
+    def module(self, body: str) -> str:
+        """The generated module: `matches` with the rule inline, and a slow path for bad data."""
+        prologue = self.prologue()
         prologue.append(f"if not {body}:")
         prologue.append("    return False")
         registered = self.schema.column("customers", "registered_at")
@@ -157,7 +208,8 @@ class _Generator:
         else:
             prologue.append("return True")
         inline = "\n".join("        " + line for line in prologue)
-        return f"""def matches(customer, now, validate=False):
+        return f"""def matches(customer, now, validate=False, population=None):
+    P = population
     last = _last
     if last[0] is not now:
         last = _instant_of(now)
@@ -169,7 +221,7 @@ class _Generator:
     try:
 {inline}
     except (TypeError, AttributeError, ValueError) as error:
-        return _retry(customer, now, error)
+        return _retry(customer, now, error, P)
 """
 
     def column(self, node: ast.Column, row: str) -> str:
@@ -341,6 +393,10 @@ class _Generator:
                 return self.call(name, args, row)
             case ast.Aggregate():
                 return self.aggregate(node, row)
+            case ast.Ntile(value=value, among=among):
+                id_source = self.schema.column("customers", "id").source
+                return (f"_tile(P, {self.constant(node)}, {self.value(value, 'c')}, {self.true(among, 'c')}, "
+                        f"c.get({id_source!r}))")
         if node.type == t.BOOL:
             return f"(True if {self.true(node, row)} else (False if {self.false(node, row)} else None))"
         raise InternalError(f"the memory backend cannot evaluate {type(node).__name__}", node.span)

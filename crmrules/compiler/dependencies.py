@@ -44,5 +44,5 @@ def dependencies(bodies: dict[str, tuple[ast.Node, ast.Expr]],
 
 
 def used_names(body: ast.Expr) -> set[str]:
-    """Every bare name an expression mentions."""
-    return {node.name for node in ast.walk(body) if isinstance(node, ast.Name)}
+    """Every bare name and called function an expression mentions."""
+    return {node.name for node in ast.walk(body) if isinstance(node, (ast.Name, ast.Call))}

@@ -12,6 +12,7 @@ from crmrules import types as t
 from crmrules.compiler.campaigns import check_campaign
 from crmrules.compiler.dependencies import dependencies, used_names
 from crmrules.compiler.fold_constants import fold_constants
+from crmrules.compiler.functions import FUNCTIONS
 from crmrules.compiler.resolve import CUSTOMERS, Names, Scope, resolve
 from crmrules.compiler.simplify import simplify
 from crmrules.compiler.testcases import check_test
@@ -30,6 +31,9 @@ class Program:
     schema: Schema
     segments: dict[str, ast.SegmentDecl] = field(default_factory=dict)
     attributes: dict[str, ast.AttributeDecl] = field(default_factory=dict)
+    functions: dict[str, ast.FunctionDecl] = field(default_factory=dict)
+    # the names the rule file itself declares, in file order; the rest came from the catalogue
+    own: list[str] = field(default_factory=list)
     campaigns: dict[str, ast.CampaignDecl] = field(default_factory=dict)
     tests: list[ast.TestDecl] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -46,26 +50,55 @@ def optimise(expr: ast.Expr) -> ast.Expr:
     return expr
 
 
-def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True) -> Program:
-    """Check a parsed rule file against a schema; raise every error found, together."""
+_RESERVED = {"now", "today", "ntile", *FUNCTIONS, *ast.AggFunc}
+
+
+def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: ast.RuleFile | None = None,
+          roots: tuple[str, ...] = ()) -> Program:
+    """Check a parsed rule file against a schema; raise every error found, together.
+
+    `prelude` is the catalogue: its declarations are usable by name, a rule file's own
+    declaration of the same name replaces it, and only those the rules (or `roots`)
+    use are checked.
+    """
     errors: list[CrmRulesError] = []
     program = Program(schema)
     clock = time.perf_counter()
     names = Names(schema)
     bodies: dict[str, tuple[ast.Node, ast.Expr]] = {}
     for decl in rules.declarations:
-        if isinstance(decl, (ast.SegmentDecl, ast.AttributeDecl)):
-            if decl.name in bodies or decl.name in schema.columns(CUSTOMERS) or decl.name in ("now", "today"):
+        if isinstance(decl, (ast.SegmentDecl, ast.AttributeDecl, ast.FunctionDecl)):
+            if decl.name in bodies or decl.name in schema.columns(CUSTOMERS) or decl.name in _RESERVED:
                 errors.append(UnknownNameError(f"`{decl.name}` is already defined", decl.span,
                                                "give it another name", code="E0105"))
                 continue
             bodies[decl.name] = (decl, decl.body)
-            (names.segments if isinstance(decl, ast.SegmentDecl) else names.attributes).add(decl.name)
+            program.own.append(decl.name)
+    if prelude is not None:
+        _add_prelude(prelude, bodies, schema, roots)
+    for name, (decl, _) in bodies.items():
+        match decl:
+            case ast.SegmentDecl():
+                names.segments.add(name)
+            case ast.AttributeDecl():
+                names.attributes.add(name)
+            case ast.FunctionDecl():
+                names.functions[name] = decl
     order, failed = dependencies(bodies, errors)  # names on a cycle are not checked further
     attribute_types: dict[str, t.Type] = {}
     for name in order:
         decl, body = bodies[name]
         local: list[CrmRulesError] = []
+        if isinstance(decl, ast.FunctionDecl):
+            # checked for names here; types only where it is called, with the arguments' types
+            placeholders = tuple((p.name, ast.Literal(value=None, span=p.span), "*") for p in decl.params)
+            resolve(body, names, Scope(params=placeholders, function=name), local)
+            errors.extend(local)
+            if local:
+                failed.add(name)
+            else:
+                program.functions[name] = decl
+            continue
         body = resolve(body, names, Scope(), local)
         if name in failed or used_names(bodies[name][1]) & failed:
             failed.add(name)
@@ -102,3 +135,21 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True) -> Program
                     program.tests.append(decl)
     raise_all(errors)
     return program
+
+
+def _add_prelude(prelude: ast.RuleFile, bodies: dict[str, tuple[ast.Node, ast.Expr]], schema: Schema,
+                 roots: tuple[str, ...]) -> None:
+    """Add the catalogue declarations that the rule file or `roots` use, directly or not."""
+    available = {d.name: d for d in prelude.declarations
+                 if isinstance(d, (ast.SegmentDecl, ast.AttributeDecl, ast.FunctionDecl))
+                 and d.name not in bodies and schema.column(CUSTOMERS, d.name) is None}
+    wanted = [name for name in roots if name in available]
+    for _, body in bodies.values():
+        wanted.extend(used_names(body) & available.keys())
+    while wanted:
+        name = wanted.pop()
+        if name in bodies:
+            continue
+        decl = available[name]
+        bodies[name] = (decl, decl.body)
+        wanted.extend(used_names(decl.body) & available.keys())

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from crmrules import ast
 from crmrules.compiler.functions import FUNCTIONS, OPTIONAL_DEFAULTS
-from crmrules.errors import CrmRulesError, UnknownNameError, did_you_mean
+from crmrules.errors import CrmRulesError, UnknownNameError, UnsupportedFeatureError, did_you_mean
 from crmrules.schema import Schema
 
 CUSTOMERS = "customers"
@@ -16,6 +17,10 @@ TABLE_ALIASES = {"orders": "orders", "events": "events", "order_items": "order_i
 CHILD_TABLES = {CUSTOMERS: ("orders", "order_items", "events"), "orders": ("order_items",)}
 SCOPE_WORDS = {CUSTOMERS: "the customer", "orders": "an order", "order_items": "an order item",
                "events": "an event"}
+# inside `orders where ...` the row is also `order`, so `order.category` can reach past a parameter
+ROW_ALIASES = {"orders": "order", "order_items": "item", "events": "event"}
+# node kinds whose value depends on the customer: not allowed inside a where-clause
+_CUSTOMER_VALUED = (ast.Column, ast.AttributeRef, ast.SegmentRef, ast.Aggregate, ast.Ntile)
 
 
 @dataclass
@@ -25,6 +30,7 @@ class Names:
     schema: Schema
     attributes: set[str] = field(default_factory=set)
     segments: set[str] = field(default_factory=set)
+    functions: dict[str, ast.FunctionDecl] = field(default_factory=dict)
 
     def customer_level(self) -> set[str]:
         """Every name usable where the customer is in scope."""
@@ -37,6 +43,10 @@ class Scope:
 
     table: str = CUSTOMERS
     row_alias: str | None = None
+    # the arguments of the function being inlined: (parameter, argument, the table the argument
+    # was resolved on); parameters shadow every other name
+    params: tuple[tuple[str, ast.Expr, str], ...] = ()
+    function: str | None = None
 
 
 def resolve(expr: ast.Expr, names: Names, scope: Scope, errors: list[CrmRulesError]) -> ast.Expr:
@@ -63,9 +73,16 @@ class _Resolver:
                 return self.call(node, scope)
             case ast.Aggregate():
                 return self.aggregate(node, scope)
-        return ast.map_children(node, lambda child: self.visit(child, scope))
+        resolved = ast.map_children(node, lambda child: self.visit(child, scope))
+        if isinstance(resolved, ast.Within) and isinstance(resolved.duration, ast.Ever):
+            # no window at all: every visible row counts, undated ones too
+            return ast.Literal(value=True, span=node.span)
+        return resolved
 
     def name(self, node: ast.Name, name: str, scope: Scope) -> ast.Expr:
+        for param, argument, origin in scope.params:
+            if param == name:
+                return self.argument(node, argument, origin, scope)
         if name == "now":
             return ast.Now(span=node.span)
         if name == "today":
@@ -92,9 +109,19 @@ class _Resolver:
         return self.fail(UnknownNameError(f"unknown column `{name}` of {scope.table}", node.span,
                                           did_you_mean(name, columns), code="E0203"))
 
+    def argument(self, node: ast.Name, argument: ast.Expr, origin: str, scope: Scope) -> ast.Expr:
+        """A parameter's argument; inside a where-clause it must not depend on another row."""
+        if scope.table != origin and any(isinstance(n, _CUSTOMER_VALUED) for n in ast.walk(argument)):
+            return self.fail(CrmRulesError(
+                f"`{node.name}` of `{scope.function}` is used inside `{scope.table} where ...`, "
+                "so its argument must be a fixed value", argument.span or node.span,
+                "pass a literal such as \"coat\" or 30d", code="E0206"))
+        return argument
+
     def path(self, node: ast.Path, base: str, name: str, scope: Scope) -> ast.Expr:
         if base == scope.row_alias or (base == "customer" and scope.table == CUSTOMERS):
-            return self.name(ast.Name(name=name, span=node.span), name, scope)
+            # `event.category` names the row's column even where a parameter is called `category`
+            return self.name(ast.Name(name=name, span=node.span), name, dataclasses.replace(scope, params=()))
         if base in TABLE_ALIASES:
             return self.fail(UnknownNameError(
                 f"`{base}.{name}` names a column of many rows", node.span,
@@ -103,11 +130,17 @@ class _Resolver:
                                           did_you_mean(base, [scope.row_alias or "customer"])))
 
     def call(self, node: ast.Call, scope: Scope) -> ast.Expr:
+        declared = self.names.functions.get(node.name)
+        if declared is not None:
+            return self.inline(node, declared, scope)
+        if node.name == "ntile":
+            return self.ntile(node, scope)
         function = FUNCTIONS.get(node.name)
         if function is None:
             return self.fail(UnknownNameError(
                 f"unknown function `{node.name}`", node.span,
-                did_you_mean(node.name, [*FUNCTIONS, *ast.AggFunc]), code="E0202"))
+                did_you_mean(node.name, [*FUNCTIONS, *self.names.functions, "ntile", *ast.AggFunc]),
+                code="E0202"))
         args = [self.visit(a, scope) for a in node.args]
         if function.variadic:
             if node.kwargs or not args:
@@ -138,6 +171,63 @@ class _Resolver:
                 slots[param] = ast.Literal(value=default, span=node.span)
         return ast.Call(name=node.name, args=tuple(slots[p] for p in function.params), span=node.span)
 
+    def bind(self, node: ast.Call, params: tuple[ast.Param, ...], scope: Scope) -> dict[str, ast.Expr] | None:
+        """Arguments by parameter name: positional, then named, then defaults; None after an error."""
+        names = [p.name for p in params]
+        signature = f"`{node.name}({', '.join(p.name if p.default is None else p.name + ': ...' for p in params)})`"
+        if len(node.args) > len(params):
+            self.fail(CrmRulesError(f"`{node.name}` takes at most {len(params)} argument(s), got {len(node.args)}",
+                                    node.span, signature, code="E0205"))
+            return None
+        bound = {param: self.visit(arg, scope) for param, arg in zip(names, node.args)}
+        for kwarg in node.kwargs:
+            if kwarg.name not in names:
+                self.fail(CrmRulesError(f"`{node.name}` has no parameter `{kwarg.name}`", kwarg.span,
+                                        did_you_mean(kwarg.name, names) or f"parameters: {', '.join(names)}",
+                                        code="E0205"))
+                return None
+            if kwarg.name in bound:
+                self.fail(CrmRulesError(f"`{kwarg.name}` is given twice", kwarg.span, code="E0205"))
+                return None
+            bound[kwarg.name] = self.visit(kwarg.value, scope)
+        for param in params:
+            if param.name not in bound:
+                if param.default is None:
+                    self.fail(CrmRulesError(f"`{node.name}` needs its `{param.name}` argument", node.span,
+                                            signature, code="E0205"))
+                    return None
+                bound[param.name] = self.visit(param.default, Scope())
+        return bound
+
+    def inline(self, node: ast.Call, declared: ast.FunctionDecl, scope: Scope) -> ast.Expr:
+        """The function's body with its parameters bound to this call's arguments."""
+        bound = self.bind(node, declared.params, scope)
+        if bound is None:
+            return ast.Literal(value=None, span=node.span)
+        inner = Scope(scope.table, scope.row_alias, tuple((k, v, scope.table) for k, v in bound.items()),
+                      declared.name)
+        return self.visit(declared.body, inner)
+
+    def ntile(self, node: ast.Call, scope: Scope) -> ast.Expr:
+        params = (ast.Param(name="buckets"), ast.Param(name="value"),
+                  ast.Param(name="among", default=ast.Literal(value=True)))
+        if scope.table != CUSTOMERS:
+            return self.fail(CrmRulesError("`ntile` ranks customers, so it cannot be used inside a where-clause",
+                                           node.span, code="E0206"))
+        bound = self.bind(node, params, scope)
+        if bound is None:
+            return ast.Literal(value=None, span=node.span)
+        buckets = bound["buckets"]
+        if not (isinstance(buckets, ast.Literal) and type(buckets.value) is int and 1 <= buckets.value <= 1000):
+            return self.fail(CrmRulesError("`ntile` needs a whole number of groups between 1 and 1000",
+                                           buckets.span or node.span, "for quintiles write `ntile(5, value)`",
+                                           code="E0205"))
+        if any(isinstance(n, ast.Ntile) for part in (bound["value"], bound["among"]) for n in ast.walk(part)):
+            return self.fail(UnsupportedFeatureError(
+                "`ntile` cannot rank by another `ntile`", node.span,
+                "rank by the underlying value instead", code="E0207"))
+        return ast.Ntile(buckets=buckets.value, value=bound["value"], among=bound["among"], span=node.span)
+
     def aggregate(self, node: ast.Aggregate, scope: Scope) -> ast.Expr:
         table = TABLE_ALIASES.get(node.table)
         allowed = CHILD_TABLES.get(scope.table, ())
@@ -162,5 +252,6 @@ class _Resolver:
             return self.fail(UnknownNameError(
                 f"unknown column `{node.column}` of {table}", node.span,
                 did_you_mean(node.column, self.names.schema.columns(table)), code="E0203"))
-        where = self.visit(node.where, Scope(table)) if node.where is not None else None
+        inner = Scope(table, ROW_ALIASES[table], scope.params, scope.function)
+        where = self.visit(node.where, inner) if node.where is not None else None
         return ast.Aggregate(func=node.func, table=table, column=node.column, where=where, span=node.span)

@@ -123,6 +123,15 @@ class _Checker:
                 return result
             case ast.Aggregate():
                 return self.aggregate(node)
+            case ast.Ntile(value=value, among=among):
+                if value.type.is_list or value.type in (t.DURATION, t.BOOL) or not t.is_orderable(value.type):
+                    return self.fail(value, f"`ntile` orders customers by a number, date or text, not {value.type}")
+                if among.type not in (t.BOOL, t.NULL):
+                    return self.fail(among, f"`among` needs a condition (bool), got {among.type}")
+                return t.INT
+            case ast.Ever():
+                return self.fail(node, "`ever` is the window without edges: use it as `x within ever`",
+                                 code="E0302")
             case ast.Record():
                 return t.NULL
         return self.fail(node, f"`{type(node).__name__}` cannot be used here", code="E0302")

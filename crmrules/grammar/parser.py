@@ -16,7 +16,7 @@ from crmrules.grammar.to_ast import ToAst
 MAX_DEPTH = 200
 MAX_DECLARATION_CHARS = 100_000
 
-_DECLARATION_START = re.compile(r"^(segment|attribute|campaign|test)\b", re.MULTILINE)
+_DECLARATION_START = re.compile(r"^(segment|attribute|function|campaign|test)\b", re.MULTILINE)
 
 # What the user sees instead of a terminal's name.
 _WORDS = {
@@ -72,7 +72,7 @@ def _declaration_chunks(text: str, source: Source, errors: list[CrmRulesError]):
         stop = len(text) if stop == -1 else stop
         errors.append(RuleSyntaxError(
             "expected a declaration", Span(offset, stop, source),
-            "a rule file holds `segment`, `attribute`, `campaign` and `test` declarations, "
+            "a rule file holds `segment`, `attribute`, `function`, `campaign` and `test` declarations, "
             "each starting at the beginning of a line"))
     for begin, end in zip(starts, starts[1:] + [len(text)]):
         yield begin, end
@@ -171,7 +171,7 @@ def _expected(names: set[str]) -> str:
     words: list[str] = []
     if {"NAME", "STRING", "INT"} <= names:
         words.append("an expression")
-        names -= _EXPRESSION_STARTS | {"FALSE", "NULL", "DURATION", "DATE", "DATETIME", "LSQB",
+        names -= _EXPRESSION_STARTS | {"FALSE", "NULL", "EVER", "DURATION", "DATE", "DATETIME", "LSQB",
                                        "COUNT", "SUM", "AVG", "MIN", "MAX", "ANY", "NONE", "DISTINCT"}
     operator_like = {"COMPARE_OP", "PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "VBAR", "AMPERSAND",
                      "AND", "OR", "IN", "NOT", "BETWEEN", "IS", "CONTAINS", "STARTS_WITH",

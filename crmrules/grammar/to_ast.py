@@ -117,6 +117,9 @@ class ToAst(Transformer):
     def null(self, meta, children):
         return ast.Literal(value=None, span=self._span(meta))
 
+    def ever(self, meta, children):
+        return ast.Ever(span=self._span(meta))
+
     def duration(self, meta, children):
         return ast.Literal(value=self._duration(children[0]), span=self._span(meta))
 
@@ -266,6 +269,26 @@ class ToAst(Transformer):
     def attribute(self, meta, children):
         name, title, body = children
         return ast.AttributeDecl(name=str(name), title=_title(title), body=body, span=self._span(meta))
+
+    def function(self, meta, children):
+        name, *params, title, body = children
+        params = tuple(p for p in params if p is not None)
+        seen: set[str] = set()
+        for param in params:
+            if param.name in seen:
+                raise RuleSyntaxError(f"parameter `{param.name}` is listed twice", param.span,
+                                      "give each parameter its own name", code="E0103")
+            seen.add(param.name)
+        for before, after in zip(params, params[1:]):
+            if before.default is not None and after.default is None:
+                raise RuleSyntaxError(f"parameter `{after.name}` needs a default", after.span,
+                                      "parameters with defaults come after those without", code="E0103")
+        return ast.FunctionDecl(name=str(name), title=_title(title), params=params, body=body,
+                                span=self._span(meta))
+
+    def param(self, meta, children):
+        name, default = children
+        return ast.Param(name=str(name), default=default, span=self._span(meta))
 
     # campaign fields come back as (field name, value, span) and are gathered below
     def audience(self, meta, children):

@@ -76,6 +76,16 @@ class _Aggregates:
         return name
 
 
+@dataclass
+class _Population:
+    """The customers one `among` condition selects, and the tiles ranked over them (one CTE)."""
+
+    alias: str
+    among: exp.Expression
+    tiles: dict[ast.Ntile, str] = field(default_factory=dict)
+    values: list[tuple[int, exp.Expression, str]] = field(default_factory=list)  # (buckets, value, column)
+
+
 class SqlGenerator:
     """Builds the query for a set of segments of one checked program, for one dialect and `now`."""
 
@@ -86,6 +96,7 @@ class SqlGenerator:
         self.now = now
         self.customer_aggs = {name: _Aggregates(alias) for name, alias in _AGG_CTE.items()}
         self.order_item_aggs = _Aggregates("oi_agg")
+        self.populations: dict[ast.Expr, _Population] = {}
 
     # ----------------------------------------------------------------- naming
     def source(self, table_name: str) -> str:
@@ -106,6 +117,12 @@ class SqlGenerator:
         conditions = [(name, self.membership(self.program.segments[name].body)) for name in segments]
         return self.assemble(conditions, segments, only_members=False)
 
+    def values(self, columns: list[tuple[str, ast.Expr]], segments: list[str]) -> exp.Select:
+        """One SELECT of every customer's id with a column per expression (conditions as memberships)."""
+        built = [(name, self.membership(body) if body.type == t.BOOL else self.expr(body, "customers"))
+                 for name, body in columns]
+        return self.assemble(built, segments, only_members=False)
+
     def members(self, segment: str) -> exp.Select:
         """A SELECT of the ids of one segment's members."""
         body = self.program.segments[segment].body
@@ -125,6 +142,15 @@ class SqlGenerator:
         from crmrules.backends.memory import memory
 
         return not any(memory(self.program, name).matches({}, self.now) for name in segments)
+
+    def population_takes_nobody(self) -> bool:
+        """Whether a customer with no rows at all would be ranked in some population."""
+        from crmrules.backends.memory import population_inputs
+
+        return any(population_inputs(self.program, node)({}, self.now)[0] for node in self.ntiles())
+
+    def ntiles(self) -> list[ast.Ntile]:
+        return [node for population in self.populations.values() for node in population.tiles]
 
     def grouped(self, aggregates: _Aggregates, key: exp.Expression, key_name: str, source: exp.Expression,
                 joins: list[tuple] = ()) -> exp.Select:
@@ -183,10 +209,10 @@ class SqlGenerator:
             ctes.append((alias, self.grouped(self.customer_aggs[name], owners[name], "customer_id", sources[name],
                                              joins)))
             joined.append(alias)
-        if driver is not None and driver in _AGG_CTE and _AGG_CTE[driver] in joined:
+        if driver is not None and driver in _AGG_CTE and _AGG_CTE[driver] in joined and not self.populations:
             # every member has a row in this table's aggregates: start from them, not from everyone
             return self.driven_by(_AGG_CTE[driver], joined, ctes, conditions, now)
-        if not self.nobody_without_rows(segments):
+        if not self.nobody_without_rows(segments) or self.population_takes_nobody():
             # someone with no rows at all can be a member, so every id in every table counts
             union = exp.union(exp.select(col(customer_id), copy=False).from_(table("vo"), copy=False),
                               exp.select(col(event_customer), copy=False).from_(table("ve"), copy=False),
@@ -195,27 +221,64 @@ class SqlGenerator:
                                               copy=False).from_(union.subquery(ident("u")), copy=False)))
             joined.append("others")
 
-        def known_id(aliases: list[str]) -> exp.Expression:
-            ids = [col("customer_id", a) for a in aliases]
-            return exp.Coalesce(this=col(id_column, "c"), expressions=ids) if ids else col(id_column, "c")
-
+        ctes.extend(self.population_ctes(joined, now))
         # the customers table, fully joined with whoever the aggregates know: people without a customer row exist too
-        select = exp.select(exp.alias_(known_id(joined), ident("customer_id")), copy=False)
+        select = exp.select(exp.alias_(self.known_id(joined), ident("customer_id")), copy=False)
         if not only_members:
             select = select.select(*(exp.alias_(c, ident(n), copy=False) for n, c in conditions), copy=False)
-        select = select.from_(table(customers.source, "c"), copy=False)
-        for index, alias in enumerate(joined):
-            select = select.join(table(alias), join_type="full", copy=False,
-                                 on=exp.EQ(this=col("customer_id", alias), expression=known_id(joined[:index])))
-        filters = [exp.Not(this=exp.Is(this=known_id(joined), expression=exp.Null()))] if joined else \
-            [exp.Not(this=exp.Is(this=col(id_column, "c"), expression=exp.Null()))]
-        filters.extend(self.registered(now))
-        if only_members:
-            filters.append(conditions[0][1])
-        select = select.where(and_(*filters), copy=False)
+        select = self.everyone(select, joined, now, [conditions[0][1]] if only_members else [])
+        for population in self.populations.values():
+            select = select.join(table(population.alias), join_type="left", copy=False,
+                                 on=exp.EQ(this=col("customer_id", population.alias), expression=self.known_id(joined)))
         for name, body in ctes:
             select = select.with_(ident(name), as_=body, copy=False)
         return select
+
+    def known_id(self, aliases: list[str]) -> exp.Expression:
+        """The id of a row of the full join: the customer row's, or else the first aggregate's that has one."""
+        id_column = self.column_source("customers", "id")
+        ids = [col("customer_id", a) for a in aliases]
+        return exp.Coalesce(this=col(id_column, "c"), expressions=ids) if ids else col(id_column, "c")
+
+    def everyone(self, select: exp.Select, joined: list[str], now: exp.Expression,
+                 conditions: list[exp.Expression]) -> exp.Select:
+        """FROM customers, fully joined with the aggregates, keeping whoever exists at `now` and meets `conditions`."""
+        select = select.from_(table(self.schema.table("customers").source, "c"), copy=False)
+        for index, alias in enumerate(joined):
+            select = select.join(table(alias), join_type="full", copy=False,
+                                 on=exp.EQ(this=col("customer_id", alias), expression=self.known_id(joined[:index])))
+        filters = [exp.Not(this=exp.Is(this=self.known_id(joined), expression=exp.Null()))]
+        return select.where(and_(*filters, *self.registered(now), *conditions), copy=False)
+
+    def population_ctes(self, joined: list[str], now: exp.Expression) -> list[tuple[str, exp.Expression]]:
+        """A CTE per `among` condition ranking its customers, one NTILE column per ranked value."""
+        ctes = []
+        for population in self.populations.values():
+            windows = []
+            for buckets, value, name in population.values:
+                missing = exp.Is(this=paren(value.copy()), expression=exp.Null())
+                # ties go by id, so every engine (and memory) deals the same customers into each tile
+                order = exp.Order(expressions=[exp.Ordered(this=value.copy()),
+                                               exp.Ordered(this=self.known_id(joined))])
+                window = exp.Window(this=exp.Anonymous(this="NTILE", expressions=[number(buckets)]),
+                                    partition_by=[paren(missing)], order=order)
+                windows.append(exp.alias_(case_when(exp.Not(this=missing.copy()), window), ident(name), copy=False))
+            select = exp.select(exp.alias_(self.known_id(joined), ident("customer_id")), *windows, copy=False)
+            ctes.append((population.alias, self.everyone(select, joined, now, [population.among])))
+        return ctes
+
+    def ntile_ref(self, node: ast.Ntile) -> exp.Expression:
+        """A customer's tile, computed in the CTE of its population; null outside it."""
+        population = self.populations.get(node.among)
+        if population is None:
+            alias = f"pop{len(self.populations)}"
+            among = exp.Coalesce(this=self.expr(node.among, "customers"), expressions=[self.dialect.boolean(False)])
+            population = self.populations[node.among] = _Population(alias, among)
+        name = population.tiles.get(node)
+        if name is None:
+            name = population.tiles[node] = f"t{len(population.tiles)}"
+            population.values.append((node.buckets, self.expr(node.value, "customers"), name))
+        return col(name, population.alias)
 
     def registered(self, now: exp.Expression) -> list[exp.Expression]:
         """The condition that a customer exists at `now`: one who registers later does not exist yet."""
@@ -305,6 +368,8 @@ class SqlGenerator:
                 return self.call(node, scope)
             case ast.Aggregate():
                 return self.aggregate_ref(node, scope)
+            case ast.Ntile():
+                return self.ntile_ref(node)
         raise InternalError(f"the SQL backend cannot compile {type(node).__name__}", node.span)
 
     def literal(self, value, value_type: t.Type | None) -> exp.Expression:
