@@ -94,6 +94,7 @@ class AggFunc(StrEnum):
     ANY = "any"
     NONE = "none"
     DISTINCT = "distinct"
+    TOP = "top"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -257,12 +258,19 @@ class Call(Expr):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Aggregate(Expr):
-    """`count(orders where ...)`, `sum(orders.total where ...)` over related rows."""
+    """`count(orders where ...)`, `sum(orders.total where ...)` over related rows.
+
+    `sum(order_items: price * quantity)` aggregates a per-row `value` instead of a
+    column; `top(order_items.category by price * quantity)` is the value with the
+    largest summed weight `by` (row count without `by`), ties to the smallest value.
+    """
 
     func: AggFunc
     table: str
     column: str | None = None
     where: Expr | None = None
+    value: Expr | None = None
+    by: Expr | None = None
 
 
 # --------------------------------------------------------------- resolved nodes

@@ -106,10 +106,12 @@ def _expr(node: ast.Expr) -> tuple[str, int]:  # noqa: C901 - one case per node 
         case ast.Call(name=name, args=args, kwargs=kwargs):
             parts = [format_expr(a) for a in args] + [_named(k) for k in kwargs]
             return f"{name}({', '.join(parts)})", level
-        case ast.Aggregate(func=func, table=table, column=column, where=where):
-            source = f"{table}.{column}" if column else table
+        case ast.Aggregate(func=func, table=table, column=column, where=where, value=value, by=by):
+            source = f"{table}: {format_expr(value)}" if value is not None else (
+                f"{table}.{column}" if column else table)
+            weight = f" by {format_expr(by)}" if by is not None else ""
             condition = f" where {format_expr(where)}" if where is not None else ""
-            return f"{func}({source}{condition})", level
+            return f"{func}({source}{weight}{condition})", level
     raise TypeError(f"cannot format {type(node).__name__}")
 
 

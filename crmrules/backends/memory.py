@@ -48,6 +48,21 @@ def _distinct(xs):
     return sorted({x for x in xs if x is not None})
 
 
+def _top(pairs):
+    # the value with the largest summed weight (a value whose weights are all null comes last), ties to the smallest
+    totals: dict = {}
+    for value, weight in pairs:
+        if value is None:
+            continue
+        if weight is not None:
+            totals[value] = weight if totals.get(value) is None else totals[value] + weight
+        else:
+            totals.setdefault(value, None)
+    if not totals:
+        return None
+    return min(totals, key=lambda v: (totals[v] is None, -(totals[v] or 0), v))
+
+
 def _visible(rows, column, now):
     # rows dated after `now` do not exist yet; undated rows are always there
     return [r for r in rows or () if (at := r.get(column)) is None or at <= now]
@@ -63,7 +78,7 @@ def _to_date(x):
 
 
 _RUNTIME = {
-    "Decimal": Decimal, "_sum": _sum, "_min": _min, "_max": _max, "_distinct": _distinct, "_avg": values.average,
+    "Decimal": Decimal, "_sum": _sum, "_top": _top, "_min": _min, "_max": _max, "_distinct": _distinct, "_avg": values.average,
     "_div": values.divide, "_mod": values.modulo, "_round": values.round_half_up, "_shift": values.shift,
     "_ts": values.as_timestamp, "_days": values.days_between, "_visible": _visible, "_to_date": _to_date,
 }
@@ -443,23 +458,36 @@ class _Generator:
                 return expr
             case "if":
                 return f"({vals[1]} if {self.true(args[0], row)} else {vals[2]})"
+            case "text":
+                return f"(None if ({var} := {vals[0]}) is None else str({var}))"
+            case "concat":
+                return f"(None if None in ({var} := ({', '.join(vals)},)) else ''.join({var}))"
         raise InternalError(f"the memory backend has no function `{name}`")
 
     def aggregate(self, node: ast.Aggregate, row: str) -> str:
         rows = self.rows(node.table, row)
         var = f"_r{next(self.counter)}"
         condition = self.true(node.where, var) if node.where is not None else None
-        source_column = self.schema.column(node.table, node.column).source if node.column else None
+        if node.value is not None:
+            value = self.value(node.value, var)
+        elif node.column is not None:
+            value = f"{var}.get({self.schema.column(node.table, node.column).source!r})"
+        else:
+            value = None
         if node.func in (ast.AggFunc.ANY, ast.AggFunc.NONE):
             found = f"any({condition} for {var} in {rows})" if condition else f"bool({rows})"
             return found if node.func == ast.AggFunc.ANY else f"(not {found})"
         if node.func == ast.AggFunc.COUNT:
-            tests = [f"{var}.get({source_column!r}) is not None"] if source_column else []
+            tests = [f"{value} is not None"] if value else []
             tests += [condition] if condition else []
             if not tests:
                 return f"len({rows})"
             return f"sum(1 for {var} in {rows} if {' and '.join(tests)})"
-        values_expr = f"[{var}.get({source_column!r}) for {var} in {rows}{' if ' + condition if condition else ''}]"
+        only = f" if {condition}" if condition else ""
+        if node.func == ast.AggFunc.TOP:
+            weight = self.value(node.by, var) if node.by is not None else "1"
+            return f"_top([({value}, {weight}) for {var} in {rows}{only}])"
+        values_expr = f"[{value} for {var} in {rows}{only}]"
         match node.func:
             case ast.AggFunc.SUM:
                 zero = self.constant(Decimal(0)) if node.type == t.DECIMAL else "0"

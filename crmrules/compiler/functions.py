@@ -70,6 +70,15 @@ def _if(args: list[t.Type]) -> t.Type | str:
     return unified if unified is not None else f"cannot combine {args[1]} with {args[2]}"
 
 
+def _text(args: list[t.Type]) -> t.Type | str:
+    return t.STRING if args[0] in (t.INT, t.STRING, t.NULL) else f"expects a whole number or a string, got {args[0]}"
+
+
+def _concat(args: list[t.Type]) -> t.Type | str:
+    wrong = [a for a in args if a not in (t.STRING, t.NULL)]
+    return f"expects strings, got {wrong[0]}" if wrong else t.STRING
+
+
 FUNCTIONS: dict[str, Function] = {f.name: f for f in [
     Function("days_since", ("value",), _temporal_to(t.INT),
              doc="Calendar days from the date of `value` to the date of `now` (store time zone)."),
@@ -90,6 +99,9 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
              doc="The first argument that is not null."),
     Function("if", ("condition", "then", "else"), _if,
              doc="`then` when the condition is true, `else` when it is false or unknown."),
+    Function("text", ("value",), _text, doc="A whole number or a string as text (`text(5)` is `\"5\"`)."),
+    Function("concat", ("values",), _concat, variadic=True,
+             doc="Strings joined end to end; null when any of them is null."),
 ]}
 
 OPTIONAL_DEFAULTS = {("round", "digits"): 0}

@@ -239,19 +239,33 @@ class _Resolver:
                 hint or (f"from {where} you can aggregate over {', '.join(allowed)}" if allowed else None),
                 code="E0203"))
         needs_column = {ast.AggFunc.SUM, ast.AggFunc.AVG, ast.AggFunc.MIN, ast.AggFunc.MAX,
-                        ast.AggFunc.DISTINCT}
-        if node.column is None and node.func in needs_column:
+                        ast.AggFunc.DISTINCT, ast.AggFunc.TOP}
+        has_value = node.column is not None or node.value is not None
+        if not has_value and node.func in needs_column:
             example = self.names.schema.columns(table)[-1]
             return self.fail(CrmRulesError(f"`{node.func}` needs a column", node.span,
                                            f"for example `{node.func}({node.table}.{example})`",
                                            code="E0205"))
-        if node.column is not None and node.func in (ast.AggFunc.ANY, ast.AggFunc.NONE):
+        if has_value and node.func in (ast.AggFunc.ANY, ast.AggFunc.NONE):
             return self.fail(CrmRulesError(f"`{node.func}` takes a table, not a column", node.span,
                                            f"`{node.func}({node.table} where ...)`", code="E0205"))
+        if node.by is not None and node.func != ast.AggFunc.TOP:
+            return self.fail(CrmRulesError(f"`by` weighs the values of `top`, not of `{node.func}`", node.by.span,
+                                           code="E0205"))
+        if node.func == ast.AggFunc.TOP and scope.table != CUSTOMERS:
+            return self.fail(CrmRulesError("`top` ranks a customer's rows, so it cannot be used inside a where-clause",
+                                           node.span, code="E0206"))
         if node.column is not None and self.names.schema.column(table, node.column) is None:
             return self.fail(UnknownNameError(
                 f"unknown column `{node.column}` of {table}", node.span,
                 did_you_mean(node.column, self.names.schema.columns(table)), code="E0203"))
         inner = Scope(table, ROW_ALIASES[table], scope.params, scope.function)
         where = self.visit(node.where, inner) if node.where is not None else None
-        return ast.Aggregate(func=node.func, table=table, column=node.column, where=where, span=node.span)
+        value = self.visit(node.value, inner) if node.value is not None else None
+        by = self.visit(node.by, inner) if node.by is not None else None
+        for part in (value, by):
+            if part is not None and any(isinstance(n, ast.Aggregate) for n in ast.walk(part)):
+                return self.fail(UnsupportedFeatureError("an aggregate cannot be nested in a per-row value",
+                                                         part.span, "aggregate the column itself", code="E0207"))
+        return ast.Aggregate(func=node.func, table=table, column=node.column, where=where, value=value, by=by,
+                             span=node.span)

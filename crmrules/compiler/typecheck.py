@@ -11,7 +11,7 @@ from crmrules import ast
 from crmrules import types as t
 from crmrules.compiler.functions import FUNCTIONS
 from crmrules.errors import CrmRulesError, RuleTypeError
-from crmrules.schema import Schema
+from crmrules.schema import ColumnSpec, Schema
 
 _SUB_DAY_UNITS = {ast.DurationUnit.SECOND, ast.DurationUnit.MINUTE, ast.DurationUnit.HOUR}
 
@@ -219,12 +219,19 @@ class _Checker:
     def aggregate(self, node: ast.Aggregate):
         if node.where is not None and node.where.type not in (t.BOOL, t.NULL):
             return self.fail(node.where, f"`where` needs a condition (bool), got {node.where.type}")
-        column = self.schema.column(node.table, node.column) if node.column else None
         func = node.func
         if func in (ast.AggFunc.ANY, ast.AggFunc.NONE):
             return t.BOOL
         if func == ast.AggFunc.COUNT:
             return t.INT
+        column = self.schema.column(node.table, node.column) if node.column else ColumnSpec(
+            "value", node.value.type, "value")
+        if node.by is not None and node.by.type not in t.NUMERIC | {t.NULL}:
+            return self.fail(node.by, f"`by` needs a number to weigh values by, got {node.by.type}")
+        if func == ast.AggFunc.TOP:
+            if column.type.is_list or column.type in (t.DURATION, t.NULL):
+                return self.fail(node, f"`top` does not apply to {column.type}")
+            return column.type
         if column.type.is_list:
             return self.fail(node, f"`{func}` does not apply to a list column ({node.column})")
         if func in (ast.AggFunc.SUM, ast.AggFunc.AVG):

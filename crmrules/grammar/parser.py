@@ -172,7 +172,7 @@ def _expected(names: set[str]) -> str:
     if {"NAME", "STRING", "INT"} <= names:
         words.append("an expression")
         names -= _EXPRESSION_STARTS | {"FALSE", "NULL", "EVER", "DURATION", "DATE", "DATETIME", "LSQB",
-                                       "COUNT", "SUM", "AVG", "MIN", "MAX", "ANY", "NONE", "DISTINCT"}
+                                       "COUNT", "SUM", "AVG", "MIN", "MAX", "ANY", "NONE", "DISTINCT", "TOP"}
     operator_like = {"COMPARE_OP", "PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "VBAR", "AMPERSAND",
                      "AND", "OR", "IN", "NOT", "BETWEEN", "IS", "CONTAINS", "STARTS_WITH",
                      "MATCHES", "WITHIN"}

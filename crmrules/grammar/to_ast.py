@@ -252,9 +252,13 @@ class ToAst(Transformer):
         return ast.AggFunc(str(children[0]))
 
     def aggregate(self, meta, children):
-        func, table, column, where = children
+        func, table, column, by, where = children
         return ast.Aggregate(func=func, table=str(table), column=str(column) if column else None,
-                             where=where, span=self._span(meta))
+                             where=where, by=by, span=self._span(meta))
+
+    def aggregate_of(self, meta, children):
+        func, table, value, by, where = children
+        return ast.Aggregate(func=func, table=str(table), value=value, where=where, by=by, span=self._span(meta))
 
     # ------------------------------------------------------------- declarations
     def segment_colon(self, meta, children):

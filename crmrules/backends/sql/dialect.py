@@ -146,6 +146,10 @@ class SqlDialect:
     def regex_search(self, value: exp.Expression, pattern: str, node: ast.Node) -> exp.Expression:
         return exp.RegexpLike(this=value, expression=exp.Literal.string(pattern))
 
+    def text(self, value: exp.Expression) -> exp.Expression:
+        """A whole number or a string as text."""
+        return exp.Cast(this=value, to=exp.DataType.build("TEXT"))
+
     def text_length(self, value: exp.Expression) -> exp.Expression:
         return exp.Length(this=value)
 

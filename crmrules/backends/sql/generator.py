@@ -97,6 +97,7 @@ class SqlGenerator:
         self.customer_aggs = {name: _Aggregates(alias) for name, alias in _AGG_CTE.items()}
         self.order_item_aggs = _Aggregates("oi_agg")
         self.populations: dict[ast.Expr, _Population] = {}
+        self.tops: dict[ast.Aggregate, tuple[str, exp.Expression, exp.Expression, exp.Expression | None]] = {}
 
     # ----------------------------------------------------------------- naming
     def source(self, table_name: str) -> str:
@@ -208,6 +209,16 @@ class SqlGenerator:
                               "inner"))
             ctes.append((alias, self.grouped(self.customer_aggs[name], owners[name], "customer_id", sources[name],
                                              joins)))
+            joined.append(alias)
+        for node, (alias, value, weight, condition) in self.tops.items():
+            joins = []
+            if node.table == "orders" and self.order_item_aggs.expressions:
+                joins.append((table("oi_agg", "oi"), exp.EQ(this=col("order_id", "oi"), expression=col(order_id, "o")),
+                              "left"))
+            if node.table == "order_items":
+                joins.append((table("vo", "o"), exp.EQ(this=col(item_order_id, "i"), expression=col(order_id, "o")),
+                              "inner"))
+            ctes.append((alias, self.top(owners[node.table], sources[node.table], joins, value, weight, condition)))
             joined.append(alias)
         if driver is not None and driver in _AGG_CTE and _AGG_CTE[driver] in joined and not self.populations:
             # every member has a row in this table's aggregates: start from them, not from everyone
@@ -460,6 +471,13 @@ class SqlGenerator:
                 if node.type == t.DECIMAL:
                     then, otherwise = self.as_decimal(then, types[1]), self.as_decimal(otherwise, types[2])
                 return case_when(args[0], then, otherwise=otherwise)
+            case "text":
+                return d.text(args[0])
+            case "concat":
+                joined = args[0]
+                for arg in args[1:]:
+                    joined = exp.DPipe(this=joined, expression=arg)
+                return paren(joined)
         raise InternalError(f"the SQL backend has no function `{node.name}`", node.span)
 
     def membership_test(self, node: ast.In, scope: str) -> exp.Expression:
@@ -497,9 +515,13 @@ class SqlGenerator:
             target, alias = self.order_item_aggs, "oi"
         else:
             raise InternalError(f"no aggregate over {node.table} from {scope}", node.span)
+        if node.func == ast.AggFunc.TOP:
+            if scope != "customers":
+                raise InternalError("`top` is only computed per customer", node.span)
+            return self.top_ref(node)
         if node.func == ast.AggFunc.AVG:
             # an average is a sum and a count, each grouped once, divided after grouping
-            column_type = self.schema.column(node.table, node.column).type
+            column_type = node.value.type if node.value is not None else self.schema.column(node.table, node.column).type
             total = self.aggregate_ref(dataclasses.replace(node, func=ast.AggFunc.SUM, type=column_type), scope)
             count = self.aggregate_ref(dataclasses.replace(node, func=ast.AggFunc.COUNT, type=t.INT), scope)
             return self.dialect.divide(self.as_decimal(total, column_type), self.as_decimal(count, t.INT))
@@ -520,13 +542,48 @@ class SqlGenerator:
                 return exp.Coalesce(this=ref, expressions=[d.empty_list(t.element_of(node.type))])
         return ref
 
+    def top_ref(self, node: ast.Aggregate) -> exp.Expression:
+        """The customer's top value, from a CTE of its own: one row per customer."""
+        found = self.tops.get(node)
+        if found is None:
+            value = self.row_value(node)
+            weight = self.expr(node.by, node.table) if node.by is not None else number(1)
+            condition = self.expr(node.where, node.table) if node.where is not None else None
+            found = self.tops[node] = (f"top{len(self.tops)}", value, weight, condition)
+        return col("value", found[0])
+
+    def top(self, owner: exp.Expression, source: exp.Expression, joins, value: exp.Expression,
+            weight: exp.Expression, condition: exp.Expression | None) -> exp.Select:
+        """Each customer's value with the largest summed weight (null weights last), ties to the smallest value."""
+        total = exp.Sum(this=weight)
+        order = exp.Order(expressions=[
+            exp.Ordered(this=case_when(exp.Is(this=total.copy(), expression=exp.Null()), number(1), otherwise=number(0))),
+            exp.Ordered(this=total, desc=True), exp.Ordered(this=value.copy())])
+        rank = exp.Window(this=exp.RowNumber(), partition_by=[owner.copy()], order=order)
+        ranked = exp.select(exp.alias_(owner.copy(), ident("customer_id"), copy=False),
+                            exp.alias_(value.copy(), ident("value"), copy=False),
+                            exp.alias_(rank, ident("rn"), copy=False), copy=False).from_(source.copy(), copy=False)
+        for joined, on, kind in joins:
+            ranked = ranked.join(joined, on=on, join_type=kind, copy=False)
+        ranked = ranked.where(and_(_not_null(value.copy()), *([condition] if condition is not None else [])),
+                              copy=False).group_by(owner.copy(), value.copy(), copy=False)
+        return exp.select(col("customer_id"), col("value"), copy=False).from_(
+            ranked.subquery(ident("ranked"), copy=False), copy=False).where(
+            exp.EQ(this=col("rn"), expression=number(1)), copy=False)
+
+    def row_value(self, node: ast.Aggregate) -> exp.Expression:
+        """The per-row value an aggregate reads: its column, or its `table: value` expression."""
+        if node.value is not None:
+            return self.expr(node.value, node.table)
+        return self.row_column(node.table, node.column)
+
     def row_filter(self, node: ast.Aggregate) -> exp.Expression | None:
         """The rows an aggregate reads, or None when it reads them all."""
         if node.where is None:
             return None
         condition = self.expr(node.where, node.table)
-        if node.column is not None and node.func != ast.AggFunc.COUNT:
-            value = self.row_column(node.table, node.column)
+        if (node.column is not None or node.value is not None) and node.func != ast.AggFunc.COUNT:
+            value = self.row_value(node)
             condition = and_(condition, exp.Not(this=exp.Is(this=value, expression=exp.Null())))
         return condition
 
@@ -534,7 +591,7 @@ class SqlGenerator:
         """The aggregate over its table's rows, inside that table's CTE."""
         d = self.dialect
         condition = self.expr(node.where, node.table) if node.where is not None else None
-        value = self.row_column(node.table, node.column) if node.column else None
+        value = self.row_value(node) if node.column or node.value is not None else None
 
         def only_where(inner: exp.Expression) -> exp.Expression:
             return case_when(condition.copy(), inner) if condition is not None else inner
