@@ -66,6 +66,7 @@ class RuleSet:
         self.rules = rules
         self.program = program
         self._compiled: dict[str, MemorySegment] = {}
+        self._roots: tuple[str, ...] = ()
 
     @property
     def schema(self) -> Schema:
@@ -74,13 +75,15 @@ class RuleSet:
 
     @property
     def segments(self) -> list[tuple[str, str | None]]:
-        """Every segment's name and title, in file order."""
-        return [(name, decl.title) for name, decl in self.program.segments.items()]
+        """The rule files' own segments, names and titles, in file order (templates are usable by name)."""
+        own = set(self.program.own)
+        return [(name, decl.title) for name, decl in self.program.segments.items() if name in own]
 
     @property
     def attributes(self) -> list[str]:
-        """The names of the derived attributes."""
-        return list(self.program.attributes)
+        """The names of the rule files' own derived attributes."""
+        own = set(self.program.own)
+        return [name for name in self.program.attributes if name in own]
 
     @property
     def campaigns(self) -> dict[str, ast.CampaignDecl]:
@@ -98,6 +101,11 @@ class RuleSet:
 
     def _require(self, name: str) -> None:
         if name not in self.program.segments:
+            from crmrules.stdlib import prelude
+
+            if any(d.name == name and isinstance(d, ast.SegmentDecl) for d in prelude().declarations):
+                self._ensure([name], self.program.segments)
+                return
             raise UnknownNameError(f"unknown segment `{name}`", None,
                                    did_you_mean(name, self.program.segments)
                                    or f"segments: {', '.join(self.program.segments) or 'none'}")
@@ -108,13 +116,51 @@ class RuleSet:
         a PostgreSQL URL or a SparkSession; `backend` is duckdb, sqlite, postgres, spark or memory."""
         from crmrules.backends.sql.sources import run
 
-        names = list(segments) if segments else list(self.program.segments)
+        names = list(segments) if segments else [name for name, _ in self.segments]
         for name in names:
             self._require(name)
         now = as_of_or_today(as_of)
         warnings: list[str] = []
         members = run(self.program, data, backend, names, now, warnings)
         return RunResult(now, members, warnings)
+
+    def values(self, data, attributes: list[str], backend: str | None = None,
+               as_of: date | datetime | str | None = None) -> dict[str, dict[str, object]]:
+        """The named attributes (own or from the catalogue) of every existing customer, by id."""
+        from crmrules.backends.sql.sources import values
+
+        self._ensure(attributes, self.program.attributes)
+        return values(self.program, data, backend, list(attributes), as_of_or_today(as_of))
+
+    def population(self, data, as_of: date | datetime | str | None = None):
+        """Where every `ntile` of these rules (the RFM scores, value_tier) cuts the customer base in
+        `data` (a data directory or file, or a list of customer dicts): pass it to `matches(...,
+        population=...)`. Computed in memory, once; keep it for the run."""
+        from crmrules.backends.population import population
+
+        now = as_of_or_today(as_of)
+        if isinstance(data, (list, tuple)):
+            return population(self.program, data, now)
+        from crmrules.backends.sql.sources import engine
+
+        with engine(self.program, data, "memory") as (_, people):
+            return population(self.program, people, now)
+
+    def _ensure(self, names, found) -> None:
+        """Check the catalogue declarations named here too, or raise with the closest names."""
+        from crmrules.stdlib import prelude
+
+        missing = [n for n in names if n not in found]
+        if not missing:
+            return
+        known = {d.name for d in prelude().declarations}
+        unknown = [n for n in missing if n not in known]
+        if unknown:
+            everything = [*known, *self.program.attributes, *self.program.segments]
+            raise UnknownNameError(f"unknown name `{unknown[0]}`", None, did_you_mean(unknown[0], everything))
+        self._roots = (*self._roots, *missing)
+        self.program = check_with_catalogue(self.rules, self.program.schema, self._roots)
+        self._compiled.clear()
 
     def run_tests(self, today: date | None = None) -> list[TestResult]:
         """Run every `test` block with the in-memory engine."""
@@ -165,7 +211,7 @@ def resolve_schema(schema: Schema | str | Path | dict | None) -> Schema:
 def load_text(source: str, name: str = "<rules>", schema: Schema | str | Path | dict | None = None) -> RuleSet:
     """Parse and check rule text; every error of the text is raised together."""
     rules = parse(source, name)
-    return RuleSet(rules, check(rules, resolve_schema(schema)))
+    return RuleSet(rules, check_with_catalogue(rules, resolve_schema(schema)))
 
 
 def load(paths: str | Path | Iterable[str | Path], schema: Schema | str | Path | dict | None = None) -> RuleSet:
@@ -186,7 +232,14 @@ def load(paths: str | Path | Iterable[str | Path], schema: Schema | str | Path |
             errors.extend(getattr(error, "errors", [error]))
     raise_all(errors)
     rules = ast.RuleFile(declarations=tuple(declarations))
-    return RuleSet(rules, check(rules, resolve_schema(schema)))
+    return RuleSet(rules, check_with_catalogue(rules, resolve_schema(schema)))
+
+
+def check_with_catalogue(rules: ast.RuleFile, schema: Schema, roots: tuple[str, ...] = ()) -> Program:
+    """Check rules with the built-in catalogue available by name."""
+    from crmrules.stdlib import prelude
+
+    return check(rules, schema, prelude=prelude(), roots=roots)
 
 
 def as_of_or_today(value: str | date | datetime | None) -> date | datetime:

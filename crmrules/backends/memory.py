@@ -131,13 +131,11 @@ def memory(program: Program, segment: str) -> MemorySegment:
     return MemorySegment(segment, decl.title, source, namespace["matches"], program)
 
 
-def population_inputs(program: Program, node: ast.Ntile):
-    """`inputs(customer, now) -> (ranked, value)` for one `ntile`: whether the customer is in its
-    population and the value it is ranked by."""
+def compile_values(program: Program, codes) -> callable:
+    """`values(customer, now, population=None)` -> a tuple, from `codes(generator)` giving one Python
+    expression per value; the customer must already have the schema's types (see prepare_customer)."""
     generator = _Generator(program)
-    among = generator.true(node.among, "c")
-    value = generator.value(node.value, "c")
-    source = generator.inputs_module(among, value)
+    source = generator.values_module(codes(generator))
     namespace = dict(_RUNTIME)
     namespace.update(generator.constants)
     schema, windows = program.schema, tuple(generator.windows)
@@ -148,8 +146,25 @@ def population_inputs(program: Program, node: ast.Ntile):
         return last
 
     namespace.update(_last=(None, None, ()), _instant_of=instant_of)
-    exec(compile(source, "<ntile>", "exec"), namespace)  # noqa: S102 - our own generated code
-    return namespace["inputs"]
+    exec(compile(source, "<values>", "exec"), namespace)  # noqa: S102 - our own generated code
+    return namespace["values"]
+
+
+def attribute_values(program: Program, exprs: list[ast.Expr]):
+    """`values(customer, now, population=None)` -> the value of each expression for one customer."""
+    return compile_values(program, lambda g: [g.value(e, "c") for e in exprs])
+
+
+def population_inputs(program: Program, node: ast.Ntile):
+    """`inputs(customer, now) -> (ranked, value)` for one `ntile`: whether the customer is in its
+    population and the value it is ranked by."""
+    compiled = compile_values(program, lambda g: [g.true(node.among, "c"), g.value(node.value, "c")])
+
+    def inputs(customer, now):
+        among, value = compiled(customer, now)
+        return among and value is not None, value
+
+    return inputs
 
 
 def _tile(population, node, value, ranked, customer_id):
@@ -200,15 +215,18 @@ class _Generator:
             prologue.append(f"_E = _visible(c.get('events'), {self.schema.column('events', 'at').source!r}, n)")
         return prologue
 
-    def inputs_module(self, among: str, value: str) -> str:
-        """`inputs(c, now)`: whether a customer is in a population, and the value it is ranked by."""
+    def values_module(self, codes: list[str]) -> str:
+        """`values(c, now, population)`: a tuple of the given expressions for one customer."""
         lines = "\n".join("    " + line for line in self.prologue())
-        return f"""def inputs(c, now):
-    n = _instant_of(now)[1]
-    K = _last[2]
+        return f"""def values(c, now, population=None):
+    P = population
+    last = _last
+    if last[0] is not now:
+        last = _instant_of(now)
+    n = last[1]
+    K = last[2]
 {lines}
-    v = {value}
-    return ({among} and v is not None), v
+    return ({', '.join(codes)},)
 """
 
     def module(self, body: str) -> str:

@@ -72,7 +72,7 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: a
                 errors.append(UnknownNameError(f"`{decl.name}` is already defined", decl.span,
                                                "give it another name", code="E0105"))
                 continue
-            bodies[decl.name] = (decl, decl.body)
+            bodies[decl.name] = (decl, _uses(decl))
             program.own.append(decl.name)
     if prelude is not None:
         _add_prelude(prelude, bodies, schema, roots)
@@ -92,7 +92,7 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: a
         if isinstance(decl, ast.FunctionDecl):
             # checked for names here; types only where it is called, with the arguments' types
             placeholders = tuple((p.name, ast.Literal(value=None, span=p.span), "*") for p in decl.params)
-            resolve(body, names, Scope(params=placeholders, function=name), local)
+            resolve(decl.body, names, Scope(params=placeholders, function=name), local)
             errors.extend(local)
             if local:
                 failed.add(name)
@@ -121,9 +121,11 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: a
         else:
             program.segments[name] = dataclasses.replace(decl, body=body)
     program.timings["check"] = time.perf_counter() - clock
-    # keep declaration order for listings
-    program.segments = {d.name: program.segments[d.name] for d in rules.declarations
-                        if isinstance(d, ast.SegmentDecl) and d.name in program.segments}
+    # keep declaration order for listings: the file's own, then the catalogue's
+    listed = [*rules.declarations, *(prelude.declarations if prelude is not None else ())]
+    program.segments = {d.name: program.segments[d.name] for d in listed
+                        if isinstance(d, ast.SegmentDecl) and d.name in program.segments
+                        and bodies[d.name][0] is d}
     if not errors:
         for decl in rules.declarations:
             if isinstance(decl, ast.CampaignDecl):
@@ -144,12 +146,20 @@ def _add_prelude(prelude: ast.RuleFile, bodies: dict[str, tuple[ast.Node, ast.Ex
                  if isinstance(d, (ast.SegmentDecl, ast.AttributeDecl, ast.FunctionDecl))
                  and d.name not in bodies and schema.column(CUSTOMERS, d.name) is None}
     wanted = [name for name in roots if name in available]
-    for _, body in bodies.values():
-        wanted.extend(used_names(body) & available.keys())
+    for _, uses in bodies.values():
+        wanted.extend(used_names(uses) & available.keys())
     while wanted:
         name = wanted.pop()
         if name in bodies:
             continue
         decl = available[name]
-        bodies[name] = (decl, decl.body)
-        wanted.extend(used_names(decl.body) & available.keys())
+        bodies[name] = (decl, _uses(decl))
+        wanted.extend(used_names(bodies[name][1]) & available.keys())
+
+
+def _uses(decl: ast.Node) -> ast.Expr:
+    """What a declaration's dependencies are read from: its body, and a function's parameter defaults."""
+    if isinstance(decl, ast.FunctionDecl):
+        defaults = tuple(p.default for p in decl.params if p.default is not None)
+        return ast.ListLiteral(items=(decl.body, *defaults), span=decl.span)
+    return decl.body

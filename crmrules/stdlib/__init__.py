@@ -1,1 +1,66 @@
-"""stdlib"""
+"""The built-in catalogue: attributes, functions and template segments written in the language itself.
+
+`catalogue.crm` holds the attributes and functions, `templates.crm` the ready
+segments. Both are parsed once per process; a rule set checks only what it uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from crmrules import ast
+from crmrules.grammar import parse
+
+FILES = ("catalogue.crm", "templates.crm")
+# the group headings of catalogue.crm, in order
+GROUPS = ("profile", "orders", "store behaviour", "product preference", "promotion sensitivity", "customer value")
+# columns of the customers table that the catalogue lists as profile attributes as they are
+PROFILE_COLUMNS = ("gender", "country", "city", "language", "source", "email_subscribed", "sms_subscribed",
+                   "tags", "tier", "points", "birthday", "registered_at")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One catalogue declaration with the group and file it comes from."""
+
+    decl: ast.SegmentDecl | ast.AttributeDecl | ast.FunctionDecl
+    group: str
+    file: str
+
+    @property
+    def is_setting(self) -> bool:
+        """Whether it is a parameter meant to be redefined (a constant attribute)."""
+        return isinstance(self.decl, ast.AttributeDecl) and (self.decl.title or "").startswith("Settings:")
+
+
+def source(name: str) -> str:
+    """The text of one catalogue file."""
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+@cache
+def prelude() -> ast.RuleFile:
+    """Every catalogue declaration, parsed once."""
+    declarations: list[ast.Declaration] = []
+    for name in FILES:
+        declarations.extend(parse(source(name), f"<stdlib>/{name}").declarations)
+    return ast.RuleFile(declarations=tuple(declarations))
+
+
+@cache
+def entries() -> tuple[Entry, ...]:
+    """The catalogue's declarations in file order, each with its group (`templates` for templates.crm)."""
+    headings = {}
+    for name in FILES:
+        headings[name] = [(line_no, line.split("group:", 1)[1].strip())
+                          for line_no, line in enumerate(source(name).splitlines(), start=1)
+                          if line.startswith("# ") and "group:" in line]
+    found = []
+    for decl in prelude().declarations:
+        name = decl.span.source.name.removeprefix("<stdlib>/")
+        line = decl.span.line_col()[0]
+        groups = [group for start, group in headings[name] if start < line]
+        found.append(Entry(decl, groups[-1] if groups else "templates", name))
+    return tuple(found)

@@ -146,6 +146,16 @@ class SqlDialect:
     def regex_search(self, value: exp.Expression, pattern: str, node: ast.Node) -> exp.Expression:
         return exp.RegexpLike(this=value, expression=exp.Literal.string(pattern))
 
+    def read(self, value, value_type: t.Type):
+        """A value as the engine returned it, in the memory engine's Python representation."""
+        if value_type == t.DECIMAL and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return Decimal(str(value))
+        if value_type == t.BOOL and isinstance(value, int):
+            return bool(value)
+        if value_type.is_list and value is not None:
+            return sorted(value) if value_type != t.NULL else list(value)
+        return value
+
     def text(self, value: exp.Expression) -> exp.Expression:
         """A whole number or a string as text."""
         return exp.Cast(this=value, to=exp.DataType.build("TEXT"))

@@ -118,11 +118,12 @@ class SqlGenerator:
         conditions = [(name, self.membership(self.program.segments[name].body)) for name in segments]
         return self.assemble(conditions, segments, only_members=False)
 
-    def values(self, columns: list[tuple[str, ast.Expr]], segments: list[str]) -> exp.Select:
-        """One SELECT of every customer's id with a column per expression (conditions as memberships)."""
-        built = [(name, self.membership(body) if body.type == t.BOOL else self.expr(body, "customers"))
-                 for name, body in columns]
-        return self.assemble(built, segments, only_members=False)
+    def values(self, columns: list[tuple[str, ast.Expr]], segments: list[str] = ()) -> exp.Select:
+        """One SELECT of every existing customer's id, a column per expression (null kept) and one
+        membership column per segment."""
+        built = [(name, self.expr(body, "customers")) for name, body in columns]
+        built += [(name, self.membership(self.program.segments[name].body)) for name in segments]
+        return self.assemble(built, segments, only_members=False, everyone=True)
 
     def members(self, segment: str) -> exp.Select:
         """A SELECT of the ids of one segment's members."""
@@ -170,7 +171,7 @@ class SqlGenerator:
         return select.group_by(key.copy(), copy=False)
 
     def assemble(self, conditions: list[tuple[str, exp.Expression]], segments: list[str],
-                 only_members: bool, driver: str | None = None) -> exp.Select:
+                 only_members: bool, driver: str | None = None, everyone: bool = False) -> exp.Select:
         d = self.dialect
         now = d.timestamp(self.now)
         customers = self.schema.table("customers")
@@ -223,7 +224,7 @@ class SqlGenerator:
         if driver is not None and driver in _AGG_CTE and _AGG_CTE[driver] in joined and not self.populations:
             # every member has a row in this table's aggregates: start from them, not from everyone
             return self.driven_by(_AGG_CTE[driver], joined, ctes, conditions, now)
-        if not self.nobody_without_rows(segments) or self.population_takes_nobody():
+        if everyone or not self.nobody_without_rows(segments) or self.population_takes_nobody():
             # someone with no rows at all can be a member, so every id in every table counts
             union = exp.union(exp.select(col(customer_id), copy=False).from_(table("vo"), copy=False),
                               exp.select(col(event_customer), copy=False).from_(table("ve"), copy=False),

@@ -33,15 +33,35 @@ def collect(rows, segments: list[str]) -> Members:
     return {name: sorted(set(ids)) for name, ids in members.items()}
 
 
-def run_duckdb(connection, program: Program, segments: list[str], now: date | datetime) -> Members:
-    """Evaluate on a DuckDB connection."""
+def fetch(kind: str, connection, sql: str) -> list[tuple]:
+    """Rows of one SELECT on an engine: "duckdb", "sqlite", "postgres" (read-only transaction) or "spark"."""
+    if kind == "spark":
+        return [tuple(row) for row in connection.sql(sql).collect()]
+    if kind == "postgres":
+        import psycopg
+
+        try:
+            with connection.transaction():
+                connection.execute("SET TRANSACTION READ ONLY")
+                return connection.execute(sql).fetchall()
+        except psycopg.Error as error:
+            raise _engine_error("PostgreSQL", error) from None
+    if kind == "sqlite":
+        try:
+            return connection.execute(sql).fetchall()
+        except sqlite3.Error as error:
+            raise _engine_error("SQLite", error) from None
     import duckdb
 
     try:
-        rows = connection.execute(build_query(program, segments, "duckdb", now)).fetchall()
+        return connection.execute(sql).fetchall()
     except duckdb.Error as error:
         raise _engine_error("DuckDB", error) from None
-    return collect(rows, segments)
+
+
+def run_duckdb(connection, program: Program, segments: list[str], now: date | datetime) -> Members:
+    """Evaluate on a DuckDB connection."""
+    return collect(fetch("duckdb", connection, build_query(program, segments, "duckdb", now)), segments)
 
 
 def sqlite_connection(path: str | Path) -> sqlite3.Connection:
@@ -68,24 +88,12 @@ def prepare_sqlite(connection: sqlite3.Connection) -> None:
 
 def run_sqlite(connection: sqlite3.Connection, program: Program, segments: list[str], now: date | datetime) -> Members:
     """Evaluate on a SQLite connection prepared by `prepare_sqlite`."""
-    try:
-        rows = connection.execute(build_query(program, segments, "sqlite", now)).fetchall()
-    except sqlite3.Error as error:
-        raise _engine_error("SQLite", error) from None
-    return collect(rows, segments)
+    return collect(fetch("sqlite", connection, build_query(program, segments, "sqlite", now)), segments)
 
 
 def run_postgres(connection, program: Program, segments: list[str], now: date | datetime) -> Members:
     """Evaluate on a psycopg 3 connection (in a read-only transaction)."""
-    import psycopg
-
-    try:
-        with connection.transaction():
-            connection.execute("SET TRANSACTION READ ONLY")
-            rows = connection.execute(build_query(program, segments, "postgres", now)).fetchall()
-    except psycopg.Error as error:
-        raise _engine_error("PostgreSQL", error) from None
-    return collect(rows, segments)
+    return collect(fetch("postgres", connection, build_query(program, segments, "postgres", now)), segments)
 
 
 def connect_postgres(url: str):
@@ -102,8 +110,7 @@ def connect_postgres(url: str):
 
 def run_spark(spark, program: Program, segments: list[str], now: date | datetime) -> Members:
     """Evaluate on a SparkSession whose tables (or temp views) carry the schema's names."""
-    rows = spark.sql(build_query(program, segments, "spark", now)).collect()
-    return collect(rows, segments)
+    return collect(fetch("spark", spark, build_query(program, segments, "spark", now)), segments)
 
 
 def _engine_error(engine: str, error: Exception) -> EvaluationError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-from contextlib import closing
+from contextlib import closing, contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
@@ -32,6 +32,55 @@ def default_backend(data) -> str:
 def run(program: Program, data, backend: str | None, segments: list[str], now: date | datetime,
         warnings: list[str] | None = None) -> dict[str, list[str]]:
     """Members of each segment, evaluated by `backend` on `data`."""
+    with engine(program, data, backend, warnings) as (kind, handle):
+        if kind == "memory":
+            from crmrules.backends.memory_run import run_memory
+
+            return run_memory(program, handle, segments, now)
+        return runners.collect(runners.fetch(kind, handle, runners.build_query(program, segments, kind, now)),
+                               segments)
+
+
+def values(program: Program, data, backend: str | None, names: list[str], now: date | datetime,
+           warnings: list[str] | None = None) -> dict[str, dict[str, object]]:
+    """Every existing customer's values of the named attributes, by customer id."""
+    exprs = [program.attributes[name].body for name in names]
+    with engine(program, data, backend, warnings) as (kind, handle):
+        if kind == "memory":
+            from crmrules.backends.memory import attribute_values
+            from crmrules.backends.population import exists, ntiles, population
+            from crmrules.values import evaluation_instant
+
+            instant = evaluation_instant(now, program.schema.timezone)
+            ranked = population(program, handle, instant) if ntiles(program) else None
+            compute = attribute_values(program, exprs)
+            id_of = program.schema.column("customers", "id").source
+            return {str(p[id_of]): dict(zip(names, compute(p, instant, ranked)))
+                    for p in handle if exists(p, program.schema, instant)}
+        from crmrules.backends.sql import dialect_named, render
+        from crmrules.backends.sql.generator import SqlGenerator
+        from crmrules.values import evaluation_instant
+
+        d = dialect_named(kind)
+        tree = SqlGenerator(program, d, evaluation_instant(now, program.schema.timezone)).values(
+            list(zip(names, exprs)))
+        rows = runners.fetch(kind, handle, render(tree, d, pretty=False))
+        return {str(row[0]): {name: d.read(value, expr.type) for name, expr, value in zip(names, exprs, row[1:])}
+                for row in rows}
+
+
+def query_rows(program: Program, data, backend: str | None, build, warnings: list[str] | None = None):
+    """Rows of a query that `build(dialect_name)` makes, run on `data` (never with the memory backend)."""
+    with engine(program, data, backend, warnings) as (kind, handle):
+        if kind == "memory":
+            raise UnsupportedFeatureError("this report runs on a SQL backend", None,
+                                          "use --backend duckdb, sqlite, postgres or spark", code="E0402")
+        return kind, runners.fetch(kind, handle, build(kind))
+
+
+@contextmanager
+def engine(program: Program, data, backend: str | None, warnings: list[str] | None = None):
+    """The engine `data` runs on: ("duckdb" | "sqlite" | "postgres" | "spark", connection) or ("memory", customers)."""
     backend = backend or default_backend(data)
     if backend not in BACKENDS:
         raise UnsupportedFeatureError(f"unknown backend `{backend}`", None,
@@ -43,20 +92,29 @@ def run(program: Program, data, backend: str | None, segments: list[str], now: d
             raise DataError("the postgres backend reads a PostgreSQL database: give --data postgresql://...")
         connection = runners.connect_postgres(str(data))
         with connection:
-            return runners.run_postgres(connection, program, segments, now)
+            yield "postgres", connection
+        return
     if backend == "spark" and not isinstance(data, (str, Path)):
-        return runners.run_spark(data, program, segments, now)
+        yield "spark", data
+        return
     path = Path(data)
     if not path.exists():
         raise DataError(f"{path}: no such data directory or database file")
     if path.is_dir():
         loaded = load_directory(path, program.schema)
         warnings.extend(loaded.warnings)
-        return _run_loaded(loaded, program, backend, segments, now)
+        with _loaded_engine(loaded, program, backend) as opened:
+            yield opened
+        return
     if path.suffix in SQLITE_SUFFIXES:
         if backend != "sqlite":
             raise DataError(f"{path}: a SQLite database runs on the sqlite backend", hint="use --backend sqlite")
-        return runners.run_sqlite(runners.sqlite_connection(path), program, segments, now)
+        connection = runners.sqlite_connection(path)
+        try:
+            yield "sqlite", connection
+        finally:
+            connection.close()
+        return
     if backend != "duckdb":
         raise DataError(f"{path}: a DuckDB database runs on the duckdb backend", hint="use --backend duckdb")
     import duckdb
@@ -65,16 +123,20 @@ def run(program: Program, data, backend: str | None, segments: list[str], now: d
         connection = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as error:
         raise DataError(f"{path}: cannot open as a DuckDB database: {str(error).splitlines()[0]}") from None
-    return runners.run_duckdb(connection, program, segments, now)
+    try:
+        yield "duckdb", connection
+    finally:
+        connection.close()
 
 
-def _run_loaded(loaded, program: Program, backend: str, segments: list[str], now) -> dict[str, list[str]]:
+@contextmanager
+def _loaded_engine(loaded, program: Program, backend: str):
     if backend == "duckdb":
-        return runners.run_duckdb(loaded.connection, program, segments, now)
+        yield "duckdb", loaded.connection
+        return
     if backend == "memory":
-        from crmrules.backends.memory_run import run_memory
-
-        return run_memory(program, transfer.customers(loaded, program.schema), segments, now)
+        yield "memory", transfer.customers(loaded, program.schema)
+        return
     with tempfile.TemporaryDirectory(prefix="crmrules-") as scratch:
         if backend == "sqlite":
             database = Path(scratch) / "data.sqlite"
@@ -82,12 +144,13 @@ def _run_loaded(loaded, program: Program, backend: str, segments: list[str], now
                 transfer.to_sqlite(loaded, program.schema, writer)
             connection = runners.sqlite_connection(database)
             try:
-                return runners.run_sqlite(connection, program, segments, now)
+                yield "sqlite", connection
             finally:
                 connection.close()
+            return
         spark = local_spark()
         transfer.to_spark(loaded, program.schema, spark, scratch)
-        return runners.run_spark(spark, program, segments, now)
+        yield "spark", spark
 
 
 def local_spark():

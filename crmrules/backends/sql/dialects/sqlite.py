@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlglot import exp
@@ -36,6 +38,21 @@ class SQLite(SqlDialect):
 
     name = "sqlite"
     sqlglot_name = "sqlite"
+
+    def read(self, value, value_type):
+        if value is None:
+            return None
+        if value_type == t.DECIMAL:
+            return Decimal(int(value)) / SCALE
+        if value_type == t.BOOL:
+            return bool(value)
+        if value_type == t.TIMESTAMP:
+            return datetime.fromisoformat(value)
+        if value_type == t.DATE:
+            return date.fromisoformat(value)
+        if value_type.is_list:
+            return sorted(json.loads(value))
+        return value
 
     def timestamp(self, value):
         return exp.Literal.string(value.isoformat(sep=" ", timespec="microseconds"))
