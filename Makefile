@@ -20,6 +20,7 @@ demo: $(BIN)/.installed $(DEMO_DATA)/customers.csv
 	$(BIN)/crmrules check examples/shop/shop.crm
 	$(BIN)/crmrules test examples/shop/shop.crm
 	$(BIN)/crmrules run examples/shop/shop.crm --data $(DEMO_DATA) --as-of 2026-06-30
+	$(BIN)/crmrules profile examples/shop/shop.crm --segment coat_fans --vs dormant --data $(DEMO_DATA) --as-of 2026-06-30
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

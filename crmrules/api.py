@@ -132,6 +132,31 @@ class RuleSet:
         self._ensure(attributes, self.program.attributes)
         return values(self.program, data, backend, list(attributes), as_of_or_today(as_of))
 
+    def profile(self, data, segment: str, vs: str | None = None, backend: str | None = None,
+                as_of: date | datetime | str | None = None, warnings: list[str] | None = None) -> dict:
+        """The profile (画像) of a segment, or of two side by side, computed in one SQL query on `data`."""
+        from crmrules.backends.sql import dialect_named, render
+        from crmrules.backends.sql.sources import query_rows
+        from crmrules.profile import ATTRIBUTES, as_of_text, instant, profile_query, profile_rows
+
+        names = [segment] + ([vs] if vs else [])
+        for name in names:
+            self._require(name)
+        if vs == segment:
+            raise CrmRulesError("compare a segment with another one", None, "give --vs a different segment",
+                                code="E0002")
+        self._ensure(ATTRIBUTES, self.program.attributes)
+        now = as_of_or_today(as_of)
+
+        def build(kind: str) -> str:
+            d = dialect_named(kind)
+            return render(profile_query(self.program, names, d, instant(self.program, now)), d, pretty=False)
+
+        kind, rows = query_rows(self.program, data, backend, build, warnings)
+        result = profile_rows(rows, names, dialect_named(kind), self.program)
+        titles = {name: self.program.segments[name].title for name in names}
+        return {"as_of": as_of_text(now), **result, "titles": titles}
+
     def population(self, data, as_of: date | datetime | str | None = None):
         """Where every `ntile` of these rules (the RFM scores, value_tier) cuts the customer base in
         `data` (a data directory or file, or a list of customer dicts): pass it to `matches(...,

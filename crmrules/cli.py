@@ -1,4 +1,4 @@
-"""The `crmrules` command line: check, fmt, eval and test rule files."""
+"""The `crmrules` command line: check, fmt, eval, test, run and sql (catalogue commands in cli_catalogue)."""
 
 from __future__ import annotations
 
@@ -226,6 +226,9 @@ def _read_json(name: str):
     except json.JSONDecodeError as error:
         raise DataError(f"{name}:{error.lineno}:{error.colno}: malformed JSON: {error.msg}") from None
 
+
+# the catalogue commands register themselves on `main`
+from crmrules import cli_catalogue  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

@@ -68,6 +68,8 @@ class SqlDialect:
 
     name = "ansi"
     sqlglot_name = ""
+    # whether `WITH x AS MATERIALIZED (...)` is understood: a CTE read many times is computed once
+    materialized_ctes = False
 
     def unsupported(self, what: str, node: ast.Node | None = None) -> UnsupportedFeatureError:
         """The error for a construct this dialect cannot express."""

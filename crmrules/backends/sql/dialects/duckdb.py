@@ -12,6 +12,7 @@ class DuckDB(SqlDialect):
 
     name = "duckdb"
     sqlglot_name = "duckdb"
+    materialized_ctes = True
 
     def divide(self, a, b):
         return exact_scaled_division(a, b, "HUGEINT")

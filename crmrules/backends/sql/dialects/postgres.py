@@ -12,6 +12,7 @@ class Postgres(SqlDialect):
 
     name = "postgres"
     sqlglot_name = "postgres"
+    materialized_ctes = True
 
     def divide(self, a, b):
         quotient = exp.Div(this=cast(a, "NUMERIC"), expression=exp.Nullif(this=cast(b, "NUMERIC"),

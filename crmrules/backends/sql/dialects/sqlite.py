@@ -38,6 +38,7 @@ class SQLite(SqlDialect):
 
     name = "sqlite"
     sqlglot_name = "sqlite"
+    materialized_ctes = True
 
     def read(self, value, value_type):
         if value is None:

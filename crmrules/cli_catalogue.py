@@ -1,0 +1,194 @@
+"""The catalogue commands: `attributes`, `templates`, `rfm` and `profile`."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import click
+
+from crmrules.api import RuleSet, load, load_text
+from crmrules.cli import _reports_errors, _schema_option, main
+from crmrules.errors import CrmRulesError, UnknownNameError, did_you_mean
+
+_data_option = click.option("--data", "data", required=True,
+                            help="A data directory (CSV, Parquet, JSON lines), a DuckDB or SQLite file, "
+                                 "or a PostgreSQL URL.")
+_as_of_option = click.option("--as-of", "as_of", default=None,
+                             help="Evaluate as of this date (end of day) or timestamp; default today.")
+
+
+def _rules(files: tuple[str, ...], schema: str | None) -> RuleSet:
+    return load(files, schema=schema) if files else load_text("", "<catalogue>", schema=schema)
+
+
+@main.command("attributes")
+@click.option("--group", default=None, help="Only this group (profile, orders, ...).")
+@click.option("--format", "output", type=click.Choice(["table", "json", "markdown"]), default="table")
+@_reports_errors
+def attributes_command(group: str | None, output: str) -> None:
+    """List the built-in attributes, functions and settings with their definitions."""
+    from crmrules.stdlib import GROUPS
+    from crmrules.stdlib.reference import items, markdown
+
+    if output == "markdown":
+        click.echo(markdown(), nl=False)
+        return
+    if group is not None and group not in GROUPS:
+        raise UnknownNameError(f"unknown group `{group}`", None, did_you_mean(group, GROUPS)
+                               or f"groups: {', '.join(GROUPS)}")
+    listed = [i for i in items() if i.kind != "template" and (group is None or i.group == group)]
+    _print_items(listed, output, "built-in attributes")
+
+
+@main.command("templates")
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
+@_reports_errors
+def templates_command(output: str) -> None:
+    """List the ready segments (and the functions behind them) usable by name in any rule file."""
+    from crmrules.stdlib.reference import items
+
+    _print_items([i for i in items() if i.group == "templates"], output, "templates")
+
+
+def _print_items(listed, output: str, title: str) -> None:
+    if output == "json":
+        click.echo(json.dumps([i.as_dict() for i in listed], indent=2, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{title} ({len(listed)})")
+    for column in ("name", "kind", "group", "type", "meaning"):
+        table.add_column(column)
+    for item in listed:
+        table.add_row(item.name, item.kind, item.group, item.type, item.title)
+    Console().print(table)
+
+
+@main.command("rfm")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@_data_option
+@click.option("--backend", type=click.Choice(["duckdb", "sqlite", "postgres", "spark", "memory"]), default=None)
+@_as_of_option
+@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
+@_schema_option
+@_reports_errors
+def rfm_command(files, data, backend, as_of, output, schema) -> None:
+    """Print the RFM cut points (value range and size of each score) and the size of each class.
+
+    Rule files given here may redefine the catalogue's RFM settings (e.g. `attribute rfm_high = 4`)."""
+    from crmrules.progress import progress
+
+    rules = _rules(files, schema)
+    names = ["rfm_r", "rfm_f", "rfm_m", "rfm_class", "days_since_last_order", "order_count", "total_spent"]
+    with progress("scoring customers"):
+        values = rules.values(data, names, backend=backend, as_of=as_of)
+    report = rfm_report(values.values())
+    if output == "json":
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"RFM over {report['scored']:,} customers with a paid order ({report['customers']:,} in all)")
+    scores = Table(title="cut points: the values each score covers")
+    scores.add_column("score", justify="right")
+    for label in ("R: days since last order", "F: paid orders", "M: paid spend"):
+        scores.add_column(label, justify="right")
+    for score in range(5, 0, -1):
+        cells = []
+        for key in ("r", "f", "m"):
+            cut = report["scores"][key].get(str(score))
+            cells.append(f"{_plain(cut['min'])}–{_plain(cut['max'])} ({cut['customers']:,})" if cut else "—")
+        scores.add_row(str(score), *cells)
+    console.print(scores)
+    classes = Table(title="classes")
+    classes.add_column("class")
+    classes.add_column("customers", justify="right")
+    for name, count in report["classes"].items():
+        classes.add_row(name, f"{count:,}")
+    console.print(classes)
+
+
+def _plain(value) -> str:
+    # money as 12.50, not 12.500000
+    if isinstance(value, Decimal):
+        cents = value.quantize(Decimal("0.01"))
+        return f"{cents:f}" if cents == value else f"{value.normalize():f}"
+    return str(value)
+
+
+def rfm_report(rows) -> dict:
+    """Per score, the range of the underlying value and the number of customers; the size of each class."""
+    sources = {"r": ("rfm_r", "days_since_last_order"), "f": ("rfm_f", "order_count"), "m": ("rfm_m", "total_spent")}
+    scores: dict[str, dict[str, dict]] = {key: {} for key in sources}
+    classes: Counter = Counter()
+    customers = scored = 0
+    for row in rows:
+        customers += 1
+        if row["rfm_class"] is None:
+            continue
+        scored += 1
+        classes[row["rfm_class"]] += 1
+        for key, (score_name, value_name) in sources.items():
+            cut = scores[key].setdefault(str(row[score_name]), {"min": None, "max": None, "customers": 0})
+            value = row[value_name]
+            cut["min"] = value if cut["min"] is None or value < cut["min"] else cut["min"]
+            cut["max"] = value if cut["max"] is None or value > cut["max"] else cut["max"]
+            cut["customers"] += 1
+    return {"customers": customers, "scored": scored,
+            "scores": {k: dict(sorted(v.items())) for k, v in scores.items()},
+            "classes": dict(sorted(classes.items(), key=lambda kv: (-kv[1], kv[0])))}
+
+
+@main.command("profile")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--segment", "segment", required=True, help="The segment to profile (own or a template).")
+@click.option("--vs", "vs", default=None, help="A second segment, shown side by side with the differences.")
+@_data_option
+@click.option("--backend", type=click.Choice(["duckdb", "sqlite", "postgres", "spark"]), default=None)
+@_as_of_option
+@click.option("--format", "output", type=click.Choice(["table", "json", "html"]), default="table")
+@click.option("-o", "--output-file", "output_file", type=click.Path(dir_okay=False), default=None,
+              help="Write the report here instead of printing it (html needs it unless printed).")
+@_schema_option
+@_reports_errors
+def profile_command(files, segment, vs, data, backend, as_of, output, output_file, schema) -> None:
+    """Profile a segment (画像): counts, AOV, repurchase, and who its customers are."""
+    from crmrules.progress import progress
+
+    rules = _rules(files, schema)
+    warnings: list[str] = []
+    with progress("profiling"):
+        profile = rules.profile(data, segment, vs=vs, backend=backend, as_of=as_of, warnings=warnings)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if output == "json":
+        text = json.dumps(profile, indent=2, ensure_ascii=False) + "\n"
+    elif output == "html":
+        from crmrules.profile_html import render_html
+
+        text = render_html(profile)
+    else:
+        from crmrules.profile_table import print_profile
+
+        if output_file is None:
+            print_profile(profile)
+            return
+        from rich.console import Console
+
+        with Path(output_file).open("w", encoding="utf-8") as handle:
+            print_profile(profile, Console(file=handle, width=120))
+        return
+    if output_file is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(output_file).write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise CrmRulesError(f"cannot write {output_file}: {error.strerror}", code="E0001") from None
+    click.echo(f"wrote {output_file}", err=True)
