@@ -43,8 +43,8 @@ DIMENSIONS: dict[str, str] = {
     "country": "Country",
     "rfm_class": "RFM class",
 }
-# dimensions whose values have a natural order, kept as the profile lists them; others are sorted by count
-ORDINAL_DIMENSIONS = frozenset({"spend_band"})
+# dimensions whose values have a natural order (the profile lists every distribution largest first)
+LIFECYCLE_ORDER = ("prospect", "new", "active", "at_risk", "dormant", "lost")
 MAX_CATEGORIES = 20  # past this many values, the smallest are summed into "(other)"
 OTHER = "(other)"
 
@@ -302,7 +302,8 @@ def _total(segment_summary: dict, counts: dict[str, int]) -> int:
 
 
 def _categories(dimension: str, counts: dict[str, dict[str, int]]) -> list[str]:
-    """The values on the x axis: the profile's order for ordinal dimensions, else the largest first; "(none)" last."""
+    """The values on the x axis: in their natural order for lifecycle stages and spend bands, else the largest
+    first (over both segments); "(none)" last."""
     order: list[str] = []
     totals: dict[str, int] = {}
     for seg_counts in counts.values():
@@ -311,9 +312,18 @@ def _categories(dimension: str, counts: dict[str, dict[str, int]]) -> list[str]:
                 order.append(value)
                 totals[value] = 0
             totals[value] += count
-    if dimension not in ORDINAL_DIMENSIONS:
-        order.sort(key=lambda v: (v in ("(none)", OTHER), -totals[v]))
+    order.sort(key=lambda v: (v in ("(none)", OTHER), _rank(dimension, v), -totals[v]))
     if len(order) > MAX_CATEGORIES:
         keep = sorted(order, key=lambda v: -totals[v])[: MAX_CATEGORIES - 1]
         order = [v for v in order if v in keep] + [OTHER]
     return order
+
+
+def _rank(dimension: str, value: str) -> tuple:
+    """Where an ordinal dimension's value goes: a lifecycle stage's position, a spend band's lower bound."""
+    if dimension == "lifecycle":
+        return (LIFECYCLE_ORDER.index(value),) if value in LIFECYCLE_ORDER else (len(LIFECYCLE_ORDER),)
+    if dimension == "spend_band":
+        bound = re.match(r"\s*(\d+(?:\.\d+)?)", value)
+        return (0, Decimal(bound.group(1))) if bound else (1, Decimal(0))
+    return ()

@@ -15,9 +15,11 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "shop" / "shop.c
 
 def test_load_lists_segments_with_titles():
     rules = crmrules.load(EXAMPLE)
-    assert rules.segments[0] == ("big_coat_buyers", "Spent over 100 on one order and bought a coat")
+    assert rules.segments[0] == ("young_women", "Under 30, by birthday")
     assert ("coat_fans_not_dormant", None) in rules.segments
-    assert rules.attributes == ["total_spent", "spent_once", "coat_orders", "last_order_at"]
+    # the catalogue's segments and attributes are usable, but only the file's own are listed
+    assert ("dormant", "No paid order for 60 days or more (沉睡客户)") not in rules.segments
+    assert rules.attributes == ["dormant_days", "coat_orders"]
     assert set(rules.campaigns) == {"winback", "cart_reminder"}
 
 
@@ -63,7 +65,8 @@ def test_schema_from_a_dict_with_renamed_columns():
 def test_run_tests_reports_each_case():
     results = crmrules.load(EXAMPLE).run_tests()
     assert [(r.segment, r.case, r.passed) for r in results] == [
-        ("big_coat_buyers", 1, True), ("big_coat_buyers", 2, True), ("dormant", 1, True), ("dormant", 2, True)]
+        ("big_coat_buyers", 1, True), ("big_coat_buyers", 2, True), ("dormant", 1, True), ("dormant", 2, True),
+        ("cart_abandoners", 1, True), ("cart_abandoners", 2, True)]
 
 
 def test_prepare_customer_converts_json_values():

@@ -25,7 +25,7 @@ def crmrules(*args: str, stdin: str | None = None, cwd: Path | None = None) -> s
 def test_check_ok():
     result = crmrules("check", str(EXAMPLE))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("ok: 6 segments, 4 attributes, 2 campaigns, 4 tests")
+    assert result.stdout.startswith("ok: 14 segments, 2 attributes, 2 campaigns, 6 tests")
 
 
 def test_check_reports_every_error_with_exit_1(tmp_path):
@@ -106,7 +106,7 @@ def test_fmt_check_and_rewrite(tmp_path):
 def test_test_command(tmp_path):
     result = crmrules("test", str(EXAMPLE))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "4 passed, 0 failed"
+    assert result.stdout.strip() == "6 passed, 0 failed"
     failing = tmp_path / "failing.crm"
     failing.write_text("segment rich: points > 100\n\ntest rich:\n    given customer {points: 5}\n"
                        "    as of 2026-01-01\n    expect in\n")

@@ -85,14 +85,25 @@ def two_segment_profile() -> dict:
     }
 
 
+PLOTLY_BANNER = re.compile(r"plotly\.js v\d+\.\d+\.\d+")
+
+
+def without_plotlyjs(page: str) -> str:
+    """The page less the inlined plotly.js library (whose own text mentions URLs, "Difference", ...)."""
+    scripts = [m for m in re.finditer(r"<script\b[^>]*>.*?</script>", page, flags=re.DOTALL) if PLOTLY_BANNER.search(m[0])]
+    assert len(scripts) == 1, "plotly.js should be inlined exactly once"
+    return page[: scripts[0].start()] + page[scripts[0].end():]
+
+
 def assert_self_contained(page: str) -> None:
+    # plotly.js itself is inlined, exactly once, and nothing is loaded from elsewhere
+    assert len(PLOTLY_BANNER.findall(page)) == 1
+    assert len(page) > 1_000_000
     tags = re.findall(r"<(?:script|link|img|iframe)\b[^>]*>", page, flags=re.IGNORECASE)
     assert not [t for t in tags if re.search(r"\b(?:src|href)\s*=", t, flags=re.IGNORECASE)], tags
-    assert not re.search(r"""<script[^>]*src=["']?https?://""", page, flags=re.IGNORECASE)
-    assert "cdn.plot.ly" not in page
-    # plotly.js itself is inlined, exactly once
-    assert len(re.findall(r"plotly\.js v\d+\.\d+\.\d+", page)) == 1
-    assert len(page) > 1_000_000
+    assert not re.search(r"""<script[^>]*src\s*=\s*["']?(?:https?:)?//""", page, flags=re.IGNORECASE)
+    rest = without_plotlyjs(page)
+    assert "http://" not in rest and "https://" not in rest and "cdn.plot.ly" not in rest
 
 
 def test_one_segment_page():
@@ -107,7 +118,7 @@ def test_one_segment_page():
     for shown in ["120", "80", "110", "400", "51,234.50", "128.09", "72.7%", "465.77", "3.64", "98.00", "131.00"]:
         assert f">{shown}</td>" in page, shown
     assert 'data-value="51234.500000"' in page
-    assert "Difference" not in page
+    assert "Difference" not in without_plotlyjs(page)
     # the title is escaped wherever it appears, never raw
     assert "<script>alert(" not in page
     assert html_escaped(XSS_TITLE) in page
@@ -121,7 +132,7 @@ def test_two_segment_page():
     assert "<title>Segment comparison: vip vs dormant (as of 2026-06-30)</title>" in page
     for dimension in DIMENSIONS:
         assert page.count(f'id="chart-{dimension}"') == 1, dimension
-    assert "Difference" in page
+    assert "Difference" in without_plotlyjs(page)
     rows = dict(re.findall(r'<tr data-metric="(\w+)">(.*?)</tr>', page))
     assert set(rows) == set(SUMMARY_VIP)
     cells = {metric: re.findall(r"<td[^>]*>(.*?)</td>", row) for metric, row in rows.items()}
@@ -157,7 +168,7 @@ def test_user_strings_are_escaped():
     assert "<title>Segment comparison: a&lt;b&amp;c vs q&quot;uote (as of 2026-06-30)</title>" in page
     # category values reach plotly html-escaped (plotly shows the entities as text) and JSON-escaped
     assert "<b>bold</b>" not in page
-    assert "\\u0026lt;b\\u0026gt;bold\\u0026lt;\\u002fb\\u0026gt;" in page
+    assert '"&lt;b&gt;bold&lt;' in page  # then plotly's JSON escape of /
     assert_self_contained(page)
 
 
@@ -173,6 +184,26 @@ def test_shares_are_of_the_segments_customers_and_long_tails_are_grouped():
     assert len(xs) == 20 and xs[0] == "C00" and xs[-1] == "(other)"
     assert ys[0] == pytest.approx(100 * 30 / 120)  # % of the segment's 120 customers
     assert ys[-1] == pytest.approx(100 * (sum(30 - i for i in range(19, 25)) + 1) / 120)
+
+
+def test_lifecycle_and_spend_bands_in_their_natural_order_other_values_largest_first():
+    profile = two_segment_profile()
+    # as crmrules.profile lists them: largest first
+    profile["distributions"] = {
+        "spend_band": {"vip": {"200-499": 50, "1000+": 30, "0": 20, "50-199": 15, "1-49": 5},
+                       "dormant": {"0": 60, "500-999": 20}},
+        "lifecycle": {"vip": {"active": 60, "lost": 30, "new": 20, "prospect": 10}, "dormant": {"dormant": 80}},
+        "country": {"vip": {"FR": 60, "(none)": 50, "DE": 10}, "dormant": {"DE": 70, "ES": 10}},
+    }
+    page = render_html(profile)
+
+    def axis(dimension):
+        chart = re.search(rf'id="chart-{dimension}".*?</section>', page, flags=re.DOTALL).group(0)
+        return [x.strip('"') for x in re.search(r'"x":\[(.*?)\]', chart).group(1).split(",")]
+
+    assert axis("spend_band") == ["0", "1-49", "50-199", "200-499", "500-999", "1000+"]
+    assert axis("lifecycle") == ["prospect", "new", "active", "dormant", "lost"]
+    assert axis("country") == ["DE", "FR", "ES", "(none)"]
 
 
 def test_profile_needs_one_or_two_segments():
