@@ -44,29 +44,35 @@ def run(program: Program, data, backend: str | None, segments: list[str], now: d
 def values(program: Program, data, backend: str | None, names: list[str], now: date | datetime,
            warnings: list[str] | None = None) -> dict[str, dict[str, object]]:
     """Every existing customer's values of the named attributes, by customer id."""
-    exprs = [program.attributes[name].body for name in names]
     with engine(program, data, backend, warnings) as (kind, handle):
-        if kind == "memory":
-            from crmrules.backends.memory import attribute_values
-            from crmrules.backends.population import exists, ntiles, population
-            from crmrules.values import evaluation_instant
+        return values_on(kind, handle, program, names, now)
 
-            instant = evaluation_instant(now, program.schema.timezone)
-            ranked = population(program, handle, instant) if ntiles(program) else None
-            compute = attribute_values(program, exprs)
-            id_of = program.schema.column("customers", "id").source
-            return {str(p[id_of]): dict(zip(names, compute(p, instant, ranked)))
-                    for p in handle if exists(p, program.schema, instant)}
-        from crmrules.backends.sql import dialect_named, render
-        from crmrules.backends.sql.generator import SqlGenerator
-        from crmrules.values import evaluation_instant
 
-        d = dialect_named(kind)
-        tree = SqlGenerator(program, d, evaluation_instant(now, program.schema.timezone)).values(
-            list(zip(names, exprs)))
-        rows = runners.fetch(kind, handle, render(tree, d, pretty=False))
-        return {str(row[0]): {name: d.read(value, expr.type) for name, expr, value in zip(names, exprs, row[1:])}
-                for row in rows}
+def values_on(kind: str, handle, program: Program, names: list[str], now: date | datetime) -> dict[str, dict]:
+    """`values` on an open engine, or ("memory", customer dicts)."""
+    from crmrules.values import evaluation_instant
+
+    exprs = [program.attributes[name].body for name in names]
+    instant = evaluation_instant(now, program.schema.timezone)
+    if kind == "memory":
+        from crmrules.backends.customer_data import prepare_customer
+        from crmrules.backends.memory import attribute_values
+        from crmrules.backends.population import exists, ntiles, population
+
+        people = [prepare_customer(p, program.schema) for p in handle]
+        ranked = population(program, people, instant) if ntiles(program) else None
+        compute = attribute_values(program, exprs)
+        id_of = program.schema.column("customers", "id").source
+        return {str(p[id_of]): dict(zip(names, compute(p, instant, ranked)))
+                for p in people if exists(p, program.schema, instant)}
+    from crmrules.backends.sql import dialect_named, render
+    from crmrules.backends.sql.generator import SqlGenerator
+
+    d = dialect_named(kind)
+    tree = SqlGenerator(program, d, instant).values(list(zip(names, exprs)))
+    rows = runners.fetch(kind, handle, render(tree, d, pretty=False))
+    return {str(row[0]): {name: d.read(value, expr.type) for name, expr, value in zip(names, exprs, row[1:])}
+            for row in rows}
 
 
 def query_rows(program: Program, data, backend: str | None, build, warnings: list[str] | None = None):

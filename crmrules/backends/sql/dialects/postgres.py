@@ -23,6 +23,10 @@ class Postgres(SqlDialect):
         # the difference of two DATEs is a whole number of days
         return paren(exp.Sub(this=end, expression=start))
 
+    def date_part(self, part, value):
+        # EXTRACT gives NUMERIC here: `text(month(x))` must read "6", as everywhere else
+        return cast(super().date_part(part, value), "INT")
+
     def list_contains(self, haystack, needle):
         return exp.EQ(this=needle, expression=exp.Any(this=paren(haystack)))
 

@@ -1,0 +1,106 @@
+"""RFM and `ntile`: memory (population pass) and SQL agree with an independent NTILE, ties included.
+
+Populations of every size from empty to a few dozen, with many equal values:
+ties go by customer id, the first `n % 5` tiles hold one customer more, fewer
+than five customers get tiles 1..n, and customers without a paid order get none.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from datasets import load_people, sqlite_copy
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import crmrules
+from crmrules.backends.customer_data import prepare_customer
+from crmrules.backends.population import population
+from crmrules.backends.sql.sources import values_on
+
+AS_OF = date(2026, 6, 30)
+SCORES = ["rfm_r", "rfm_f", "rfm_m", "rfm_class", "value_tier"]
+
+
+def ntile(ranked: list, buckets: int) -> dict:
+    """SQL's NTILE over values already in order: tile sizes differ by at most one, larger first."""
+    size, extra = divmod(len(ranked), buckets)
+    tiles, position = {}, 0
+    for tile in range(1, buckets + 1):
+        for _ in range(size + (1 if tile <= extra else 0)):
+            tiles[ranked[position][-1]] = tile
+            position += 1
+    return tiles
+
+
+def expected_scores(people: list[dict]) -> dict:
+    """RFM computed directly from the orders, not by the engine."""
+    end = datetime(2026, 6, 30, 23, 59, 59, 999999)
+    facts = {}
+    for person in people:
+        paid = [o for o in person.get("orders", []) if o["status"] == "paid" and o["created_at"] <= end]
+        if paid:
+            last = max(o["created_at"] for o in paid)
+            facts[person["id"]] = ((AS_OF - last.date()).days, len(paid), sum((o["total"] for o in paid), Decimal(0)))
+    recency = ntile(sorted((f[0], c) for c, f in facts.items()), 5)
+    frequency = ntile(sorted((f[1], c) for c, f in facts.items()), 5)
+    monetary = ntile(sorted((f[2], c) for c, f in facts.items()), 5)
+    return {c: (6 - recency[c], frequency[c], monetary[c]) for c in facts}
+
+
+orders = st.lists(st.builds(
+    dict, created_at=st.sampled_from([datetime(2026, 6, 1), datetime(2026, 6, 20, 10), datetime(2025, 1, 1),
+                                      datetime(2026, 7, 3)]),
+    status=st.sampled_from(["paid", "paid", "refunded"]),
+    total=st.sampled_from([Decimal("10"), Decimal("10"), Decimal("25.50"), Decimal("99.99")])), max_size=3)
+people_lists = st.lists(orders, max_size=23).map(
+    lambda histories: [{"id": f"c{i:02d}" if i % 3 else f"{i}", "points": 0, "orders": [
+        {**o, "id": f"{i}-{j}"} for j, o in enumerate(history)]} for i, history in enumerate(histories)])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(people_lists)
+def test_scores_match_an_independent_ntile_on_every_backend(people):
+    rules = crmrules.load_text("")
+    rules._ensure(SCORES, rules.program.attributes)
+    schema = rules.schema
+    prepared = [prepare_customer(p, schema) for p in people]
+    expected = expected_scores(prepared)
+    loaded = load_people(prepared, schema)
+    results = {"memory": values_on("memory", prepared, rules.program, SCORES, AS_OF),
+               "duckdb": values_on("duckdb", loaded.connection, rules.program, SCORES, AS_OF),
+               "sqlite": values_on("sqlite", sqlite_copy(loaded, schema), rules.program, SCORES, AS_OF)}
+    for backend, got in results.items():
+        scores = {c: (v["rfm_r"], v["rfm_f"], v["rfm_m"]) for c, v in got.items() if v["rfm_r"] is not None}
+        assert scores == expected, backend
+        assert all(v["rfm_class"] is None for c, v in got.items() if c not in expected), backend
+    assert results["memory"] == results["duckdb"] == results["sqlite"]
+
+
+def test_small_populations_and_all_equal_values():
+    rules = crmrules.load_text("")
+    rules._ensure(SCORES, rules.program.attributes)
+    day = datetime(2026, 6, 1)
+    people = [{"id": name, "points": 0, "orders": [{"id": name, "created_at": day, "status": "paid", "total": Decimal(5)}]}
+              for name in ("b", "a", "c")]
+    got = values_on("memory", people, rules.program, SCORES, AS_OF)
+    # three customers, all equal: tiles 1, 2, 3 by id; R reversed
+    assert {c: (v["rfm_r"], v["rfm_f"], v["rfm_m"]) for c, v in got.items()} == {
+        "a": (5, 1, 1), "b": (4, 2, 2), "c": (3, 3, 3)}
+    # nobody with a paid order: no scores, no error
+    assert all(v["rfm_r"] is None for v in values_on("memory", [{"id": "x"}], rules.program, SCORES, AS_OF).values())
+
+
+def test_population_places_a_new_customer_between_the_cuts():
+    rules = crmrules.load_text("segment top_spenders: rfm_m == 5")
+    people = [{"id": f"c{i}", "orders": [{"id": str(i), "created_at": datetime(2026, 6, 1) + timedelta(days=i % 7),
+                                          "status": "paid", "total": Decimal(i * 10)}]} for i in range(1, 11)]
+    cuts = population(rules.program, people, AS_OF)
+    segment = rules.segment("top_spenders")
+    rich = {"id": "zz", "orders": [{"created_at": datetime(2026, 6, 2), "status": "paid", "total": Decimal(1000)}]}
+    poor = {"id": "zz", "orders": [{"created_at": datetime(2026, 6, 2), "status": "paid", "total": Decimal(1)}]}
+    assert segment.matches(rich, AS_OF, population=cuts)
+    assert not segment.matches(poor, AS_OF, population=cuts)
+    (cut,) = [c for node, c in cuts.cuts.items() if c.size == 10]
+    assert [value for value, _ in cut.last] == [20, 40, 60, 80, 100]
