@@ -100,15 +100,18 @@ class RuleSet:
         return compiled
 
     def _require(self, name: str) -> None:
-        if name not in self.program.segments:
-            from crmrules.stdlib import prelude
+        if name in self.program.segments:
+            return
+        from crmrules.stdlib import prelude
 
-            if any(d.name == name and isinstance(d, ast.SegmentDecl) for d in prelude().declarations):
-                self._ensure([name], self.program.segments)
-                return
-            raise UnknownNameError(f"unknown segment `{name}`", None,
-                                   did_you_mean(name, self.program.segments)
-                                   or f"segments: {', '.join(self.program.segments) or 'none'}")
+        templates = [d.name for d in prelude().declarations if isinstance(d, ast.SegmentDecl)]
+        if name in templates:
+            self._ensure([name], self.program.segments)
+            return
+        own = [n for n, _ in self.segments]
+        raise UnknownNameError(f"unknown segment `{name}`", None,
+                               did_you_mean(name, [*own, *templates])
+                               or f"segments: {', '.join(own) or 'none'}; templates: crmrules templates")
 
     def run(self, data, backend: str | None = None, as_of: date | datetime | str | None = None,
             segments: list[str] | None = None) -> RunResult:

@@ -227,8 +227,5 @@ def _read_json(name: str):
         raise DataError(f"{name}:{error.lineno}:{error.colno}: malformed JSON: {error.msg}") from None
 
 
-# the catalogue commands register themselves on `main`
+# the catalogue commands register themselves on `main` (run as `crmrules` or `python -m crmrules`)
 from crmrules import cli_catalogue  # noqa: E402,F401
-
-if __name__ == "__main__":
-    main()

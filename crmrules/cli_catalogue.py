@@ -39,7 +39,7 @@ def attributes_command(group: str | None, output: str) -> None:
     if group is not None and group not in GROUPS:
         raise UnknownNameError(f"unknown group `{group}`", None, did_you_mean(group, GROUPS)
                                or f"groups: {', '.join(GROUPS)}")
-    listed = [i for i in items() if i.kind != "template" and (group is None or i.group == group)]
+    listed = [i for i in items() if i.group != "templates" and (group is None or i.group == group)]
     _print_items(listed, output, "built-in attributes")
 
 

@@ -155,7 +155,16 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 
 
 def raise_all(errors: list[CrmRulesError]) -> None:
-    """Raise nothing, the one error, or an ErrorGroup holding all of them."""
+    """Raise nothing, the one error, or an ErrorGroup holding all of them (each distinct error once:
+    a function's parameter used twice would otherwise report its argument twice)."""
+    seen, distinct = set(), []
+    for error in errors:
+        key = (error.code, error.message, error.span.start if error.span else None,
+               error.span.source.name if error.span and error.span.source else None)
+        if key not in seen:
+            seen.add(key)
+            distinct.append(error)
+    errors = distinct
     if len(errors) == 1:
         raise errors[0]
     if errors:

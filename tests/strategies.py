@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from crmrules import ast
 
 KEYWORDS = set("""and or not in between is null contains starts_with matches within true false count sum avg min max
-any none distinct segment attribute campaign test where audience trigger wait unless action cap quiet holdout on
+any none distinct top by ever function segment attribute campaign test where audience trigger wait unless action cap quiet holdout on
 daily weekly monthly at after when becomes reaches given as of expect per out""".split())
 
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(lambda n: n not in KEYWORDS)
@@ -29,7 +29,7 @@ def _lit(value):
 
 
 literals = literal_values.map(_lit)
-leaves = st.one_of(literals, names.map(lambda n: ast.Name(name=n)),
+leaves = st.one_of(literals, names.map(lambda n: ast.Name(name=n)), st.just(ast.Ever()),
                    st.builds(lambda b, n: ast.Path(base=b, name=n), names, names))
 
 
@@ -55,8 +55,11 @@ def _branches(inner):
         st.builds(lambda n, args, kw: ast.Call(name=n, args=tuple(args),
                                                kwargs=tuple(ast.NamedArg(name=k, value=v) for k, v in kw)),
                   names, st.lists(inner, max_size=2), st.lists(st.tuples(names, inner), max_size=2)),
-        st.builds(lambda f, t, c, w: ast.Aggregate(func=f, table=t, column=c, where=w),
-                  st.sampled_from(list(ast.AggFunc)), names, st.none() | names, st.none() | inner),
+        st.builds(lambda f, t, c, w, by: ast.Aggregate(func=f, table=t, column=c, where=w, by=by),
+                  st.sampled_from(list(ast.AggFunc)), names, st.none() | names, st.none() | inner, st.none() | inner),
+        # the per-row form: `sum(order_items: price * quantity where ...)`
+        st.builds(lambda f, t, v, w, by: ast.Aggregate(func=f, table=t, value=v, where=w, by=by),
+                  st.sampled_from(list(ast.AggFunc)), names, inner, st.none() | inner, st.none() | inner),
     )
 
 
@@ -108,7 +111,15 @@ tests = st.builds(
         st.lists(st.builds(lambda t, v: ast.Given(table=t, value=v), names, record_values), min_size=1, max_size=2),
         st.none() | st.dates() | datetimes, st.booleans()), min_size=1, max_size=2))
 
+params = st.lists(names, max_size=3, unique=True).flatmap(
+    lambda ns: st.integers(0, len(ns)).flatmap(lambda required: st.tuples(*(
+        st.just(ast.Param(name=n)) if i < required else expressions.map(lambda d, n=n: ast.Param(name=n, default=d))
+        for i, n in enumerate(ns))))).map(tuple)
+functions = st.builds(lambda n, t, p, b: ast.FunctionDecl(name=n, title=t, params=p, body=b), names, titles, params,
+                      expressions)
+
 declarations = st.one_of(
+    functions,
     st.builds(lambda n, t, b, eq: ast.SegmentDecl(name=n, title=t, body=b, uses_equals=eq), names, titles,
               expressions, st.booleans()),
     st.builds(lambda n, t, b: ast.AttributeDecl(name=n, title=t, body=b), names, titles, expressions),

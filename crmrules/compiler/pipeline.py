@@ -50,6 +50,7 @@ def optimise(expr: ast.Expr) -> ast.Expr:
     return expr
 
 
+_NAMED = (ast.SegmentDecl, ast.AttributeDecl, ast.FunctionDecl)
 _RESERVED = {"now", "today", "ntile", *FUNCTIONS, *ast.AggFunc}
 
 
@@ -84,6 +85,8 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: a
                 names.attributes.add(name)
             case ast.FunctionDecl():
                 names.functions[name] = decl
+    if prelude is not None:
+        names.elsewhere = {d.name for d in prelude.declarations if isinstance(d, _NAMED)} - bodies.keys()
     order, failed = dependencies(bodies, errors)  # names on a cycle are not checked further
     attribute_types: dict[str, t.Type] = {}
     for name in order:

@@ -31,6 +31,8 @@ class Names:
     attributes: set[str] = field(default_factory=set)
     segments: set[str] = field(default_factory=set)
     functions: dict[str, ast.FunctionDecl] = field(default_factory=dict)
+    # catalogue names not checked for this rule file: offered as suggestions only
+    elsewhere: set[str] = field(default_factory=set)
 
     def customer_level(self) -> set[str]:
         """Every name usable where the customer is in scope."""
@@ -58,6 +60,7 @@ class _Resolver:
     def __init__(self, names: Names, errors: list[CrmRulesError]):
         self.names = names
         self.errors = errors
+        self.inlining: list[str] = []  # the functions being expanded, outermost first
 
     def fail(self, error: CrmRulesError) -> ast.Expr:
         self.errors.append(error)
@@ -100,7 +103,7 @@ class _Resolver:
                     f"`{name}` is a table, not a value", node.span,
                     f"use an aggregate such as `count({name})` or `any({name} where ...)`", code="E0203"))
             return self.fail(UnknownNameError(f"unknown attribute `{name}`", node.span,
-                                              did_you_mean(name, self.names.customer_level())))
+                                              did_you_mean(name, self.names.customer_level() | self.names.elsewhere)))
         columns = schema.columns(scope.table)
         if name in self.names.customer_level():
             return self.fail(UnknownNameError(
@@ -139,7 +142,8 @@ class _Resolver:
         if function is None:
             return self.fail(UnknownNameError(
                 f"unknown function `{node.name}`", node.span,
-                did_you_mean(node.name, [*FUNCTIONS, *self.names.functions, "ntile", *ast.AggFunc]),
+                did_you_mean(node.name, [*FUNCTIONS, *self.names.functions, *self.names.elsewhere, "ntile",
+                                         *ast.AggFunc]),
                 code="E0202"))
         args = [self.visit(a, scope) for a in node.args]
         if function.variadic:
@@ -201,12 +205,19 @@ class _Resolver:
 
     def inline(self, node: ast.Call, declared: ast.FunctionDecl, scope: Scope) -> ast.Expr:
         """The function's body with its parameters bound to this call's arguments."""
+        if declared.name in self.inlining:
+            # the cycle itself is reported once, at the declaration; here expansion just stops
+            return ast.Literal(value=None, span=node.span)
         bound = self.bind(node, declared.params, scope)
         if bound is None:
             return ast.Literal(value=None, span=node.span)
         inner = Scope(scope.table, scope.row_alias, tuple((k, v, scope.table) for k, v in bound.items()),
                       declared.name)
-        return self.visit(declared.body, inner)
+        self.inlining.append(declared.name)
+        try:
+            return self.visit(declared.body, inner)
+        finally:
+            self.inlining.pop()
 
     def ntile(self, node: ast.Call, scope: Scope) -> ast.Expr:
         params = (ast.Param(name="buckets"), ast.Param(name="value"),

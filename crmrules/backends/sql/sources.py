@@ -8,6 +8,7 @@ from contextlib import closing, contextmanager
 from datetime import date, datetime
 from pathlib import Path
 
+from crmrules import ast
 from crmrules.backends.sql import runners, transfer
 from crmrules.backends.sql.datadir import load_directory
 from crmrules.compiler.pipeline import Program
@@ -109,6 +110,7 @@ def engine(program: Program, data, backend: str | None, warnings: list[str] | No
     if path.is_dir():
         loaded = load_directory(path, program.schema)
         warnings.extend(loaded.warnings)
+        warnings.extend(missing_tables(program, loaded.files, path))
         with _loaded_engine(loaded, program, backend) as opened:
             yield opened
         return
@@ -133,6 +135,27 @@ def engine(program: Program, data, backend: str | None, warnings: list[str] | No
         yield "duckdb", connection
     finally:
         connection.close()
+
+
+def missing_tables(program: Program, found: dict, directory: Path) -> list[str]:
+    """A warning for each table the rules read that the directory has no file for (it is empty)."""
+    readers: dict[str, list[str]] = {}
+    declarations = [*program.segments.values(), *program.attributes.values()]
+    for decl in declarations:
+        for node in ast.walk(decl.body):
+            if isinstance(node, ast.Aggregate):
+                tables = {node.table} | ({"orders"} if node.table == "order_items" else set())
+                for name in tables:
+                    if decl.name not in readers.setdefault(name, []):
+                        readers[name].append(decl.name)
+    warnings = []
+    for name, users in readers.items():
+        if name not in found:
+            source = program.schema.table(name).source
+            shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+            warnings.append(f"{directory}: no {source} file (.csv, .parquet or .jsonl): {name} is empty for "
+                            f"{shown}")
+    return warnings
 
 
 @contextmanager

@@ -1,0 +1,5 @@
+"""`python -m crmrules`: the command line."""
+
+from crmrules.cli import main
+
+main()
