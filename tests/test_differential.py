@@ -19,6 +19,7 @@ from rulegen import NOW, conditions, customers
 import crmrules
 from crmrules.api import resolve_schema
 from crmrules.backends.sql import members_query, runners
+from crmrules.backends.population import ntiles
 from crmrules.backends.sql.transfer import to_postgres
 
 SCHEMA = resolve_schema(EXTRA_COLUMNS)
@@ -30,10 +31,12 @@ _schemas = itertools.count()
 
 
 def memory_members(rules, people, names):
+    # rules ranking customers (`ntile`) need the whole population first, as a run computes it
+    ranked = rules.population(people, as_of=NOW) if ntiles(rules.program) else None
     members = {}
     for name in names:
         segment = rules.segment(name)
-        members[name] = sorted(p["id"] for p in people if segment.matches(p, NOW))
+        members[name] = sorted(p["id"] for p in people if segment.matches(p, NOW, population=ranked))
     return members
 
 

@@ -143,7 +143,13 @@ class SqlGenerator:
         """
         from crmrules.backends.memory import memory
 
-        return not any(memory(self.program, name).matches({}, self.now) for name in segments)
+        from crmrules.errors import EvaluationError
+
+        try:
+            return not any(memory(self.program, name).matches({}, self.now) for name in segments)
+        except EvaluationError:
+            # a customer without rows would be ranked by an `ntile`: whether it matches depends on the data
+            return False
 
     def population_takes_nobody(self) -> bool:
         """Whether a customer with no rows at all would be ranked in some population."""
