@@ -32,7 +32,7 @@ conventions differ from the catalogue's:
 The DuckDB and in-memory backends run on all 23,570 customers. SQLite runs on
 the first 3,000 customers only (RFM recomputed over that population): its
 queries scale quadratically with the number of customers (FULL JOINs of
-aggregated CTEs, where SQLite builds no automatic index), ~100 s for the whole
+aggregated CTEs, where SQLite builds no automatic index), ~100-150 s for the whole
 set; set CRMRULES_SLOW_TESTS=1 to run SQLite on everything too.
 
 Chinook (59 customers, 412 invoices; fictitious, MIT) is read from
@@ -233,7 +233,7 @@ def test_cdnow_sqlite_matches_pandas_on_a_subset(cdnow_rules, cdnow_subset, cdno
 
 
 @pytest.mark.skipif(os.environ.get("CRMRULES_SLOW_TESTS") != "1",
-                    reason="SQLite takes ~100 s on all 23,570 customers; set CRMRULES_SLOW_TESTS=1")
+                    reason="SQLite takes ~100-150 s on all 23,570 customers; set CRMRULES_SLOW_TESTS=1")
 def test_cdnow_sqlite_matches_pandas_for_every_customer(cdnow_rules, cdnow_data, cdnow_expected):
     got = cdnow_rules.values(cdnow_data, ATTRIBUTES, backend="sqlite", as_of=CDNOW_AS_OF.isoformat())
     assert_same(got, cdnow_expected, ATTRIBUTES)

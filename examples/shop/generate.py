@@ -2,9 +2,10 @@
 
     python examples/shop/generate.py [OUTDIR] [--customers 10000] [--seed 7] [--as-of 2026-06-30]
 
-The shop sells coats, dresses, shoes, skincare and face cream; customers come
-from several channels and countries, some subscribe, some buy often, some once,
-some only browse and leave things in their carts.
+The shop sells coats, dresses, shoes, skincare and face cream, each with its
+season; customers come from several channels and countries, some subscribe,
+some buy often, some once, some drift away, some only buy with a coupon, and
+some only browse, search, favourite and leave things in their carts.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ COUNTRIES = [("PT", "Porto"), ("PT", "Lisboa"), ("ES", "Madrid"), ("FR", "Paris"
 SOURCES = ["organic", "ads", "social", "referral", "email"]
 TIERS = ["bronze", "silver", "gold"]
 EVENT_TYPES = ["visit", "view", "add_to_cart", "favorite", "search", "checkout", "email_open", "email_click"]
+SEARCHES = {"coat": ["winter coat", "wool coat", "parka"], "dress": ["red dress", "summer dress", "linen dress"],
+            "shoes": ["sneakers", "boots", "sandals"], "skincare": ["serum", "sunscreen", "cleanser"],
+            "face_cream": ["face cream", "night cream", "moisturiser"]}
+# the season each category sells best in (months)
+SEASONS = {"coat": (11, 12, 1, 2), "dress": (5, 6, 7, 8), "shoes": (3, 4, 9, 10)}
 
 
 def _timestamp(rng: random.Random, start: datetime, end: datetime) -> datetime:
@@ -68,6 +74,10 @@ def generate(out: Path, customers: int = 10_000, seed: int = 7, as_of: date = da
         # a few heavy buyers, many occasional ones, and browsers who never buy
         kind = rng.choices(["browser", "once", "occasional", "loyal"], weights=[30, 30, 30, 10])[0]
         favourite = rng.choice(list(CATEGORIES))
+        # some people only buy with a coupon, most sometimes, some never
+        coupon_rate = rng.choices([0.0, 0.2, 0.75], weights=[35, 50, 15])[0]
+        # a third of the repeat buyers drift away: their orders stop well before today
+        last_active = end if kind == "loyal" or rng.random() < 0.66 else registered + (end - registered) * rng.random()
         writers["customers"].writerow({
             "id": customer_id, "email": f"c{number}@example.com" if rng.random() < 0.95 else "",
             "phone": f"+351 9{rng.randrange(10**7, 10**8)}" if rng.random() < 0.6 else "",
@@ -86,10 +96,11 @@ def generate(out: Path, customers: int = 10_000, seed: int = 7, as_of: date = da
         for _ in range(orders):
             order_number += 1
             order_id = f"o{order_number:07d}"
-            created = _timestamp(rng, registered, end)
-            # seasonality: coats sell in winter
-            if created.month in (11, 12, 1, 2) and rng.random() < 0.4:
-                favourite_now = "coat"
+            created = _timestamp(rng, registered, last_active)
+            # seasonality: coats sell in winter, dresses in summer, shoes in spring and autumn
+            in_season = [c for c, months in SEASONS.items() if created.month in months]
+            if in_season and rng.random() < 0.4:
+                favourite_now = in_season[0]
             else:
                 favourite_now = favourite if rng.random() < 0.6 else rng.choice(list(CATEGORIES))
             total = Decimal(0)
@@ -100,7 +111,7 @@ def generate(out: Path, customers: int = 10_000, seed: int = 7, as_of: date = da
                 writers["order_items"].writerow({"order_id": order_id, "product_id": product["id"],
                                                  "category": product["category"], "quantity": quantity,
                                                  "price": product["price"]})
-            coupon = rng.choice(["WELCOME10", "SALE20", "BACK15"]) if rng.random() < 0.25 else ""
+            coupon = rng.choice(["WELCOME10", "SALE20", "BACK15"]) if rng.random() < coupon_rate else ""
             discount = (total * Decimal("0.15")).quantize(Decimal("0.01")) if coupon else Decimal("0.00")
             writers["orders"].writerow({
                 "id": order_id, "customer_id": customer_id, "created_at": created.isoformat(sep=" "),
@@ -113,7 +124,7 @@ def generate(out: Path, customers: int = 10_000, seed: int = 7, as_of: date = da
             writers["events"].writerow({
                 "customer_id": customer_id, "type": event_type, "at": _timestamp(rng, registered, end).isoformat(sep=" "),
                 "product_id": rng.choice(products)["id"], "category": category,
-                "value": category.replace("_", " ") if event_type == "search" else ""})
+                "value": rng.choice(SEARCHES[category]) if event_type == "search" else ""})
     for handle in files.values():
         handle.close()
 
