@@ -26,7 +26,9 @@ definitions of those names, computed from orders and birthdays, are the ones use
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
+import os
 import resource
 import statistics
 import sys
@@ -124,13 +126,15 @@ def peak_rss_mb() -> float:
 def _generate(path: str, customers: int) -> None:
     """Write the seeded shop into a DuckDB file (run in a child process)."""
     connection = duckdb.connect(path)
+    connection.execute("SET enable_progress_bar = false")
     generate(connection, customers)
     connection.execute("CHECKPOINT")
     connection.close()
 
 
-def check_data(connection, customers: int) -> int:
-    """The data meets what lets the hand-written RFM skip parts of the engine's semantics; orders after now."""
+def check_data(connection, customers: int) -> tuple[int, int]:
+    """Check what lets the hand-written RFM skip parts of the engine's semantics; (orders after now,
+    ids in orders or events without a customer row)."""
     found = connection.execute("SELECT count(*) FROM customers").fetchone()[0]
     assert found == customers, f"the data file has {found:,} customers, not {customers:,} (use another --data)"
     late, undated = connection.execute(
@@ -144,18 +148,42 @@ def check_data(connection, customers: int) -> int:
     orphans = connection.execute(
         "SELECT count(*) FROM orders o ANTI JOIN customers c ON c.id = o.customer_id").fetchone()[0]
     assert orphans == 0, "orders without a customer row"
-    return late
+    # ids the compiled query must look for in events too (every existing customer gets a row)
+    only_events = connection.execute(
+        "SELECT count(DISTINCT e.customer_id) FROM events e ANTI JOIN customers c ON c.id = e.customer_id").fetchone()[0]
+    return late, only_events
 
 
-def timed_rows(connection, sql: str, repeat: int) -> tuple[float, list[tuple]]:
-    """Median milliseconds over `repeat` runs (after a warm-up run that gives the rows), fetchall included."""
-    rows = connection.execute(sql).fetchall()
-    times = []
+def timed_pair(connection, queries: dict[str, str], repeat: int) -> tuple[dict[str, float], dict[str, list[tuple]]]:
+    """Median milliseconds (fetchall included) over `repeat` rounds, the queries alternating so that load
+    from other processes falls on each alike, after a warm-up round that gives the rows."""
+    rows = {name: connection.execute(sql).fetchall() for name, sql in queries.items()}
+    times: dict[str, list[float]] = {name: [] for name in queries}
     for _ in range(repeat):
-        start = time.perf_counter()
-        connection.execute(sql).fetchall()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times), rows
+        for name, sql in queries.items():
+            start = time.perf_counter()
+            connection.execute(sql).fetchall()
+            times[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(values) for name, values in times.items()}, rows
+
+
+def cpu_seconds(connection, sql: str) -> float | None:
+    """DuckDB's own CPU time for one run of the query (summed over its threads), from its JSON profile;
+    steadier than wall time when other processes share the cores. None if this DuckDB reports none."""
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as scratch:
+        output = Path(scratch) / "profile.json"
+        connection.execute("PRAGMA enable_profiling = 'json'")
+        connection.execute(f"PRAGMA profiling_output = '{output}'")
+        try:
+            connection.execute(sql).fetchall()
+        finally:
+            connection.execute("PRAGMA disable_profiling")
+        try:
+            profile = json.loads(output.read_text())
+        except (OSError, ValueError):
+            return None
+    found = profile.get("cpu_time", (profile.get("query") or {}).get("cpu_time"))
+    return float(found) if found is not None else None
 
 
 def compiled_rfm_tree():
@@ -167,22 +195,26 @@ def compiled_rfm_tree():
     return generator.values([(name, program.attributes[name].body) for name in RFM])
 
 
-def bench_rfm(path: str, customers: int, repeat: int, show_sql: bool) -> dict:
+def show_sql() -> None:
+    """Print the two RFM queries of part 1."""
+    print("-- compiled RFM query (formatted; the benchmark runs it unformatted):")
+    print(render(compiled_rfm_tree(), dialect_named("duckdb"), pretty=True) + ";")
+    print("-- hand-written RFM query:")
+    print(textwrap.dedent(HAND_RFM).strip() + ";", flush=True)
+
+
+def bench_rfm(path: str, customers: int, repeat: int) -> dict:
     """Part 1: compiled against hand-written RFM, same answers checked."""
-    d = dialect_named("duckdb")
-    compiled = render(compiled_rfm_tree(), d, pretty=False)
-    if show_sql:
-        print("-- compiled RFM query (formatted):")
-        print(render(compiled_rfm_tree(), d, pretty=True))
-        print("-- hand-written RFM query:")
-        print(textwrap.dedent(HAND_RFM).strip())
+    compiled = render(compiled_rfm_tree(), dialect_named("duckdb"), pretty=False)
     connection = duckdb.connect(path, read_only=True)
     try:
-        late = check_data(connection, customers)
-        hand_ms, hand_rows = timed_rows(connection, HAND_RFM, repeat)
-        ours_ms, our_rows = timed_rows(connection, compiled, repeat)
+        connection.execute("SET enable_progress_bar = false")
+        late, only_events = check_data(connection, customers)
+        medians, rows = timed_pair(connection, {"hand": HAND_RFM, "compiled": compiled}, repeat)
+        hand_cpu, ours_cpu = cpu_seconds(connection, HAND_RFM), cpu_seconds(connection, compiled)
     finally:
         connection.close()
+    hand_ms, ours_ms, hand_rows, our_rows = medians["hand"], medians["compiled"], rows["hand"], rows["compiled"]
     scored = {(str(i), r, f, m, c) for i, r, f, m, c in our_rows if r is not None}
     unscored = [row for row in our_rows if row[1] is None]
     assert all(row[1:] == (None, None, None, None) for row in unscored), "partly scored customers"
@@ -192,7 +224,8 @@ def bench_rfm(path: str, customers: int, repeat: int, show_sql: bool) -> dict:
         only_ours, only_hand = sorted(scored - hand)[:5], sorted(hand - scored)[:5]
         raise AssertionError(f"RFM differs: compiled only {only_ours}, hand-written only {only_hand}")
     return {"compiled_ms": ours_ms, "hand_ms": hand_ms, "rows": len(our_rows), "scored": len(scored),
-            "unscored": len(unscored), "late_orders": late}
+            "unscored": len(unscored), "late_orders": late, "only_events": only_events, "hand_cpu": hand_cpu,
+            "compiled_cpu": ours_cpu}
 
 
 def bench_run(path: str) -> dict:
@@ -237,6 +270,8 @@ def main() -> None:
     parser.add_argument("--show-sql", action="store_true", help="print the compiled and hand-written RFM queries")
     parser.add_argument("--data", help="a DuckDB file to generate into and keep (reused when it exists)")
     args = parser.parse_args()
+    if args.show_sql:
+        show_sql()
     scratch = None
     if args.data:
         path = str(Path(args.data).resolve())
@@ -256,51 +291,73 @@ def main() -> None:
                   f"in {time.perf_counter() - start:.1f} s", flush=True)
         else:
             print(f"reusing {path}", flush=True)
-        print(f"peak RSS before the benchmark: {peak_rss_mb():,.0f} MiB", flush=True)
+        load_before = os.getloadavg()[0]
+        print(f"peak RSS before the benchmark: {peak_rss_mb():,.0f} MiB; load average {load_before:.1f} "
+              f"on {os.cpu_count()} cores", flush=True)
 
         run = bench_run(path)
         print(f"[2] run of {run['segments']} segments done in {run['run_s']:.1f} s", flush=True)
         profiles = bench_profile(path)
         print("[3] profiles done", flush=True)
-        rfm = bench_rfm(path, args.customers, args.repeat, args.show_sql)
+        rfm = bench_rfm(path, args.customers, args.repeat)
         print("[1] RFM done", flush=True)
     finally:
         if scratch is not None:
             scratch.cleanup()
 
-    print()
-    print(f"1. RFM of every customer ({rfm['scored']:,} scored, {rfm['unscored']:,} without a paid order; "
-          f"{rfm['late_orders']:,} orders after the as-of instant ignored), median of {args.repeat}, fetchall included")
-    print(f"   {'query':34} {'ms':>9} {'rows':>10}")
-    print(f"   {'hand-written (NTILE)':34} {rfm['hand_ms']:9.0f} {rfm['scored']:10,}")
-    print(f"   {'compiled (SqlGenerator.values)':34} {rfm['compiled_ms']:9.0f} {rfm['rows']:10,}")
+    load_after = os.getloadavg()[0]
+    report(args, rfm, run, profiles, load_before, load_after)
+
+
+def report(args, rfm: dict, run: dict, profiles: dict, load_before: float, load_after: float) -> None:
+    """The details of each part, then one table."""
     ratio = rfm["compiled_ms"] / rfm["hand_ms"]
-    print(f"   ratio compiled / hand: {ratio:.2f}× (target ≤ 1.1×) {'OK' if ratio <= 1.1 else 'SLOWER THAN TARGET'}; "
-          f"same (customer_id, r, f, m, class) for every scored customer")
-    print(f"2. One run: {run['segments']} segments ({run['own']} on catalogue attributes/functions + "
-          f"{run['templates']} templates), backend duckdb")
-    print(f"   check {run['check_ms']:.0f} ms, compile to SQL {run['compile_ms']:.0f} ms "
-          f"({run['sql_chars']:,} chars), run (open file, query, collect members) {run['run_s']:.1f} s")
-    print(f"   peak RSS {run['rss_before']:,.0f} MiB before → {run['rss_after']:,.0f} MiB after "
-          f"(+{run['rss_after'] - run['rss_before']:,.0f} MiB; DuckDB's memory included)")
+
+    def cpu(value: float | None) -> str:
+        return f"{value:.2f}" if value is not None else "n/a"
+
+    print()
+    print(f"1. RFM, as of {AS_OF}: {rfm['scored']:,} customers scored, {rfm['unscored']:,} without a paid order "
+          f"(no score); {rfm['late_orders']:,} orders dated after the as-of instant; {rfm['only_events']:,} ids in "
+          "events without a customer row")
+    print(f"   {'query':34} {'median ms':>10} {'DuckDB cpu s':>13} {'rows':>10}")
+    print(f"   {'hand-written (NTILE)':34} {rfm['hand_ms']:10.0f} {cpu(rfm['hand_cpu']):>13} {rfm['scored']:10,}")
+    print(f"   {'compiled (SqlGenerator.values)':34} {rfm['compiled_ms']:10.0f} {cpu(rfm['compiled_cpu']):>13} "
+          f"{rfm['rows']:10,}")
+    verdict = "OK" if ratio <= 1.1 else "slower than the target"
+    print(f"   compiled / hand: {ratio:.2f}× wall (target ≤ 1.1×: {verdict})"
+          + (f", {rfm['compiled_cpu'] / rfm['hand_cpu']:.2f}× cpu" if rfm["hand_cpu"] and rfm["compiled_cpu"] else "")
+          + f"; median of {args.repeat} alternating runs after a warm-up, fetchall included")
+    print("   same (customer_id, r, f, m, class) for every scored customer: yes (checked)")
+    print(f"2. One run on the DuckDB file: {run['segments']} segments ({run['own']} on catalogue attributes and "
+          f"functions + {run['templates']} templates), one fused query")
+    print(f"   check {run['check_ms']:.0f} ms, compile to SQL {run['compile_ms']:.0f} ms ({run['sql_chars']:,} chars), "
+          f"run (open, query, collect members) {run['run_s']:.1f} s")
+    print(f"   peak RSS of the process {run['rss_before']:,.0f} MiB before the run, {run['rss_after']:,.0f} MiB after "
+          "(DuckDB's memory is part of it)")
     counts = [f"{name}={count:,}" for name, count in run["counts"].items()]
     print(textwrap.fill("   members: " + ", ".join(counts), width=118, subsequent_indent="     "))
     if run["warnings"]:
         print(f"   warnings: {run['warnings']}")
-    print("3. Profile (one SQL query each)")
+    print("3. Profiles (one SQL query each, on the file)")
     for label, (seconds, profile) in profiles.items():
-        print(f"   {label:34} {seconds:7.1f} s")
+        sizes = ", ".join(f"{name} {profile['summary'][name]['customers']:,} customers" for name in profile["segments"])
+        print(f"   {label:24} {seconds:6.1f} s   ({sizes})")
     print()
-    print(f"{'benchmark':44} {'result':>32}")
-    print(f"{'1. RFM hand-written NTILE':44} {rfm['hand_ms']:29.0f} ms")
-    print(f"{'1. RFM compiled':44} {rfm['compiled_ms']:29.0f} ms")
-    print(f"{'1. RFM ratio compiled / hand (≤ 1.1×)':44} {ratio:31.2f}×")
-    label = f"2. run, {run['segments']} segments, wall"
-    print(f"{label:44} {run['run_s']:30.1f} s")
-    rss = f"{run['rss_after']:,.0f} MiB (before {run['rss_before']:,.0f})"
-    print(f"{'2. run, peak RSS':44} {rss:>32}")
-    for label, (seconds, _) in profiles.items():
-        print(f"{'3. profile ' + label:44} {seconds:30.1f} s")
+    rows = [
+        ("1. RFM hand-written NTILE, median", f"{rfm['hand_ms']:,.0f} ms"),
+        ("1. RFM compiled, median", f"{rfm['compiled_ms']:,.0f} ms"),
+        ("1. RFM compiled / hand (target ≤ 1.1×)", f"{ratio:.2f}×"),
+        ("1. RFM DuckDB cpu, hand / compiled", f"{cpu(rfm['hand_cpu'])} s / {cpu(rfm['compiled_cpu'])} s"),
+        (f"2. run, {run['segments']} segments, wall", f"{run['run_s']:.1f} s"),
+        ("2. run, peak RSS after (before)", f"{run['rss_after']:,.0f} MiB ({run['rss_before']:,.0f} MiB)"),
+        *((f"3. profile {label}", f"{seconds:.1f} s") for label, (seconds, _) in profiles.items()),
+        ("machine: cores, load average before → after", f"{os.cpu_count()}, {load_before:.1f} → {load_after:.1f}"),
+    ]
+    width = max(len(label) for label, _ in rows)
+    print(f"{'benchmark':{width}}  {'result':>24}")
+    for label, value in rows:
+        print(f"{label:{width}}  {value:>24}")
 
 
 if __name__ == "__main__":

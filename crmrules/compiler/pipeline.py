@@ -86,7 +86,9 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: a
             case ast.FunctionDecl():
                 names.functions[name] = decl
     if prelude is not None:
-        names.elsewhere = {d.name for d in prelude.declarations if isinstance(d, _NAMED)} - bodies.keys()
+        for d in prelude.declarations:
+            if isinstance(d, _NAMED) and d.name not in bodies:
+                (names.elsewhere_functions if isinstance(d, ast.FunctionDecl) else names.elsewhere).add(d.name)
     order, failed = dependencies(bodies, errors)  # names on a cycle are not checked further
     attribute_types: dict[str, t.Type] = {}
     for name in order:

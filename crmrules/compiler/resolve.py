@@ -33,6 +33,7 @@ class Names:
     functions: dict[str, ast.FunctionDecl] = field(default_factory=dict)
     # catalogue names not checked for this rule file: offered as suggestions only
     elsewhere: set[str] = field(default_factory=set)
+    elsewhere_functions: set[str] = field(default_factory=set)
 
     def customer_level(self) -> set[str]:
         """Every name usable where the customer is in scope."""
@@ -142,7 +143,7 @@ class _Resolver:
         if function is None:
             return self.fail(UnknownNameError(
                 f"unknown function `{node.name}`", node.span,
-                did_you_mean(node.name, [*FUNCTIONS, *self.names.functions, *self.names.elsewhere, "ntile",
+                did_you_mean(node.name, [*FUNCTIONS, *self.names.functions, *self.names.elsewhere_functions, "ntile",
                                          *ast.AggFunc]),
                 code="E0202"))
         args = [self.visit(a, scope) for a in node.args]

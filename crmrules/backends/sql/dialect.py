@@ -70,6 +70,8 @@ class SqlDialect:
     sqlglot_name = ""
     # whether `WITH x AS MATERIALIZED (...)` is understood: a CTE read many times is computed once
     materialized_ctes = False
+    # whether to join the aggregates through a CTE of every id with left joins instead of full joins
+    join_through_ids = False
 
     def unsupported(self, what: str, node: ast.Node | None = None) -> UnsupportedFeatureError:
         """The error for a construct this dialect cannot express."""

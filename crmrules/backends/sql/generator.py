@@ -97,6 +97,7 @@ class SqlGenerator:
         self.customer_aggs = {name: _Aggregates(alias) for name, alias in _AGG_CTE.items()}
         self.order_item_aggs = _Aggregates("oi_agg")
         self.populations: dict[ast.Expr, _Population] = {}
+        self.through_ids = False  # set when the query is assembled
         self.tops: dict[ast.Aggregate, tuple[str, exp.Expression, exp.Expression, exp.Expression | None]] = {}
 
     # ----------------------------------------------------------------- naming
@@ -239,6 +240,9 @@ class SqlGenerator:
                                               copy=False).from_(union.subquery(ident("u")), copy=False)))
             joined.append("others")
 
+        self.through_ids = self.dialect.join_through_ids and bool(joined)
+        if self.through_ids:
+            ctes.append(("ids", self.all_ids(joined)))
         ctes.extend(self.population_ctes(joined, now))
         # the customers table, fully joined with whoever the aggregates know: people without a customer row exist too
         select = exp.select(exp.alias_(self.known_id(joined), ident("customer_id")), copy=False)
@@ -252,8 +256,21 @@ class SqlGenerator:
             select = select.with_(ident(name), as_=body, copy=False)
         return select
 
+    def all_ids(self, joined: list[str]) -> exp.Expression:
+        """Every id of the customers table and of the aggregates, once each."""
+        id_column = self.column_source("customers", "id")
+        parts = [exp.select(exp.alias_(col(id_column), ident("customer_id")), copy=False).from_(
+            table(self.schema.table("customers").source), copy=False)]
+        parts += [exp.select(col("customer_id"), copy=False).from_(table(alias), copy=False) for alias in joined]
+        union = parts[0]
+        for part in parts[1:]:
+            union = exp.union(union, part, distinct=True, copy=False)
+        return union
+
     def known_id(self, aliases: list[str]) -> exp.Expression:
         """The id of a row of the full join: the customer row's, or else the first aggregate's that has one."""
+        if self.through_ids and aliases:
+            return col("customer_id", "ids")
         id_column = self.column_source("customers", "id")
         ids = [col("customer_id", a) for a in aliases]
         return exp.Coalesce(this=col(id_column, "c"), expressions=ids) if ids else col(id_column, "c")
@@ -261,10 +278,21 @@ class SqlGenerator:
     def everyone(self, select: exp.Select, joined: list[str], now: exp.Expression,
                  conditions: list[exp.Expression]) -> exp.Select:
         """FROM customers, fully joined with the aggregates, keeping whoever exists at `now` and meets `conditions`."""
-        select = select.from_(table(self.schema.table("customers").source, "c"), copy=False)
-        for index, alias in enumerate(joined):
-            select = select.join(table(alias), join_type="full", copy=False,
-                                 on=exp.EQ(this=col("customer_id", alias), expression=self.known_id(joined[:index])))
+        customers = table(self.schema.table("customers").source, "c")
+        if self.through_ids:
+            # the same rows as the full joins below, from left joins SQLite can index (its full joins are quadratic)
+            key = col("customer_id", "ids")
+            select = select.from_(table("ids"), copy=False).join(
+                customers, join_type="left", copy=False,
+                on=exp.EQ(this=col(self.column_source("customers", "id"), "c"), expression=key))
+            for alias in joined:
+                select = select.join(table(alias), join_type="left", copy=False,
+                                     on=exp.EQ(this=col("customer_id", alias), expression=key.copy()))
+        else:
+            select = select.from_(customers, copy=False)
+            for index, alias in enumerate(joined):
+                select = select.join(table(alias), join_type="full", copy=False, on=exp.EQ(
+                    this=col("customer_id", alias), expression=self.known_id(joined[:index])))
         filters = [exp.Not(this=exp.Is(this=self.known_id(joined), expression=exp.Null()))]
         return select.where(and_(*filters, *self.registered(now), *conditions), copy=False)
 

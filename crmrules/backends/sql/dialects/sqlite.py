@@ -39,6 +39,7 @@ class SQLite(SqlDialect):
     name = "sqlite"
     sqlglot_name = "sqlite"
     materialized_ctes = True
+    join_through_ids = True
 
     def read(self, value, value_type):
         if value is None:

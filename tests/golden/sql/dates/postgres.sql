@@ -28,7 +28,7 @@ WHERE
         "c"."registered_at" > CAST('2025-12-30 23:59:59.999999' AS TIMESTAMP)
         AND "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
       )
-      AND EXTRACT(MONTH FROM "c"."birthday") = 6
+      AND CAST(EXTRACT(MONTH FROM "c"."birthday") AS INT) = 6
       AND (
         CAST("c"."registered_at" AS DATE) - CAST("c"."birthday" AS DATE)
       ) > 3650

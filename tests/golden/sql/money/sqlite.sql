@@ -23,14 +23,24 @@ WITH "vo" AS (
   FROM "vo" AS "o"
   GROUP BY
     "o"."customer_id"
+), "ids" AS (
+  SELECT
+    "id" AS "customer_id"
+  FROM "customers"
+  UNION
+  SELECT
+    "customer_id"
+  FROM "o_agg"
 )
 SELECT
-  COALESCE("c"."id", "o_agg"."customer_id") AS "customer_id"
-FROM "customers" AS "c"
-FULL JOIN "o_agg"
-  ON "o_agg"."customer_id" = "c"."id"
+  "ids"."customer_id" AS "customer_id"
+FROM "ids"
+LEFT JOIN "customers" AS "c"
+  ON "c"."id" = "ids"."customer_id"
+LEFT JOIN "o_agg"
+  ON "o_agg"."customer_id" = "ids"."customer_id"
 WHERE
-  NOT COALESCE("c"."id", "o_agg"."customer_id") IS NULL
+  NOT "ids"."customer_id" IS NULL
   AND (
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= '2026-06-30 23:59:59.999999'
