@@ -106,18 +106,11 @@ def memory(program: Program, segment: str) -> MemorySegment:
     generator = _Generator(program)
     body = generator.true(decl.body, "c")
     source = generator.module(body)
-    namespace = dict(_RUNTIME)
-    namespace.update(generator.constants)
-    schema, windows = program.schema, tuple(generator.windows)
+    namespace = _namespace(generator)
+    schema = program.schema
 
     def prepare(customer):
         return prepare_customer(customer, schema)
-
-    def instant_of(now):
-        # `now` and the window edges are computed once per distinct `now`, not per customer
-        n = values.evaluation_instant(now, schema.timezone)
-        namespace["_last"] = last = (now, n, tuple(values.shift(n, d, -1) for d in windows))
-        return last
 
     def retry(customer, now, error, population=None):
         # data of the wrong type: convert it and evaluate again, or name exactly what is wrong
@@ -126,9 +119,25 @@ def memory(program: Program, segment: str) -> MemorySegment:
             raise InternalError(f"evaluation of segment `{segment}` failed: {error}") from error
         return namespace["matches"](fixed, now, population=population)
 
-    namespace.update(_last=(None, None, ()), _prepare=prepare, _instant_of=instant_of, _retry=retry)
+    namespace.update(_prepare=prepare, _retry=retry)
     exec(compile(source, f"<segment {segment}>", "exec"), namespace)  # noqa: S102 - our own generated code
     return MemorySegment(segment, decl.title, source, namespace["matches"], program)
+
+
+def _namespace(generator: _Generator) -> dict:
+    """The globals generated code runs in: the runtime helpers, its constants, and `_instant_of`."""
+    namespace = dict(_RUNTIME)
+    namespace.update(generator.constants)
+    timezone, windows = generator.schema.timezone, tuple(generator.windows)
+
+    def instant_of(now):
+        # `now` and the window edges are computed once per distinct `now`, not per customer
+        n = values.evaluation_instant(now, timezone)
+        namespace["_last"] = last = (now, n, tuple(values.shift(n, d, -1) for d in windows))
+        return last
+
+    namespace.update(_last=(None, None, ()), _instant_of=instant_of)
+    return namespace
 
 
 def compile_values(program: Program, codes) -> callable:
@@ -136,16 +145,7 @@ def compile_values(program: Program, codes) -> callable:
     expression per value; the customer must already have the schema's types (see prepare_customer)."""
     generator = _Generator(program)
     source = generator.values_module(codes(generator))
-    namespace = dict(_RUNTIME)
-    namespace.update(generator.constants)
-    schema, windows = program.schema, tuple(generator.windows)
-
-    def instant_of(now):
-        n = values.evaluation_instant(now, schema.timezone)
-        namespace["_last"] = last = (now, n, tuple(values.shift(n, d, -1) for d in windows))
-        return last
-
-    namespace.update(_last=(None, None, ()), _instant_of=instant_of)
+    namespace = _namespace(generator)
     exec(compile(source, "<values>", "exec"), namespace)  # noqa: S102 - our own generated code
     return namespace["values"]
 
