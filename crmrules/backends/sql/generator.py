@@ -82,6 +82,7 @@ class _Population:
 
     alias: str
     among: exp.Expression
+    driver: str | None = None  # a table every customer of the population has rows in
     tiles: dict[ast.Ntile, str] = field(default_factory=dict)
     values: list[tuple[int, exp.Expression, str]] = field(default_factory=list)  # (buckets, value, column)
 
@@ -300,18 +301,38 @@ class SqlGenerator:
         """A CTE per `among` condition ranking its customers, one NTILE column per ranked value."""
         ctes = []
         for population in self.populations.values():
+            driver = _AGG_CTE.get(population.driver)
+            driven = driver in joined
+            # everyone of the population has rows in `driver`: start from its customers, not from everyone
+            key = col("customer_id", driver) if driven else self.known_id(joined)
             windows = []
             for buckets, value, name in population.values:
                 missing = exp.Is(this=paren(value.copy()), expression=exp.Null())
                 # ties go by id, so every engine (and memory) deals the same customers into each tile
-                order = exp.Order(expressions=[exp.Ordered(this=value.copy()),
-                                               exp.Ordered(this=self.known_id(joined))])
+                order = exp.Order(expressions=[exp.Ordered(this=value.copy()), exp.Ordered(this=key.copy())])
                 window = exp.Window(this=exp.Anonymous(this="NTILE", expressions=[number(buckets)]),
                                     partition_by=[paren(missing)], order=order)
                 windows.append(exp.alias_(case_when(exp.Not(this=missing.copy()), window), ident(name), copy=False))
-            select = exp.select(exp.alias_(self.known_id(joined), ident("customer_id")), *windows, copy=False)
-            ctes.append((population.alias, self.everyone(select, joined, now, [population.among])))
+            select = exp.select(exp.alias_(key.copy(), ident("customer_id")), *windows, copy=False)
+            if driven:
+                select = self.from_driver(select, driver, joined).where(
+                    and_(*self.registered(now), population.among), copy=False)
+            else:
+                select = self.everyone(select, joined, now, [population.among])
+            ctes.append((population.alias, select))
         return ctes
+
+    def from_driver(self, select: exp.Select, driver: str, joined: list[str]) -> exp.Select:
+        """FROM one aggregate's customers, with the customer row and the other aggregates left-joined."""
+        key = col("customer_id", driver)
+        select = select.from_(table(driver), copy=False).join(
+            table(self.schema.table("customers").source, "c"), join_type="left", copy=False,
+            on=exp.EQ(this=col(self.column_source("customers", "id"), "c"), expression=key.copy()))
+        for alias in joined:
+            if alias != driver:
+                select = select.join(table(alias), join_type="left", copy=False,
+                                     on=exp.EQ(this=col("customer_id", alias), expression=key.copy()))
+        return select
 
     def ntile_ref(self, node: ast.Ntile) -> exp.Expression:
         """A customer's tile, computed in the CTE of its population; null outside it."""
@@ -319,7 +340,8 @@ class SqlGenerator:
         if population is None:
             alias = f"pop{len(self.populations)}"
             among = exp.Coalesce(this=self.expr(node.among, "customers"), expressions=[self.dialect.boolean(False)])
-            population = self.populations[node.among] = _Population(alias, among)
+            driver = _required_table(node.among, self.program.attributes)
+            population = self.populations[node.among] = _Population(alias, among, driver)
         name = population.tiles.get(node)
         if name is None:
             name = population.tiles[node] = f"t{len(population.tiles)}"
@@ -336,17 +358,10 @@ class SqlGenerator:
 
     def driven_by(self, driver: str, joined: list[str], ctes, conditions, now) -> exp.Select:
         """Members drawn from one aggregate's customers, the customer row and other aggregates joined on."""
-        id_column = self.column_source("customers", "id")
-        customers = self.schema.table("customers")
         key = col("customer_id", driver)
-        select = exp.select(exp.alias_(key, ident("customer_id")), copy=False).from_(table(driver), copy=False)
-        select = select.join(table(customers.source, "c"), join_type="left", copy=False,
-                             on=exp.EQ(this=col(id_column, "c"), expression=key.copy()))
-        for alias in joined:
-            if alias != driver:
-                select = select.join(table(alias), join_type="left", copy=False,
-                                     on=exp.EQ(this=col("customer_id", alias), expression=key.copy()))
-        select = select.where(and_(*self.registered(now), conditions[0][1]), copy=False)
+        select = exp.select(exp.alias_(key, ident("customer_id")), copy=False)
+        select = self.from_driver(select, driver, joined).where(and_(*self.registered(now), conditions[0][1]),
+                                                                 copy=False)
         for name, body in ctes:
             select = select.with_(ident(name), as_=body, copy=False)
         return select
@@ -650,9 +665,19 @@ class SqlGenerator:
         raise InternalError(f"no SQL for aggregate {node.func}", node.span)
 
 
-def _required_table(body: ast.Expr) -> str | None:
-    """A table every member must have a counted row in, read off the condition's top-level `and`."""
-    for part in body.operands if isinstance(body, ast.And) else (body,):
+def _required_table(body: ast.Expr, attributes: dict | None = None) -> str | None:
+    """A table every member must have a counted row in, read off the condition's top-level `and`
+    (looking into the attributes it names when `attributes` is given)."""
+
+    def plain(node: ast.Expr) -> ast.Expr:
+        if attributes is not None and isinstance(node, ast.AttributeRef):
+            return plain(attributes[node.name].body)
+        return node
+
+    for part in plain(body).operands if isinstance(plain(body), ast.And) else (plain(body),):
+        part = plain(part)
+        if isinstance(part, ast.Compare):
+            part = dataclasses.replace(part, left=plain(part.left))
         match part:
             case ast.Aggregate(func=ast.AggFunc.ANY, table=table_name):
                 return table_name
