@@ -188,11 +188,13 @@ def cpu_seconds(connection, sql: str) -> float | None:
 
 def compiled_rfm_tree():
     """The catalogue's RFM attributes of every customer, as the engine compiles them (a sqlglot tree)."""
-    rules = crmrules.load_text("")
+    # the customers RFM scores: those with a paid order, as the hand-written query lists them
+    rules = crmrules.load_text("segment scored: order_count > 0")
     rules._ensure(RFM, rules.program.attributes)
     program = rules.program
     generator = SqlGenerator(program, dialect_named("duckdb"), evaluation_instant(AS_OF, program.schema.timezone))
-    return generator.values([(name, program.attributes[name].body) for name in RFM])
+    return generator.values([(name, program.attributes[name].body) for name in RFM],
+                            where=program.segments["scored"].body)
 
 
 def show_sql() -> None:

@@ -117,24 +117,40 @@ class SqlGenerator:
     # ------------------------------------------------------------- the query
     def query(self, segments: list[str]) -> exp.Select:
         """One SELECT of every customer's id with a boolean column per segment."""
-        conditions = [(name, self.membership(self.program.segments[name].body)) for name in segments]
-        return self.assemble(conditions, segments, only_members=False)
+        columns = [(name, self.membership(self.program.segments[name].body)) for name in segments]
+        return self.assemble(columns, None, lambda: not self.nobody_without_rows(segments))
 
-    def values(self, columns: list[tuple[str, ast.Expr]], segments: list[str] = ()) -> exp.Select:
-        """One SELECT of every existing customer's id, a column per expression (null kept) and one
-        membership column per segment."""
+    def values(self, columns: list[tuple[str, ast.Expr]], segments: list[str] = (),
+               where: ast.Expr | None = None) -> exp.Select:
+        """One SELECT of the id of every existing customer (or of those for whom `where` is true), a
+        column per expression (null kept) and one membership column per segment."""
         built = [(name, self.expr(body, "customers")) for name, body in columns]
         built += [(name, self.membership(self.program.segments[name].body)) for name in segments]
-        return self.assemble(built, segments, only_members=False, everyone=True)
+        if where is None:
+            return self.assemble(built, None, lambda: True)
+        condition = self.membership(where)
+        return self.assemble(built, condition, lambda: self.empty_customer_may_match(where),
+                             driver=_required_table(where, self.program.attributes))
 
     def members(self, segment: str) -> exp.Select:
         """A SELECT of the ids of one segment's members."""
         body = self.program.segments[segment].body
         condition = self.membership(body)
-        return self.assemble([(segment, condition)], [segment], only_members=True, driver=_required_table(body))
+        return self.assemble([], condition, lambda: not self.nobody_without_rows([segment]),
+                             driver=_required_table(body, self.program.attributes))
 
     def membership(self, body: ast.Expr) -> exp.Expression:
         return exp.Coalesce(this=self.expr(body, "customers"), expressions=[self.dialect.boolean(False)])
+
+    def empty_customer_may_match(self, condition: ast.Expr) -> bool:
+        """Whether a customer with no rows at all might meet a condition."""
+        from crmrules.backends.memory import attribute_values
+        from crmrules.errors import EvaluationError
+
+        try:
+            return attribute_values(self.program, [condition])({}, self.now)[0] is not False
+        except EvaluationError:
+            return True  # ranked by an `ntile`: it depends on the data
 
     def nobody_without_rows(self, segments: list[str]) -> bool:
         """Whether no segment takes a customer who has no customer row and no rows anywhere.
@@ -175,11 +191,19 @@ class SqlGenerator:
             for row_filter in aggregates.filters:
                 if row_filter not in distinct:
                     distinct.append(row_filter)
-            select = select.where(or_(*distinct), copy=False)
+            # `f or (f and g)` is `f`: a value's not-null test need not be read again
+            kept = [f for f in distinct if not any(
+                other is not f and other in list(f.flatten()) for other in distinct if isinstance(f, exp.And))]
+            select = select.where(or_(*kept), copy=False)
         return select.group_by(key.copy(), copy=False)
 
-    def assemble(self, conditions: list[tuple[str, exp.Expression]], segments: list[str],
-                 only_members: bool, driver: str | None = None, everyone: bool = False) -> exp.Select:
+    def assemble(self, columns: list[tuple[str, exp.Expression]], where: exp.Expression | None,
+                 needs_everyone, driver: str | None = None) -> exp.Select:
+        """The query: CTEs, then the customers with their `columns`, those for whom `where` holds.
+
+        `needs_everyone()` says whether someone without any row could be selected (then every
+        id of orders and events is gathered); `driver` names a table every selected customer has
+        rows in, so the query can start from that table's aggregates instead of from everyone."""
         d = self.dialect
         now = d.timestamp(self.now)
         customers = self.schema.table("customers")
@@ -229,10 +253,11 @@ class SqlGenerator:
                               "inner"))
             ctes.append((alias, self.top(owners[node.table], sources[node.table], joins, value, weight, condition)))
             joined.append(alias)
-        if driver is not None and driver in _AGG_CTE and _AGG_CTE[driver] in joined and not self.populations:
+        if driver is not None and driver in _AGG_CTE and _AGG_CTE[driver] in joined \
+                and not self.population_takes_nobody():
             # every member has a row in this table's aggregates: start from them, not from everyone
-            return self.driven_by(_AGG_CTE[driver], joined, ctes, conditions, now)
-        if everyone or not self.nobody_without_rows(segments) or self.population_takes_nobody():
+            return self.driven_by(_AGG_CTE[driver], joined, ctes, columns, where, now)
+        if needs_everyone() or self.population_takes_nobody():
             # someone with no rows at all can be a member, so every id in every table counts
             union = exp.union(exp.select(col(customer_id), copy=False).from_(table("vo"), copy=False),
                               exp.select(col(event_customer), copy=False).from_(table("ve"), copy=False),
@@ -247,12 +272,9 @@ class SqlGenerator:
         ctes.extend(self.population_ctes(joined, now))
         # the customers table, fully joined with whoever the aggregates know: people without a customer row exist too
         select = exp.select(exp.alias_(self.known_id(joined), ident("customer_id")), copy=False)
-        if not only_members:
-            select = select.select(*(exp.alias_(c, ident(n), copy=False) for n, c in conditions), copy=False)
-        select = self.everyone(select, joined, now, [conditions[0][1]] if only_members else [])
-        for population in self.populations.values():
-            select = select.join(table(population.alias), join_type="left", copy=False,
-                                 on=exp.EQ(this=col("customer_id", population.alias), expression=self.known_id(joined)))
+        select = select.select(*(exp.alias_(c, ident(n), copy=False) for n, c in columns), copy=False)
+        select = self.everyone(select, joined, now, [where] if where is not None else [])
+        select = self.with_populations(select, self.known_id(joined))
         for name, body in ctes:
             select = select.with_(ident(name), as_=body, copy=False)
         return select
@@ -329,7 +351,8 @@ class SqlGenerator:
             table(self.schema.table("customers").source, "c"), join_type="left", copy=False,
             on=exp.EQ(this=col(self.column_source("customers", "id"), "c"), expression=key.copy()))
         for alias in joined:
-            if alias != driver:
+            # `others` only lists ids: nothing reads from it once the rows come from `driver`
+            if alias not in (driver, "others"):
                 select = select.join(table(alias), join_type="left", copy=False,
                                      on=exp.EQ(this=col("customer_id", alias), expression=key.copy()))
         return select
@@ -356,14 +379,23 @@ class SqlGenerator:
         moment = col(registered.source, "c")
         return [paren(or_(exp.Is(this=moment, expression=exp.Null()), exp.LTE(this=moment.copy(), expression=now.copy())))]
 
-    def driven_by(self, driver: str, joined: list[str], ctes, conditions, now) -> exp.Select:
+    def driven_by(self, driver: str, joined: list[str], ctes, columns, where, now) -> exp.Select:
         """Members drawn from one aggregate's customers, the customer row and other aggregates joined on."""
+        ctes = ctes + self.population_ctes(joined, now)
         key = col("customer_id", driver)
         select = exp.select(exp.alias_(key, ident("customer_id")), copy=False)
-        select = self.from_driver(select, driver, joined).where(and_(*self.registered(now), conditions[0][1]),
-                                                                 copy=False)
+        select = select.select(*(exp.alias_(c, ident(n), copy=False) for n, c in columns), copy=False)
+        select = self.from_driver(select, driver, joined)
+        select = self.with_populations(select, key).where(and_(*self.registered(now), where), copy=False)
         for name, body in ctes:
             select = select.with_(ident(name), as_=body, copy=False)
+        return select
+
+    def with_populations(self, select: exp.Select, key: exp.Expression) -> exp.Select:
+        """The select with every population CTE left-joined on the customer id `key`."""
+        for population in self.populations.values():
+            select = select.join(table(population.alias), join_type="left", copy=False,
+                                 on=exp.EQ(this=col("customer_id", population.alias), expression=key.copy()))
         return select
 
     # ------------------------------------------------------------ expressions

@@ -48,11 +48,6 @@ WITH "vo" AS (
         AND "o"."created_at" <= toDateTime64('2026-06-30 23:59:59.999999', 6)
       )
     )
-    OR (
-      COALESCE("oi"."a0", 0) = 1 AND NOT (
-        "o"."total" IS NULL
-      )
-    )
     OR COALESCE("oi"."a0", 0) = 1
   GROUP BY
     "o"."customer_id"

@@ -57,10 +57,6 @@ WITH "vo" AS (
         AND "o"."created_at" <= '2026-06-30 23:59:59.999999'
       )
     )
-    OR (
-      COALESCE("oi"."a0", 0) = 1
-      AND NOT CAST(ROUND("o"."total" * 1000000) AS INTEGER) IS NULL
-    )
     OR COALESCE("oi"."a0", 0) = 1
   GROUP BY
     "o"."customer_id"
