@@ -293,6 +293,8 @@ def _names_outside(rules: ast.RuleFile, schema: Schema) -> bool:
         return any(outside(child, local, in_rows) for child in ast.children(node))
 
     for decl in rules.declarations:
+        if isinstance(decl, ast.TestDecl) and decl.segment not in declared:
+            return True
         local = {p.name for p in decl.params} if isinstance(decl, ast.FunctionDecl) else set()
         if outside(decl, local, False):
             return True

@@ -81,3 +81,13 @@ def test_rfm_command(tmp_path):
     memory = crmrules_cli("rfm", "--data", str(tmp_path), "--as-of", "2026-06-30", "--format", "json",
                           "--backend", "memory")
     assert json.loads(memory.stdout) == report
+
+
+def test_campaigns_and_tests_can_name_catalogue_segments(tmp_path):
+    rules = tmp_path / "r.crm"
+    rules.write_text('campaign winback:\n    audience: dormant and lifecycle == "lost"\n    trigger: daily at 09:00\n'
+                     '    action: email(template: "winback")\n\n'
+                     'test repeat_buyers:\n    given customer {id: "c1"}\n    as of 2026-06-30\n    expect out\n')
+    result = crmrules_cli("test", str(rules))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1 passed, 0 failed"

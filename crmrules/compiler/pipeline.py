@@ -76,7 +76,14 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: a
             bodies[decl.name] = (decl, _uses(decl))
             program.own.append(decl.name)
     if prelude is not None:
-        _add_prelude(prelude, bodies, schema, roots)
+        # campaigns and tests may name catalogue segments and attributes too
+        mentioned = set(roots)
+        for decl in rules.declarations:
+            if isinstance(decl, ast.CampaignDecl):
+                mentioned |= {n.name for n in ast.walk(decl) if isinstance(n, (ast.Name, ast.Call))}
+            elif isinstance(decl, ast.TestDecl):
+                mentioned.add(decl.segment)
+        _add_prelude(prelude, bodies, schema, tuple(mentioned))
     for name, (decl, _) in bodies.items():
         match decl:
             case ast.SegmentDecl():
