@@ -173,10 +173,8 @@ class SqlGenerator:
         """Whether a customer with no rows at all would be ranked in some population."""
         from crmrules.backends.memory import population_inputs
 
-        return any(population_inputs(self.program, node)({}, self.now)[0] for node in self.ntiles())
-
-    def ntiles(self) -> list[ast.Ntile]:
-        return [node for population in self.populations.values() for node in population.tiles]
+        return any(population_inputs(self.program, node)({}, self.now)[0]
+                   for population in self.populations.values() for node in population.tiles)
 
     def grouped(self, aggregates: _Aggregates, key: exp.Expression, key_name: str, source: exp.Expression,
                 joins: list[tuple] = ()) -> exp.Select:
