@@ -1,6 +1,6 @@
 """Turn the Chinook CSV extract into a crmrules data directory in the default schema.
 
-    python examples/chinook/prepare.py OUTDIR [--source ../shared/realdata/chinook]
+    python examples/chinook/prepare.py OUTDIR [--source examples/chinook/data]
 
 `schema.toml` beside this file maps the raw extract's column names, which is
 enough for rules on customers and invoice totals. It cannot give what the
@@ -21,9 +21,9 @@ default schema instead, so the whole catalogue works on them with no mapping:
 * ``products.csv``: one product per track: ``id``, ``title``, ``category``
   (genre name), ``price``.
 
-Standard library only. The extract (MIT, see its LICENSE-CHINOOK.txt) lives in
-``shared/realdata/chinook`` beside the repository; its customers and invoices
-are fictitious, generated at random by Chinook's author.
+Standard library only. The extract (MIT, see data/LICENSE-CHINOOK.txt) is in
+``examples/chinook/data``, copied from the workplace's shared real-data folder;
+its customers and invoices are fictitious, generated at random by Chinook's author.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import argparse
 import csv
 from pathlib import Path
 
-DEFAULT_SOURCE = Path(__file__).resolve().parents[3] / "shared" / "realdata" / "chinook"
+DEFAULT_SOURCE = Path(__file__).resolve().parent / "data"
 
 
 def _read(source: Path, name: str) -> list[dict[str, str]]:
