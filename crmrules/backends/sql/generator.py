@@ -84,7 +84,8 @@ class _Population:
     among: exp.Expression
     driver: str | None = None  # a table every customer of the population has rows in
     tiles: dict[ast.Ntile, str] = field(default_factory=dict)
-    values: list[tuple[int, exp.Expression, str]] = field(default_factory=list)  # (buckets, value, column)
+    # (buckets, value, column, whether the value is never null)
+    values: list[tuple[int, exp.Expression, str, bool]] = field(default_factory=list)
 
 
 class SqlGenerator:
@@ -326,12 +327,16 @@ class SqlGenerator:
             # everyone of the population has rows in `driver`: start from its customers, not from everyone
             key = col("customer_id", driver) if driven else self.known_id(joined)
             windows = []
-            for buckets, value, name in population.values:
-                missing = exp.Is(this=paren(value.copy()), expression=exp.Null())
+            for buckets, value, name, never_null in population.values:
                 # ties go by id, so every engine (and memory) deals the same customers into each tile
                 order = exp.Order(expressions=[exp.Ordered(this=value.copy()), exp.Ordered(this=key.copy())])
-                window = exp.Window(this=exp.Anonymous(this="NTILE", expressions=[number(buckets)]),
-                                    partition_by=[paren(missing)], order=order)
+                tile = exp.Anonymous(this="NTILE", expressions=[number(buckets)])
+                if never_null:
+                    windows.append(exp.alias_(exp.Window(this=tile, order=order), ident(name), copy=False))
+                    continue
+                # customers without a value are not ranked: they get a partition (and a null) of their own
+                missing = exp.Is(this=paren(value.copy()), expression=exp.Null())
+                window = exp.Window(this=tile, partition_by=[paren(missing)], order=order)
                 windows.append(exp.alias_(case_when(exp.Not(this=missing.copy()), window), ident(name), copy=False))
             select = exp.select(exp.alias_(key.copy(), ident("customer_id")), *windows, copy=False)
             if driven:
@@ -341,6 +346,16 @@ class SqlGenerator:
                 select = self.everyone(select, joined, now, [population.among])
             ctes.append((population.alias, select))
         return ctes
+
+    def never_null(self, node: ast.Expr) -> bool:
+        """Whether a customer-level value is never null: counts and sums (0 over no rows), and attributes
+        defined as one."""
+        match node:
+            case ast.AttributeRef(name=name):
+                return self.never_null(self.program.attributes[name].body)
+            case ast.Aggregate(func=ast.AggFunc.COUNT | ast.AggFunc.SUM | ast.AggFunc.ANY | ast.AggFunc.NONE):
+                return True
+        return False
 
     def from_driver(self, select: exp.Select, driver: str, joined: list[str]) -> exp.Select:
         """FROM one aggregate's customers, with the customer row and the other aggregates left-joined."""
@@ -366,7 +381,8 @@ class SqlGenerator:
         name = population.tiles.get(node)
         if name is None:
             name = population.tiles[node] = f"t{len(population.tiles)}"
-            population.values.append((node.buckets, self.expr(node.value, "customers"), name))
+            value = self.expr(node.value, "customers")
+            population.values.append((node.buckets, value, name, self.never_null(node.value)))
         return col(name, population.alias)
 
     def registered(self, now: exp.Expression) -> list[exp.Expression]:
