@@ -91,3 +91,17 @@ def test_campaigns_and_tests_can_name_catalogue_segments(tmp_path):
     result = crmrules_cli("test", str(rules))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1 passed, 0 failed"
+
+
+def test_the_parsed_catalogue_is_cached_between_processes_and_survives_a_bad_cache(tmp_path, monkeypatch):
+    from crmrules.stdlib import prelude
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    fresh = prelude.__wrapped__()
+    (cached,) = (tmp_path / "crmrules").glob("prelude-*.pickle")
+    assert prelude.__wrapped__() == fresh
+    cached.write_bytes(b"not a pickle")
+    assert prelude.__wrapped__() == fresh
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    (tmp_path / "file").write_text("a file where the cache directory should be")
+    assert prelude.__wrapped__() == fresh

@@ -6,10 +6,15 @@ segments. Both are parsed once per process; a rule set checks only what it uses.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
+import crmrules.grammar as grammar_package
 from crmrules import ast
 from crmrules.grammar import parse
 
@@ -42,11 +47,38 @@ def source(name: str) -> str:
 
 @cache
 def prelude() -> ast.RuleFile:
-    """Every catalogue declaration, parsed once."""
+    """Every catalogue declaration, parsed once per process and kept in the user's cache between
+    processes (parsing takes ~40 ms, reading the pickle ~3 ms)."""
+    texts = [source(name) for name in FILES]
+    # the key covers what the tree depends on: the catalogue, the node classes and the grammar
+    digest = hashlib.sha256("\0".join(texts).encode())
+    grammar_dir = Path(grammar_package.__file__).parent
+    for path in [Path(ast.__file__), *sorted(grammar_dir.glob("*.py")), *sorted(grammar_dir.glob("*.lark"))]:
+        digest.update(path.read_bytes())
+    cached = _cache_dir() / f"prelude-{digest.hexdigest()[:20]}.pickle"
+    try:
+        loaded = pickle.loads(cached.read_bytes())  # noqa: S301 - our own file, keyed by content
+        if isinstance(loaded, ast.RuleFile):
+            return loaded
+    except (OSError, pickle.PickleError, EOFError, AttributeError, TypeError, ValueError, ImportError):
+        pass
     declarations: list[ast.Declaration] = []
-    for name in FILES:
-        declarations.extend(parse(source(name), f"<stdlib>/{name}").declarations)
-    return ast.RuleFile(declarations=tuple(declarations))
+    for name, text in zip(FILES, texts):
+        declarations.extend(parse(text, f"<stdlib>/{name}").declarations)
+    parsed = ast.RuleFile(declarations=tuple(declarations))
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        scratch = cached.with_suffix(f".{os.getpid()}.tmp")
+        scratch.write_bytes(pickle.dumps(parsed))
+        scratch.replace(cached)
+    except OSError:
+        pass  # a read-only home: parse every time
+    return parsed
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "crmrules"
 
 
 @cache
