@@ -130,3 +130,20 @@ def test_profile_cli_json_and_html(shop, tmp_path):
     table = crmrules_cli("profile", "--segment", "dormant", "--data", str(shop), "--as-of", "2026-06-30")
     assert table.returncode == 0, table.stderr
     assert "repurchase rate" in table.stdout and "lifecycle" in table.stdout
+
+
+def test_profile_is_the_same_on_postgres_and_spark(shop, postgres_url, spark, tmp_path):
+    import psycopg
+
+    from crmrules.backends.sql.datadir import load_directory
+    from crmrules.backends.sql.transfer import to_postgres, to_spark
+
+    rules = crmrules.load_text(RULES)
+    expected = rules.profile(shop, "pt", vs="subscribers", backend="duckdb", as_of=AS_OF)
+    loaded = load_directory(shop, rules.schema)
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        to_postgres(loaded, rules.schema, connection, "profile_shop")
+    url = f"{postgres_url}{'&' if '?' in postgres_url else '?'}options=-csearch_path%3Dprofile_shop"
+    assert rules.profile(url, "pt", vs="subscribers", as_of=AS_OF) == expected
+    to_spark(loaded, rules.schema, spark, tmp_path)
+    assert rules.profile(spark, "pt", vs="subscribers", backend="spark", as_of=AS_OF) == expected

@@ -156,6 +156,8 @@ class SqlDialect:
             return Decimal(str(value))
         if value_type == t.BOOL and isinstance(value, int):
             return bool(value)
+        if value_type == t.INT and isinstance(value, Decimal):
+            return int(value)  # PostgreSQL sums integers as NUMERIC
         if value_type.is_list and value is not None:
             return sorted(value) if value_type != t.NULL else list(value)
         return value
