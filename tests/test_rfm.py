@@ -17,7 +17,10 @@ from hypothesis import strategies as st
 import crmrules
 from crmrules.backends.customer_data import prepare_customer
 from crmrules.backends.population import population
+from crmrules.backends.sql import dialect_named, render, runners
+from crmrules.backends.sql.generator import SqlGenerator
 from crmrules.backends.sql.sources import values_on
+from crmrules.values import evaluation_instant
 
 AS_OF = date(2026, 6, 30)
 SCORES = ["rfm_r", "rfm_f", "rfm_m", "rfm_class", "value_tier"]
@@ -76,6 +79,16 @@ def test_scores_match_an_independent_ntile_on_every_backend(people):
         assert scores == expected, backend
         assert all(v["rfm_class"] is None for c, v in got.items() if c not in expected), backend
     assert results["memory"] == results["duckdb"] == results["sqlite"]
+    # selecting only the scored customers reads the ranking CTE directly: same scores
+    scored = crmrules.load_text("segment scored: order_count > 0")
+    scored._ensure(SCORES, scored.program.attributes)
+    generator = SqlGenerator(scored.program, dialect_named("duckdb"), evaluation_instant(AS_OF, "UTC"))
+    tree = generator.values([(n, scored.program.attributes[n].body) for n in SCORES],
+                            where=scored.program.segments["scored"].body)
+    assert "FROM \"pop0\"" in render(tree, dialect_named("duckdb"), pretty=False)
+    rows = runners.fetch("duckdb", loaded.connection, render(tree, dialect_named("duckdb"), pretty=False))
+    assert {str(r[0]): dict(zip(SCORES, r[1:])) for r in rows} == {
+        c: v for c, v in results["duckdb"].items() if c in expected}
 
 
 def test_small_populations_and_all_equal_values():

@@ -396,6 +396,13 @@ class SqlGenerator:
     def driven_by(self, driver: str, joined: list[str], ctes, columns, where, now) -> exp.Select:
         """Members drawn from one aggregate's customers, the customer row and other aggregates joined on."""
         ctes = ctes + self.population_ctes(joined, now)
+        ranked = self.same_population(driver, where)
+        if ranked is not None:
+            # the members are exactly a population, already selected and ranked: read its CTE
+            select = self.from_population(ranked, joined, columns)
+            for name, body in ctes:
+                select = select.with_(ident(name), as_=body, copy=False)
+            return select
         key = col("customer_id", driver)
         select = exp.select(exp.alias_(key, ident("customer_id")), copy=False)
         select = select.select(*(exp.alias_(c, ident(n), copy=False) for n, c in columns), copy=False)
@@ -403,6 +410,29 @@ class SqlGenerator:
         select = self.with_populations(select, key).where(and_(*self.registered(now), where), copy=False)
         for name, body in ctes:
             select = select.with_(ident(name), as_=body, copy=False)
+        return select
+
+    def same_population(self, driver: str, where: exp.Expression) -> _Population | None:
+        """The population whose customers are exactly those `where` selects from `driver`, if any."""
+        for population in self.populations.values():
+            if _AGG_CTE.get(population.driver) == driver and population.among == where:
+                return population
+        return None
+
+    def from_population(self, ranked: _Population, joined: list[str], columns) -> exp.Select:
+        """SELECT the columns FROM a population's CTE, joining only the relations they read."""
+        key = col("customer_id", ranked.alias)
+        select = exp.select(exp.alias_(key, ident("customer_id")), copy=False)
+        select = select.select(*(exp.alias_(c, ident(n), copy=False) for n, c in columns), copy=False)
+        select = select.from_(table(ranked.alias), copy=False)
+        read = {column.table for _, c in columns for column in c.find_all(exp.Column)}
+        if "c" in read:
+            select = select.join(table(self.schema.table("customers").source, "c"), join_type="left", copy=False,
+                                 on=exp.EQ(this=col(self.column_source("customers", "id"), "c"), expression=key.copy()))
+        for alias in [*joined, *(p.alias for p in self.populations.values() if p is not ranked)]:
+            if alias in read and alias != "others":
+                select = select.join(table(alias), join_type="left", copy=False,
+                                     on=exp.EQ(this=col("customer_id", alias), expression=key.copy()))
         return select
 
     def with_populations(self, select: exp.Select, key: exp.Expression) -> exp.Select:
