@@ -340,8 +340,7 @@ class SqlGenerator:
                 windows.append(exp.alias_(case_when(exp.Not(this=missing.copy()), window), ident(name), copy=False))
             select = exp.select(exp.alias_(key.copy(), ident("customer_id")), *windows, copy=False)
             if driven:
-                select = self.from_driver(select, driver, joined).where(
-                    and_(*self.registered(now), population.among), copy=False)
+                select = self.from_driver(select, driver, joined, now, [population.among])
             else:
                 select = self.everyone(select, joined, now, [population.among])
             ctes.append((population.alias, select))
@@ -357,18 +356,38 @@ class SqlGenerator:
                 return True
         return False
 
-    def from_driver(self, select: exp.Select, driver: str, joined: list[str]) -> exp.Select:
-        """FROM one aggregate's customers, with the customer row and the other aggregates left-joined."""
+    def from_driver(self, select: exp.Select, driver: str, joined: list[str], now: exp.Expression,
+                    conditions: list[exp.Expression]) -> exp.Select:
+        """FROM one aggregate's customers, with the customer row and the other aggregates the select and the
+        conditions read left-joined, keeping those who exist at `now` and meet the conditions."""
         key = col("customer_id", driver)
-        select = select.from_(table(driver), copy=False).join(
-            table(self.schema.table("customers").source, "c"), join_type="left", copy=False,
-            on=exp.EQ(this=col(self.column_source("customers", "id"), "c"), expression=key.copy()))
+        read = {column.table for part in [*select.expressions, *conditions] for column in part.find_all(exp.Column)}
+        select = select.from_(table(driver), copy=False)
+        if "c" in read:
+            select = select.join(
+                table(self.schema.table("customers").source, "c"), join_type="left", copy=False,
+                on=exp.EQ(this=col(self.column_source("customers", "id"), "c"), expression=key.copy()))
+            exists = self.registered(now)
+        else:
+            # nothing needs the customer row but the registration date: leave out those who register later
+            exists = self.not_registered_later(key, now)
         for alias in joined:
             # `others` only lists ids: nothing reads from it once the rows come from `driver`
-            if alias not in (driver, "others"):
+            if alias in read and alias not in (driver, "others"):
                 select = select.join(table(alias), join_type="left", copy=False,
                                      on=exp.EQ(this=col("customer_id", alias), expression=key.copy()))
-        return select
+        return select.where(and_(*exists, *conditions), copy=False) if exists or conditions else select
+
+    def not_registered_later(self, key: exp.Expression, now: exp.Expression) -> list[exp.Expression]:
+        """`key` is not the id of a customer who registers after `now` (an anti-join with a tiny set)."""
+        registered = self.schema.column("customers", "registered_at")
+        if registered is None:
+            return []
+        id_column = col(self.column_source("customers", "id"))
+        later = exp.select(id_column, copy=False).from_(table(self.schema.table("customers").source), copy=False)
+        later = later.where(and_(exp.GT(this=col(registered.source), expression=now.copy()),
+                                 _not_null(id_column.copy())), copy=False)
+        return [exp.Not(this=exp.In(this=key.copy(), query=later.subquery(copy=False)))]
 
     def ntile_ref(self, node: ast.Ntile) -> exp.Expression:
         """A customer's tile, computed in the CTE of its population; null outside it."""
@@ -406,8 +425,7 @@ class SqlGenerator:
         key = col("customer_id", driver)
         select = exp.select(exp.alias_(key, ident("customer_id")), copy=False)
         select = select.select(*(exp.alias_(c, ident(n), copy=False) for n, c in columns), copy=False)
-        select = self.from_driver(select, driver, joined)
-        select = self.with_populations(select, key).where(and_(*self.registered(now), where), copy=False)
+        select = self.with_populations(self.from_driver(select, driver, joined, now, [where]), key)
         for name, body in ctes:
             select = select.with_(ident(name), as_=body, copy=False)
         return select

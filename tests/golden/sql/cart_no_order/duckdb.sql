@@ -61,14 +61,16 @@ WITH "vo" AS (
 SELECT
   "e_agg"."customer_id" AS "customer_id"
 FROM "e_agg"
-LEFT JOIN "customers" AS "c"
-  ON "c"."id" = "e_agg"."customer_id"
 LEFT JOIN "o_agg"
   ON "o_agg"."customer_id" = "e_agg"."customer_id"
 WHERE
-  (
-    "c"."registered_at" IS NULL
-    OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+  NOT "e_agg"."customer_id" IN (
+    SELECT
+      "id"
+    FROM "customers"
+    WHERE
+      "registered_at" > CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+      AND NOT "id" IS NULL
   )
   AND COALESCE((
     COALESCE("e_agg"."a0", 0) > 0 AND COALESCE("o_agg"."a0", 0) = 0

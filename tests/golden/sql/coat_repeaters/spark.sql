@@ -55,12 +55,14 @@ WITH `vo` AS (
 SELECT
   `o_agg`.`customer_id` AS `customer_id`
 FROM `o_agg`
-LEFT JOIN `customers` AS `c`
-  ON `c`.`id` = `o_agg`.`customer_id`
 WHERE
-  (
-    `c`.`registered_at` IS NULL
-    OR `c`.`registered_at` <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+  NOT `o_agg`.`customer_id` IN (
+    SELECT
+      `id`
+    FROM `customers`
+    WHERE
+      `registered_at` > CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+      AND NOT `id` IS NULL
   )
   AND COALESCE(
     (
