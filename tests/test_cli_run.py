@@ -135,3 +135,13 @@ def test_parquet_and_json_lines_give_the_same_members(tmp_path, shop_data):
         loaded.connection.execute(f"COPY {table} TO '{jsonl / (table + '.jsonl')}' (FORMAT JSON)")
     assert run_json(str(SHOP), "--data", str(parquet), "--as-of", "2026-06-30") == expected
     assert run_json(str(SHOP), "--data", str(jsonl), "--as-of", "2026-06-30") == expected
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "sqlite", "memory"])
+def test_orders_without_a_customer_id_belong_to_nobody(tmp_path, backend):
+    (tmp_path / "orders.csv").write_text("id,customer_id,created_at,status,total\n"
+                                         "o1,,2026-06-01 10:00:00,paid,10\no2,c1,2026-06-01 10:00:00,paid,10\n")
+    rules = tmp_path / "r.crm"
+    rules.write_text("segment buyers: count(orders) > 0\nsegment scored: rfm_m is not null and order_count > 0\n")
+    report = run_json(str(rules), "--data", str(tmp_path), "--as-of", "2026-06-30", "--members", "--backend", backend)
+    assert {name: s["members"] for name, s in report["segments"].items()} == {"buyers": ["c1"], "scored": ["c1"]}

@@ -376,7 +376,8 @@ class SqlGenerator:
             if alias in read and alias not in (driver, "others"):
                 select = select.join(table(alias), join_type="left", copy=False,
                                      on=exp.EQ(this=col("customer_id", alias), expression=key.copy()))
-        return select.where(and_(*exists, *conditions), copy=False) if exists or conditions else select
+        # rows without a customer id (orders of nobody) make a group of their own: it is no customer
+        return select.where(and_(_not_null(key.copy()), *exists, *conditions), copy=False)
 
     def not_registered_later(self, key: exp.Expression, now: exp.Expression) -> list[exp.Expression]:
         """`key` is not the id of a customer who registers after `now` (an anti-join with a tiny set)."""

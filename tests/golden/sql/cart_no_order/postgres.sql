@@ -64,7 +64,8 @@ FROM "e_agg"
 LEFT JOIN "o_agg"
   ON "o_agg"."customer_id" = "e_agg"."customer_id"
 WHERE
-  NOT "e_agg"."customer_id" IN (
+  NOT "e_agg"."customer_id" IS NULL
+  AND NOT "e_agg"."customer_id" IN (
     SELECT
       "id"
     FROM "customers"

@@ -57,6 +57,9 @@ SELECT
 FROM "o_agg"
 WHERE
   NOT (
+    "o_agg"."customer_id" IS NULL
+  )
+  AND NOT (
     "o_agg"."customer_id" IN (
       SELECT
         "id"

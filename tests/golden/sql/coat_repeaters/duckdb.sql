@@ -56,7 +56,8 @@ SELECT
   "o_agg"."customer_id" AS "customer_id"
 FROM "o_agg"
 WHERE
-  NOT "o_agg"."customer_id" IN (
+  NOT "o_agg"."customer_id" IS NULL
+  AND NOT "o_agg"."customer_id" IN (
     SELECT
       "id"
     FROM "customers"
