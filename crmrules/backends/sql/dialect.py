@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from sqlglot import exp
 
@@ -24,7 +25,13 @@ _UNIT_NAMES = {ast.DurationUnit.SECOND: "SECOND", ast.DurationUnit.MINUTE: "MINU
 
 def cast(value: exp.Expression, to: str) -> exp.Expression:
     """`CAST(value AS to)` without copying `value` (sqlglot's builders copy by default, which dominates compile time)."""
-    return exp.Cast(this=value, to=exp.DataType.build(to, copy=False))
+    return exp.Cast(this=value, to=_data_type(to).copy())
+
+
+@lru_cache(maxsize=None)
+def _data_type(name: str) -> exp.DataType:
+    # sqlglot parses a type's text on every build: parse each one once
+    return exp.DataType.build(name)
 
 
 def case_when(condition: exp.Expression, then: exp.Expression, otherwise: exp.Expression | None = None) -> exp.Case:
@@ -164,7 +171,7 @@ class SqlDialect:
 
     def text(self, value: exp.Expression) -> exp.Expression:
         """A whole number or a string as text."""
-        return exp.Cast(this=value, to=exp.DataType.build("TEXT"))
+        return cast(value, "TEXT")
 
     def text_length(self, value: exp.Expression) -> exp.Expression:
         return exp.Length(this=value)

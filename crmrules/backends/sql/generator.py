@@ -739,7 +739,8 @@ class SqlGenerator:
         value = self.row_value(node) if node.column or node.value is not None else None
 
         def only_where(inner: exp.Expression) -> exp.Expression:
-            return case_when(condition.copy(), inner) if condition is not None else inner
+            # each aggregate reads its condition once: no copy needed
+            return case_when(condition, inner) if condition is not None else inner
 
         match node.func:
             case ast.AggFunc.COUNT:
