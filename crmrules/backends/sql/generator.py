@@ -129,16 +129,20 @@ class SqlGenerator:
         built += [(name, self.membership(self.program.segments[name].body)) for name in segments]
         if where is None:
             return self.assemble(built, None, lambda: True)
-        condition = self.membership(where)
+        condition = self.selection(where)
         return self.assemble(built, condition, lambda: self.empty_customer_may_match(where),
                              driver=_required_table(where, self.program.attributes))
 
     def members(self, segment: str) -> exp.Select:
         """A SELECT of the ids of one segment's members."""
         body = self.program.segments[segment].body
-        condition = self.membership(body)
+        condition = self.selection(body)
         return self.assemble([], condition, lambda: not self.nobody_without_rows([segment]),
                              driver=_required_table(body, self.program.attributes))
+
+    def selection(self, body: ast.Expr) -> exp.Expression:
+        """A condition for a WHERE clause, which keeps rows only where it is true: unknown needs no COALESCE."""
+        return self.expr(body, "customers")
 
     def membership(self, body: ast.Expr) -> exp.Expression:
         return exp.Coalesce(this=self.expr(body, "customers"), expressions=[self.dialect.boolean(False)])
@@ -395,7 +399,7 @@ class SqlGenerator:
         population = self.populations.get(node.among)
         if population is None:
             alias = f"pop{len(self.populations)}"
-            among = exp.Coalesce(this=self.expr(node.among, "customers"), expressions=[self.dialect.boolean(False)])
+            among = self.selection(node.among)
             driver = _required_table(node.among, self.program.attributes)
             population = self.populations[node.among] = _Population(alias, among, driver)
         name = population.tiles.get(node)

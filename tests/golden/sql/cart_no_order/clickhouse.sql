@@ -79,6 +79,6 @@ WHERE
         )
     )
   )
-  AND COALESCE((
+  AND (
     COALESCE("e_agg"."a0", 0) > 0 AND COALESCE("o_agg"."a0", 0) = 0
-  ), FALSE)
+  )

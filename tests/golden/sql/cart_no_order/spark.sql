@@ -73,6 +73,6 @@ WHERE
       `registered_at` > CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
       AND NOT `id` IS NULL
   )
-  AND COALESCE((
+  AND (
     COALESCE(`e_agg`.`a0`, 0) > 0 AND COALESCE(`o_agg`.`a0`, 0) = 0
-  ), FALSE)
+  )

@@ -71,6 +71,6 @@ WHERE
     WHERE
       "registered_at" > '2026-06-30 23:59:59.999999' AND NOT "id" IS NULL
   )
-  AND COALESCE((
+  AND (
     COALESCE("e_agg"."a0", 0) > 0 AND COALESCE("o_agg"."a0", 0) = 0
-  ), 0)
+  )

@@ -65,17 +65,14 @@ WHERE
       `registered_at` > CAST('2026-06-30 23:59:59.999999' AS DATETIME)
       AND NOT `id` IS NULL
   )
-  AND COALESCE(
-    (
-      COALESCE(`o_agg`.`a0`, 0) >= 2
-      AND ROUND(
-        SAFE_DIVIDE(
-          CAST(COALESCE(`o_agg`.`a1`, CAST(0 AS BIGNUMERIC)) AS BIGNUMERIC),
-          CAST(COALESCE(`o_agg`.`a2`, 0) AS BIGNUMERIC)
-        ),
-        6,
-        'ROUND_HALF_AWAY_FROM_ZERO'
-      ) > 150
-    ),
-    FALSE
+  AND (
+    COALESCE(`o_agg`.`a0`, 0) >= 2
+    AND ROUND(
+      SAFE_DIVIDE(
+        CAST(COALESCE(`o_agg`.`a1`, CAST(0 AS BIGNUMERIC)) AS BIGNUMERIC),
+        CAST(COALESCE(`o_agg`.`a2`, 0) AS BIGNUMERIC)
+      ),
+      6,
+      'ROUND_HALF_AWAY_FROM_ZERO'
+    ) > 150
   )

@@ -71,13 +71,10 @@ WHERE
         )
     )
   )
-  AND COALESCE(
-    (
-      COALESCE("o_agg"."a0", 0) >= 2
-      AND round(
-        toDecimal128(COALESCE("o_agg"."a1", CAST(0 AS Nullable(Decimal(38, 6)))), 12) / nullIf(toDecimal128(COALESCE("o_agg"."a2", 0), 12), 0),
-        6
-      ) > 150
-    ),
-    FALSE
+  AND (
+    COALESCE("o_agg"."a0", 0) >= 2
+    AND round(
+      toDecimal128(COALESCE("o_agg"."a1", CAST(0 AS Nullable(Decimal(38, 6)))), 12) / nullIf(toDecimal128(COALESCE("o_agg"."a2", 0), 12), 0),
+      6
+    ) > 150
   )

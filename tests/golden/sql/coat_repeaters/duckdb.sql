@@ -65,22 +65,19 @@ WHERE
       "registered_at" > CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
       AND NOT "id" IS NULL
   )
-  AND COALESCE(
-    (
-      COALESCE("o_agg"."a0", 0) >= 2
-      AND CASE
-        WHEN CAST(CAST(COALESCE("o_agg"."a2", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128) = 0
-        THEN NULL
-        ELSE CAST(SIGN(
+  AND (
+    COALESCE("o_agg"."a0", 0) >= 2
+    AND CASE
+      WHEN CAST(CAST(COALESCE("o_agg"."a2", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128) = 0
+      THEN NULL
+      ELSE CAST(SIGN(
+        CAST(CAST(COALESCE("o_agg"."a1", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 6)) * 1000000 AS INT128)
+      ) * SIGN(CAST(CAST(COALESCE("o_agg"."a2", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128)) * (
+        2 * ABS(
           CAST(CAST(COALESCE("o_agg"."a1", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 6)) * 1000000 AS INT128)
-        ) * SIGN(CAST(CAST(COALESCE("o_agg"."a2", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128)) * (
-          2 * ABS(
-            CAST(CAST(COALESCE("o_agg"."a1", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 6)) * 1000000 AS INT128)
-          ) * 1000000 + ABS(CAST(CAST(COALESCE("o_agg"."a2", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128))
-        ) // (
-          2 * ABS(CAST(CAST(COALESCE("o_agg"."a2", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128))
-        ) AS DECIMAL(38, 0)) * CAST(0.000001 AS DECIMAL(38, 6))
-      END > 150
-    ),
-    FALSE
+        ) * 1000000 + ABS(CAST(CAST(COALESCE("o_agg"."a2", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128))
+      ) // (
+        2 * ABS(CAST(CAST(COALESCE("o_agg"."a2", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128))
+      ) AS DECIMAL(38, 0)) * CAST(0.000001 AS DECIMAL(38, 6))
+    END > 150
   )

@@ -73,30 +73,27 @@ WHERE
     WHERE
       "registered_at" > '2026-06-30 23:59:59.999999' AND NOT "id" IS NULL
   )
-  AND COALESCE(
-    (
-      COALESCE("o_agg"."a0", 0) >= 2
-      AND CASE
-        WHEN (
-          COALESCE("o_agg"."a2", 0) * 1000000
-        ) = 0
-        THEN NULL
-        ELSE SIGN(COALESCE("o_agg"."a1", 0)) * SIGN((
-          COALESCE("o_agg"."a2", 0) * 1000000
-        )) * (
-          (
-            2 * ABS(COALESCE("o_agg"."a1", 0)) * 1000000 + ABS((
-              COALESCE("o_agg"."a2", 0) * 1000000
-            ))
-          ) / (
-            2 * ABS((
-              COALESCE("o_agg"."a2", 0) * 1000000
-            ))
-          )
+  AND (
+    COALESCE("o_agg"."a0", 0) >= 2
+    AND CASE
+      WHEN (
+        COALESCE("o_agg"."a2", 0) * 1000000
+      ) = 0
+      THEN NULL
+      ELSE SIGN(COALESCE("o_agg"."a1", 0)) * SIGN((
+        COALESCE("o_agg"."a2", 0) * 1000000
+      )) * (
+        (
+          2 * ABS(COALESCE("o_agg"."a1", 0)) * 1000000 + ABS((
+            COALESCE("o_agg"."a2", 0) * 1000000
+          ))
+        ) / (
+          2 * ABS((
+            COALESCE("o_agg"."a2", 0) * 1000000
+          ))
         )
-      END > (
-        150 * 1000000
       )
-    ),
-    0
+    END > (
+      150 * 1000000
+    )
   )

@@ -65,13 +65,10 @@ WHERE
       "registered_at" > CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
       AND NOT "id" IS NULL
   )
-  AND COALESCE(
-    (
-      COALESCE("o_agg"."a0", 0) >= 2
-      AND ROUND(
-        CAST(COALESCE("o_agg"."a1", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 12)) / NULLIF(CAST(COALESCE("o_agg"."a2", 0) AS DECIMAL(38, 12)), 0),
-        6
-      ) > 150
-    ),
-    FALSE
+  AND (
+    COALESCE("o_agg"."a0", 0) >= 2
+    AND ROUND(
+      CAST(COALESCE("o_agg"."a1", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 12)) / NULLIF(CAST(COALESCE("o_agg"."a2", 0) AS DECIMAL(38, 12)), 0),
+      6
+    ) > 150
   )

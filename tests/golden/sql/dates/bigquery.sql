@@ -21,15 +21,12 @@ WHERE
     `c`.`registered_at` IS NULL
     OR `c`.`registered_at` <= CAST('2026-06-30 23:59:59.999999' AS DATETIME)
   )
-  AND COALESCE(
-    (
-      DATE_ADD(`c`.`birthday`, INTERVAL 1 YEAR) <= CAST('2026-06-30' AS DATE)
-      AND (
-        `c`.`registered_at` > CAST('2025-12-30 23:59:59.999999' AS DATETIME)
-        AND `c`.`registered_at` <= CAST('2026-06-30 23:59:59.999999' AS DATETIME)
-      )
-      AND EXTRACT(MONTH FROM `c`.`birthday`) = 6
-      AND DATE_DIFF(CAST(`c`.`registered_at` AS DATE), CAST(`c`.`birthday` AS DATE), DAY) > 3650
-    ),
-    FALSE
+  AND (
+    DATE_ADD(`c`.`birthday`, INTERVAL 1 YEAR) <= CAST('2026-06-30' AS DATE)
+    AND (
+      `c`.`registered_at` > CAST('2025-12-30 23:59:59.999999' AS DATETIME)
+      AND `c`.`registered_at` <= CAST('2026-06-30 23:59:59.999999' AS DATETIME)
+    )
+    AND EXTRACT(MONTH FROM `c`.`birthday`) = 6
+    AND DATE_DIFF(CAST(`c`.`registered_at` AS DATE), CAST(`c`.`birthday` AS DATE), DAY) > 3650
   )

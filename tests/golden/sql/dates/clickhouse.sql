@@ -23,19 +23,16 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= toDateTime64('2026-06-30 23:59:59.999999', 6)
   )
-  AND COALESCE(
-    (
-      toDate(addYears("c"."birthday", 1)) <= CAST('2026-06-30' AS Nullable(DATE))
-      AND (
-        "c"."registered_at" > toDateTime64('2025-12-30 23:59:59.999999', 6)
-        AND "c"."registered_at" <= toDateTime64('2026-06-30 23:59:59.999999', 6)
-      )
-      AND EXTRACT(MONTH FROM "c"."birthday") = 6
-      AND dateDiff(
-        'day',
-        CAST("c"."birthday" AS Nullable(DATE)),
-        CAST("c"."registered_at" AS Nullable(DATE))
-      ) > 3650
-    ),
-    FALSE
+  AND (
+    toDate(addYears("c"."birthday", 1)) <= CAST('2026-06-30' AS Nullable(DATE))
+    AND (
+      "c"."registered_at" > toDateTime64('2025-12-30 23:59:59.999999', 6)
+      AND "c"."registered_at" <= toDateTime64('2026-06-30 23:59:59.999999', 6)
+    )
+    AND EXTRACT(MONTH FROM "c"."birthday") = 6
+    AND dateDiff(
+      'day',
+      CAST("c"."birthday" AS Nullable(DATE)),
+      CAST("c"."registered_at" AS Nullable(DATE))
+    ) > 3650
   )

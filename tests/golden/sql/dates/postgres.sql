@@ -21,17 +21,14 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )
-  AND COALESCE(
-    (
-      CAST("c"."birthday" + INTERVAL '1 YEAR' AS DATE) <= CAST('2026-06-30' AS DATE)
-      AND (
-        "c"."registered_at" > CAST('2025-12-30 23:59:59.999999' AS TIMESTAMP)
-        AND "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
-      )
-      AND CAST(EXTRACT(MONTH FROM "c"."birthday") AS INT) = 6
-      AND (
-        CAST("c"."registered_at" AS DATE) - CAST("c"."birthday" AS DATE)
-      ) > 3650
-    ),
-    FALSE
+  AND (
+    CAST("c"."birthday" + INTERVAL '1 YEAR' AS DATE) <= CAST('2026-06-30' AS DATE)
+    AND (
+      "c"."registered_at" > CAST('2025-12-30 23:59:59.999999' AS TIMESTAMP)
+      AND "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+    )
+    AND CAST(EXTRACT(MONTH FROM "c"."birthday") AS INT) = 6
+    AND (
+      CAST("c"."registered_at" AS DATE) - CAST("c"."birthday" AS DATE)
+    ) > 3650
   )

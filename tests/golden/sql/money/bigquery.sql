@@ -31,21 +31,18 @@ WHERE
     `c`.`registered_at` IS NULL
     OR `c`.`registered_at` <= CAST('2026-06-30 23:59:59.999999' AS DATETIME)
   )
-  AND COALESCE(
-    (
-      ROUND(
-        SAFE_DIVIDE(
-          CAST(COALESCE(`o_agg`.`a0`, CAST(0 AS BIGNUMERIC)) AS BIGNUMERIC),
-          CAST(COALESCE(`o_agg`.`a1`, 0) AS BIGNUMERIC)
-        ),
-        6,
-        'ROUND_HALF_AWAY_FROM_ZERO'
-      ) > 10.5
-      AND ROUND(`c`.`score`, 1) = 2.5
-      AND MOD(`c`.`score`, NULLIF(2, 0)) = 1
-      AND -(
-        `c`.`score`
-      ) < 0
-    ),
-    FALSE
+  AND (
+    ROUND(
+      SAFE_DIVIDE(
+        CAST(COALESCE(`o_agg`.`a0`, CAST(0 AS BIGNUMERIC)) AS BIGNUMERIC),
+        CAST(COALESCE(`o_agg`.`a1`, 0) AS BIGNUMERIC)
+      ),
+      6,
+      'ROUND_HALF_AWAY_FROM_ZERO'
+    ) > 10.5
+    AND ROUND(`c`.`score`, 1) = 2.5
+    AND MOD(`c`.`score`, NULLIF(2, 0)) = 1
+    AND -(
+      `c`.`score`
+    ) < 0
   )

@@ -33,17 +33,14 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= toDateTime64('2026-06-30 23:59:59.999999', 6)
   )
-  AND COALESCE(
-    (
-      round(
-        toDecimal128(COALESCE("o_agg"."a0", CAST(0 AS Nullable(Decimal(38, 6)))), 12) / nullIf(toDecimal128(COALESCE("o_agg"."a1", 0), 12), 0),
-        6
-      ) > 10.5
-      AND ROUND("c"."score", 1) = 2.5
-      AND "c"."score" % nullIf(2, 0) = 1
-      AND -(
-        "c"."score"
-      ) < 0
-    ),
-    FALSE
+  AND (
+    round(
+      toDecimal128(COALESCE("o_agg"."a0", CAST(0 AS Nullable(Decimal(38, 6)))), 12) / nullIf(toDecimal128(COALESCE("o_agg"."a1", 0), 12), 0),
+      6
+    ) > 10.5
+    AND ROUND("c"."score", 1) = 2.5
+    AND "c"."score" % nullIf(2, 0) = 1
+    AND -(
+      "c"."score"
+    ) < 0
   )

@@ -31,26 +31,23 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )
-  AND COALESCE(
-    (
-      CASE
-        WHEN CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128) = 0
-        THEN NULL
-        ELSE CAST(SIGN(
+  AND (
+    CASE
+      WHEN CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128) = 0
+      THEN NULL
+      ELSE CAST(SIGN(
+        CAST(CAST(COALESCE("o_agg"."a0", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 6)) * 1000000 AS INT128)
+      ) * SIGN(CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128)) * (
+        2 * ABS(
           CAST(CAST(COALESCE("o_agg"."a0", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 6)) * 1000000 AS INT128)
-        ) * SIGN(CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128)) * (
-          2 * ABS(
-            CAST(CAST(COALESCE("o_agg"."a0", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 6)) * 1000000 AS INT128)
-          ) * 1000000 + ABS(CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128))
-        ) // (
-          2 * ABS(CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128))
-        ) AS DECIMAL(38, 0)) * CAST(0.000001 AS DECIMAL(38, 6))
-      END > 10.5
-      AND ROUND("c"."score", 1) = 2.5
-      AND "c"."score" % NULLIF(2, 0) = 1
-      AND -(
-        "c"."score"
-      ) < 0
-    ),
-    FALSE
+        ) * 1000000 + ABS(CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128))
+      ) // (
+        2 * ABS(CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128))
+      ) AS DECIMAL(38, 0)) * CAST(0.000001 AS DECIMAL(38, 6))
+    END > 10.5
+    AND ROUND("c"."score", 1) = 2.5
+    AND "c"."score" % NULLIF(2, 0) = 1
+    AND -(
+      "c"."score"
+    ) < 0
   )

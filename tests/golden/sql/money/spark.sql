@@ -31,17 +31,14 @@ WHERE
     `c`.`registered_at` IS NULL
     OR `c`.`registered_at` <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )
-  AND COALESCE(
-    (
-      ROUND(
-        CAST(COALESCE(`o_agg`.`a0`, CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 12)) / NULLIF(CAST(COALESCE(`o_agg`.`a1`, 0) AS DECIMAL(38, 12)), 0),
-        6
-      ) > 10.5
-      AND ROUND(`c`.`score`, 1) = 2.5
-      AND `c`.`score` % NULLIF(2, 0) = 1
-      AND -(
-        `c`.`score`
-      ) < 0
-    ),
-    FALSE
+  AND (
+    ROUND(
+      CAST(COALESCE(`o_agg`.`a0`, CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 12)) / NULLIF(CAST(COALESCE(`o_agg`.`a1`, 0) AS DECIMAL(38, 12)), 0),
+      6
+    ) > 10.5
+    AND ROUND(`c`.`score`, 1) = 2.5
+    AND `c`.`score` % NULLIF(2, 0) = 1
+    AND -(
+      `c`.`score`
+    ) < 0
   )

@@ -45,42 +45,39 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= '2026-06-30 23:59:59.999999'
   )
-  AND COALESCE(
-    (
-      CASE
-        WHEN (
-          COALESCE("o_agg"."a1", 0) * 1000000
-        ) = 0
-        THEN NULL
-        ELSE SIGN(COALESCE("o_agg"."a0", 0)) * SIGN((
-          COALESCE("o_agg"."a1", 0) * 1000000
-        )) * (
-          (
-            2 * ABS(COALESCE("o_agg"."a0", 0)) * 1000000 + ABS((
-              COALESCE("o_agg"."a1", 0) * 1000000
-            ))
-          ) / (
-            2 * ABS((
-              COALESCE("o_agg"."a1", 0) * 1000000
-            ))
-          )
-        )
-      END > 10500000
-      AND (
+  AND (
+    CASE
+      WHEN (
+        COALESCE("o_agg"."a1", 0) * 1000000
+      ) = 0
+      THEN NULL
+      ELSE SIGN(COALESCE("o_agg"."a0", 0)) * SIGN((
+        COALESCE("o_agg"."a1", 0) * 1000000
+      )) * (
         (
-          CAST(ROUND("c"."score" * 1000000) AS INTEGER) + SIGN(CAST(ROUND("c"."score" * 1000000) AS INTEGER)) * 50000
-        ) / 100000
-      ) * 100000 = 2500000
-      AND CAST(ROUND("c"."score" * 1000000) AS INTEGER) % NULLIF((
-        2 * 1000000
-      ), 0) = (
-        1 * 1000000
+          2 * ABS(COALESCE("o_agg"."a0", 0)) * 1000000 + ABS((
+            COALESCE("o_agg"."a1", 0) * 1000000
+          ))
+        ) / (
+          2 * ABS((
+            COALESCE("o_agg"."a1", 0) * 1000000
+          ))
+        )
       )
-      AND -(
-        CAST(ROUND("c"."score" * 1000000) AS INTEGER)
-      ) < (
-        0 * 1000000
-      )
-    ),
-    0
+    END > 10500000
+    AND (
+      (
+        CAST(ROUND("c"."score" * 1000000) AS INTEGER) + SIGN(CAST(ROUND("c"."score" * 1000000) AS INTEGER)) * 50000
+      ) / 100000
+    ) * 100000 = 2500000
+    AND CAST(ROUND("c"."score" * 1000000) AS INTEGER) % NULLIF((
+      2 * 1000000
+    ), 0) = (
+      1 * 1000000
+    )
+    AND -(
+      CAST(ROUND("c"."score" * 1000000) AS INTEGER)
+    ) < (
+      0 * 1000000
+    )
   )

@@ -23,24 +23,21 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= toDateTime64('2026-06-30 23:59:59.999999', 6)
   )
-  AND COALESCE(
+  AND (
     (
-      (
-        "c"."points" > 100
-        AND CASE
-          WHEN 'coat' IS NULL OR "c"."tags" IS NULL
-          THEN NULL
-          ELSE COALESCE(has("c"."tags", 'coat'), FALSE)
-        END
-        AND dateDiff(
-          'day',
-          CAST("c"."registered_at" AS Nullable(DATE)),
-          CAST('2026-06-30' AS Nullable(DATE))
-        ) < 30
-      )
-      OR (
-        "c"."age" < 20 AND "c"."gender" = 'female'
-      )
-    ),
-    FALSE
+      "c"."points" > 100
+      AND CASE
+        WHEN 'coat' IS NULL OR "c"."tags" IS NULL
+        THEN NULL
+        ELSE COALESCE(has("c"."tags", 'coat'), FALSE)
+      END
+      AND dateDiff(
+        'day',
+        CAST("c"."registered_at" AS Nullable(DATE)),
+        CAST('2026-06-30' AS Nullable(DATE))
+      ) < 30
+    )
+    OR (
+      "c"."age" < 20 AND "c"."gender" = 'female'
+    )
   )

@@ -21,20 +21,17 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )
-  AND COALESCE(
+  AND (
     (
-      (
-        "c"."points" > 100
-        AND CASE
-          WHEN 'coat' IS NULL OR "c"."tags" IS NULL
-          THEN NULL
-          ELSE COALESCE(LIST_CONTAINS("c"."tags", 'coat'), FALSE)
-        END
-        AND DATE_DIFF('DAY', CAST("c"."registered_at" AS DATE), CAST('2026-06-30' AS DATE)) < 30
-      )
-      OR (
-        "c"."age" < 20 AND "c"."gender" = 'female'
-      )
-    ),
-    FALSE
+      "c"."points" > 100
+      AND CASE
+        WHEN 'coat' IS NULL OR "c"."tags" IS NULL
+        THEN NULL
+        ELSE COALESCE(LIST_CONTAINS("c"."tags", 'coat'), FALSE)
+      END
+      AND DATE_DIFF('DAY', CAST("c"."registered_at" AS DATE), CAST('2026-06-30' AS DATE)) < 30
+    )
+    OR (
+      "c"."age" < 20 AND "c"."gender" = 'female'
+    )
   )

@@ -21,24 +21,21 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )
-  AND COALESCE(
+  AND (
     (
-      (
-        "c"."points" > 100
-        AND CASE
-          WHEN 'coat' IS NULL OR "c"."tags" IS NULL
-          THEN NULL
-          ELSE COALESCE('coat' = ANY(
-            "c"."tags"
-          ), FALSE)
-        END
-        AND (
-          CAST('2026-06-30' AS DATE) - CAST("c"."registered_at" AS DATE)
-        ) < 30
-      )
-      OR (
-        "c"."age" < 20 AND "c"."gender" = 'female'
-      )
-    ),
-    FALSE
+      "c"."points" > 100
+      AND CASE
+        WHEN 'coat' IS NULL OR "c"."tags" IS NULL
+        THEN NULL
+        ELSE COALESCE('coat' = ANY(
+          "c"."tags"
+        ), FALSE)
+      END
+      AND (
+        CAST('2026-06-30' AS DATE) - CAST("c"."registered_at" AS DATE)
+      ) < 30
+    )
+    OR (
+      "c"."age" < 20 AND "c"."gender" = 'female'
+    )
   )

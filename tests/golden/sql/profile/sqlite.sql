@@ -20,29 +20,26 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= '2026-06-30 23:59:59.999999'
   )
-  AND COALESCE(
+  AND (
     (
-      (
-        "c"."points" > 100
-        AND CASE
-          WHEN 'coat' IS NULL OR "c"."tags" IS NULL
-          THEN NULL
-          ELSE COALESCE(
-            EXISTS(
-              SELECT
-                1
-              FROM JSON_EACH("c"."tags")
-              WHERE
-                value = 'coat'
-            ),
-            0
-          )
-        END
-        AND CAST(JULIANDAY('2026-06-30') - JULIANDAY(DATE("c"."registered_at")) AS INTEGER) < 30
-      )
-      OR (
-        "c"."age" < 20 AND "c"."gender" = 'female'
-      )
-    ),
-    0
+      "c"."points" > 100
+      AND CASE
+        WHEN 'coat' IS NULL OR "c"."tags" IS NULL
+        THEN NULL
+        ELSE COALESCE(
+          EXISTS(
+            SELECT
+              1
+            FROM JSON_EACH("c"."tags")
+            WHERE
+              value = 'coat'
+          ),
+          0
+        )
+      END
+      AND CAST(JULIANDAY('2026-06-30') - JULIANDAY(DATE("c"."registered_at")) AS INTEGER) < 30
+    )
+    OR (
+      "c"."age" < 20 AND "c"."gender" = 'female'
+    )
   )

@@ -23,22 +23,19 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= toDateTime64('2026-06-30 23:59:59.999999', 6)
   )
-  AND COALESCE(
-    (
-      COALESCE(
-        (
-          COALESCE((
-            COALESCE("c"."age" >= 18, FALSE)
-          ), FALSE)
-          OR COALESCE((
-            COALESCE("c"."email_subscribed", FALSE)
-          ), FALSE)
-        ),
-        FALSE
-      )
-      AND NOT COALESCE((
-        COALESCE("c"."vip", FALSE)
-      ), FALSE)
-    ),
-    FALSE
+  AND (
+    COALESCE(
+      (
+        COALESCE((
+          COALESCE("c"."age" >= 18, FALSE)
+        ), FALSE)
+        OR COALESCE((
+          COALESCE("c"."email_subscribed", FALSE)
+        ), FALSE)
+      ),
+      FALSE
+    )
+    AND NOT COALESCE((
+      COALESCE("c"."vip", FALSE)
+    ), FALSE)
   )

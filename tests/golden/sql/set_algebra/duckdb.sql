@@ -21,22 +21,19 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )
-  AND COALESCE(
-    (
-      COALESCE(
-        (
-          COALESCE((
-            COALESCE("c"."age" >= 18, FALSE)
-          ), FALSE)
-          OR COALESCE((
-            COALESCE("c"."email_subscribed", FALSE)
-          ), FALSE)
-        ),
-        FALSE
-      )
-      AND NOT COALESCE((
-        COALESCE("c"."vip", FALSE)
-      ), FALSE)
-    ),
-    FALSE
+  AND (
+    COALESCE(
+      (
+        COALESCE((
+          COALESCE("c"."age" >= 18, FALSE)
+        ), FALSE)
+        OR COALESCE((
+          COALESCE("c"."email_subscribed", FALSE)
+        ), FALSE)
+      ),
+      FALSE
+    )
+    AND NOT COALESCE((
+      COALESCE("c"."vip", FALSE)
+    ), FALSE)
   )

@@ -20,22 +20,19 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= '2026-06-30 23:59:59.999999'
   )
-  AND COALESCE(
-    (
-      COALESCE(
-        (
-          COALESCE((
-            COALESCE("c"."age" >= 18, 0)
-          ), 0)
-          OR COALESCE((
-            COALESCE("c"."email_subscribed", 0)
-          ), 0)
-        ),
-        0
-      )
-      AND NOT COALESCE((
-        COALESCE("c"."vip", 0)
-      ), 0)
-    ),
-    0
+  AND (
+    COALESCE(
+      (
+        COALESCE((
+          COALESCE("c"."age" >= 18, 0)
+        ), 0)
+        OR COALESCE((
+          COALESCE("c"."email_subscribed", 0)
+        ), 0)
+      ),
+      0
+    )
+    AND NOT COALESCE((
+      COALESCE("c"."vip", 0)
+    ), 0)
   )

@@ -32,26 +32,23 @@ WHERE
     `c`.`registered_at` IS NULL
     OR `c`.`registered_at` <= CAST('2026-06-30 23:59:59.999999' AS DATETIME)
   )
-  AND COALESCE(
-    (
-      SUBSTRING(LOWER(`c`.`country`), 1, LENGTH('p')) = 'p'
-      AND INSTR(`c`.`email`, '@') > 0
-      AND REGEXP_CONTAINS(`c`.`email`, '(?i)^a')
-      AND CASE
-        WHEN 'coat' IS NULL OR COALESCE(`i_agg`.`a0`, []) IS NULL
-        THEN NULL
-        ELSE COALESCE(
-          EXISTS(
-            SELECT
-              1
-            FROM UNNEST(COALESCE(`i_agg`.`a0`, [])) AS element
-            WHERE
-              element = 'coat'
-          ),
-          FALSE
-        )
-      END
-      AND ARRAY_LENGTH(`c`.`tags`) > 1
-    ),
-    FALSE
+  AND (
+    SUBSTRING(LOWER(`c`.`country`), 1, LENGTH('p')) = 'p'
+    AND INSTR(`c`.`email`, '@') > 0
+    AND REGEXP_CONTAINS(`c`.`email`, '(?i)^a')
+    AND CASE
+      WHEN 'coat' IS NULL OR COALESCE(`i_agg`.`a0`, []) IS NULL
+      THEN NULL
+      ELSE COALESCE(
+        EXISTS(
+          SELECT
+            1
+          FROM UNNEST(COALESCE(`i_agg`.`a0`, [])) AS element
+          WHERE
+            element = 'coat'
+        ),
+        FALSE
+      )
+    END
+    AND ARRAY_LENGTH(`c`.`tags`) > 1
   )

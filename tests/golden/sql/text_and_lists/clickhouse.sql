@@ -34,17 +34,14 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= toDateTime64('2026-06-30 23:59:59.999999', 6)
   )
-  AND COALESCE(
-    (
-      SUBSTRING(LOWER("c"."country"), 1, CHAR_LENGTH('p')) = 'p'
-      AND POSITION("c"."email", '@') > 0
-      AND match("c"."email", '(?i)^a')
-      AND CASE
-        WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", []) IS NULL
-        THEN NULL
-        ELSE COALESCE(has(COALESCE("i_agg"."a0", []), 'coat'), FALSE)
-      END
-      AND length("c"."tags") > 1
-    ),
-    FALSE
+  AND (
+    SUBSTRING(LOWER("c"."country"), 1, CHAR_LENGTH('p')) = 'p'
+    AND POSITION("c"."email", '@') > 0
+    AND match("c"."email", '(?i)^a')
+    AND CASE
+      WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", []) IS NULL
+      THEN NULL
+      ELSE COALESCE(has(COALESCE("i_agg"."a0", []), 'coat'), FALSE)
+    END
+    AND length("c"."tags") > 1
   )

@@ -33,17 +33,14 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )
-  AND COALESCE(
-    (
-      STARTS_WITH(LOWER("c"."country"), 'p')
-      AND STRPOS("c"."email", '@') > 0
-      AND REGEXP_MATCHES("c"."email", '(?i)^a')
-      AND CASE
-        WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", CAST([] AS TEXT[])) IS NULL
-        THEN NULL
-        ELSE COALESCE(LIST_CONTAINS(COALESCE("i_agg"."a0", CAST([] AS TEXT[])), 'coat'), FALSE)
-      END
-      AND LEN("c"."tags") > 1
-    ),
-    FALSE
+  AND (
+    STARTS_WITH(LOWER("c"."country"), 'p')
+    AND STRPOS("c"."email", '@') > 0
+    AND REGEXP_MATCHES("c"."email", '(?i)^a')
+    AND CASE
+      WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", CAST([] AS TEXT[])) IS NULL
+      THEN NULL
+      ELSE COALESCE(LIST_CONTAINS(COALESCE("i_agg"."a0", CAST([] AS TEXT[])), 'coat'), FALSE)
+    END
+    AND LEN("c"."tags") > 1
   )

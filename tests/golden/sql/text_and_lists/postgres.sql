@@ -33,19 +33,16 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )
-  AND COALESCE(
-    (
-      SUBSTRING(LOWER("c"."country") FROM 1 FOR LENGTH('p')) = 'p'
-      AND POSITION('@' IN "c"."email") > 0
-      AND "c"."email" ~ '(?i)^a'
-      AND CASE
-        WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", CAST(ARRAY[] AS TEXT[])) IS NULL
-        THEN NULL
-        ELSE COALESCE('coat' = ANY(
-          COALESCE("i_agg"."a0", CAST(ARRAY[] AS TEXT[]))
-        ), FALSE)
-      END
-      AND CARDINALITY("c"."tags") > 1
-    ),
-    FALSE
+  AND (
+    SUBSTRING(LOWER("c"."country") FROM 1 FOR LENGTH('p')) = 'p'
+    AND POSITION('@' IN "c"."email") > 0
+    AND "c"."email" ~ '(?i)^a'
+    AND CASE
+      WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", CAST(ARRAY[] AS TEXT[])) IS NULL
+      THEN NULL
+      ELSE COALESCE('coat' = ANY(
+        COALESCE("i_agg"."a0", CAST(ARRAY[] AS TEXT[]))
+      ), FALSE)
+    END
+    AND CARDINALITY("c"."tags") > 1
   )

@@ -32,20 +32,17 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )
-  AND COALESCE(
-    (
-      SUBSTRING(LOWER("c"."country"), 1, LENGTH('p')) = 'p'
-      AND CHARINDEX('@', "c"."email") > 0
-      AND REGEXP_INSTR("c"."email", '^a', 1, 1, 0, 'i') > 0
-      AND CASE
-        WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", ARRAY_CONSTRUCT()) IS NULL
-        THEN NULL
-        ELSE COALESCE(
-          ARRAY_CONTAINS(CAST('coat' AS VARIANT), COALESCE("i_agg"."a0", ARRAY_CONSTRUCT())),
-          FALSE
-        )
-      END
-      AND ARRAY_SIZE("c"."tags") > 1
-    ),
-    FALSE
+  AND (
+    SUBSTRING(LOWER("c"."country"), 1, LENGTH('p')) = 'p'
+    AND CHARINDEX('@', "c"."email") > 0
+    AND REGEXP_INSTR("c"."email", '^a', 1, 1, 0, 'i') > 0
+    AND CASE
+      WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", ARRAY_CONSTRUCT()) IS NULL
+      THEN NULL
+      ELSE COALESCE(
+        ARRAY_CONTAINS(CAST('coat' AS VARIANT), COALESCE("i_agg"."a0", ARRAY_CONSTRUCT())),
+        FALSE
+      )
+    END
+    AND ARRAY_SIZE("c"."tags") > 1
   )

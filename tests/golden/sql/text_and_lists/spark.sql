@@ -32,20 +32,17 @@ WHERE
     `c`.`registered_at` IS NULL
     OR `c`.`registered_at` <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )
-  AND COALESCE(
-    (
-      SUBSTRING(LOWER(`c`.`country`), 1, LENGTH('p')) = 'p'
-      AND LOCATE('@', `c`.`email`) > 0
-      AND `c`.`email` RLIKE '(?i)^a'
-      AND CASE
-        WHEN 'coat' IS NULL OR COALESCE(`i_agg`.`a0`, CAST(ARRAY() AS ARRAY<STRING>)) IS NULL
-        THEN NULL
-        ELSE COALESCE(
-          ARRAY_CONTAINS(COALESCE(`i_agg`.`a0`, CAST(ARRAY() AS ARRAY<STRING>)), 'coat'),
-          FALSE
-        )
-      END
-      AND CASE WHEN `c`.`tags` IS NULL THEN NULL ELSE SIZE(`c`.`tags`) END > 1
-    ),
-    FALSE
+  AND (
+    SUBSTRING(LOWER(`c`.`country`), 1, LENGTH('p')) = 'p'
+    AND LOCATE('@', `c`.`email`) > 0
+    AND `c`.`email` RLIKE '(?i)^a'
+    AND CASE
+      WHEN 'coat' IS NULL OR COALESCE(`i_agg`.`a0`, CAST(ARRAY() AS ARRAY<STRING>)) IS NULL
+      THEN NULL
+      ELSE COALESCE(
+        ARRAY_CONTAINS(COALESCE(`i_agg`.`a0`, CAST(ARRAY() AS ARRAY<STRING>)), 'coat'),
+        FALSE
+      )
+    END
+    AND CASE WHEN `c`.`tags` IS NULL THEN NULL ELSE SIZE(`c`.`tags`) END > 1
   )

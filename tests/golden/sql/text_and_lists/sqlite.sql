@@ -42,26 +42,23 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= '2026-06-30 23:59:59.999999'
   )
-  AND COALESCE(
-    (
-      SUBSTR(LOWER("c"."country"), 1, LENGTH('p')) = 'p'
-      AND INSTR("c"."email", '@') > 0
-      AND "c"."email" REGEXP '(?i)^a'
-      AND CASE
-        WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", '[]') IS NULL
-        THEN NULL
-        ELSE COALESCE(
-          EXISTS(
-            SELECT
-              1
-            FROM JSON_EACH(COALESCE("i_agg"."a0", '[]'))
-            WHERE
-              value = 'coat'
-          ),
-          0
-        )
-      END
-      AND JSON_ARRAY_LENGTH("c"."tags") > 1
-    ),
-    0
+  AND (
+    SUBSTR(LOWER("c"."country"), 1, LENGTH('p')) = 'p'
+    AND INSTR("c"."email", '@') > 0
+    AND "c"."email" REGEXP '(?i)^a'
+    AND CASE
+      WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", '[]') IS NULL
+      THEN NULL
+      ELSE COALESCE(
+        EXISTS(
+          SELECT
+            1
+          FROM JSON_EACH(COALESCE("i_agg"."a0", '[]'))
+          WHERE
+            value = 'coat'
+        ),
+        0
+      )
+    END
+    AND JSON_ARRAY_LENGTH("c"."tags") > 1
   )

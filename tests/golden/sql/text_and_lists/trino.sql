@@ -32,17 +32,14 @@ WHERE
     "c"."registered_at" IS NULL
     OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )
-  AND COALESCE(
-    (
-      SUBSTR(LOWER("c"."country"), 1, LENGTH('p')) = 'p'
-      AND STRPOS("c"."email", '@') > 0
-      AND REGEXP_LIKE("c"."email", '(?i)^a')
-      AND CASE
-        WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", ARRAY[]) IS NULL
-        THEN NULL
-        ELSE COALESCE(CONTAINS(COALESCE("i_agg"."a0", ARRAY[]), 'coat'), FALSE)
-      END
-      AND CARDINALITY("c"."tags") > 1
-    ),
-    FALSE
+  AND (
+    SUBSTR(LOWER("c"."country"), 1, LENGTH('p')) = 'p'
+    AND STRPOS("c"."email", '@') > 0
+    AND REGEXP_LIKE("c"."email", '(?i)^a')
+    AND CASE
+      WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", ARRAY[]) IS NULL
+      THEN NULL
+      ELSE COALESCE(CONTAINS(COALESCE("i_agg"."a0", ARRAY[]), 'coat'), FALSE)
+    END
+    AND CARDINALITY("c"."tags") > 1
   )
