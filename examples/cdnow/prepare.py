@@ -10,8 +10,8 @@ it is not copied into this repository: this script reads it from the installed
 package (``pip install lifetimes==0.11.3``; only the file is read, the package
 is not imported) and checks its sha256.
 
-What is written into OUTDIR (keep it outside the repository: the data must not be
-committed):
+What is written into OUTDIR (the data must not be committed: `examples/cdnow/data`
+is ignored by git, or use a directory outside the repository):
 
 * ``customers.csv``: ``id`` only, the 5-digit zero-padded ids kept as text
   (``"00042"``); CDNOW has no customer attributes.
