@@ -17,6 +17,7 @@ from crmrules import ast
 from crmrules import types as t
 from crmrules import values
 from crmrules.backends.customer_data import prepare_customer
+from crmrules.compiler.never_null import never_null
 from crmrules.compiler.pipeline import Program
 from crmrules.errors import EvaluationError, InternalError
 
@@ -66,11 +67,6 @@ def _top(pairs):
 def _visible(rows, column, now):
     # rows dated after `now` do not exist yet; undated rows are always there
     return [r for r in rows or () if (at := r.get(column)) is None or at <= now]
-
-
-def _never_null(node: ast.Expr) -> bool:
-    return isinstance(node, ast.Now) or (isinstance(node, ast.Aggregate) and node.func in (
-        ast.AggFunc.COUNT, ast.AggFunc.SUM, ast.AggFunc.ANY, ast.AggFunc.NONE, ast.AggFunc.DISTINCT))
 
 
 def _to_date(x):
@@ -275,7 +271,7 @@ class _Generator:
                 value = values.as_timestamp(side.value) if widen else side.value
                 names.append(self.constant(value))
                 continue
-            if _never_null(side) and not widen:
+            if never_null(side) and not widen:
                 names.append(self.value(side, row))
                 continue
             var = self.temp()

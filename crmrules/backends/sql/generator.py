@@ -30,8 +30,9 @@ from crmrules import ast
 from crmrules import types as t
 from crmrules import values
 from crmrules.backends.sql.dialect import SqlDialect, and_, case_when, number, or_, paren
+from crmrules.compiler.never_null import never_null
 from crmrules.compiler.pipeline import Program
-from crmrules.errors import InternalError
+from crmrules.errors import EvaluationError, InternalError
 
 # aliases of the relations rows come from, by the table in scope
 _ROW_ALIAS = {"customers": "c", "orders": "o", "order_items": "i", "events": "e"}
@@ -150,7 +151,6 @@ class SqlGenerator:
     def empty_customer_may_match(self, condition: ast.Expr) -> bool:
         """Whether a customer with no rows at all might meet a condition."""
         from crmrules.backends.memory import attribute_values
-        from crmrules.errors import EvaluationError
 
         try:
             return attribute_values(self.program, [condition])({}, self.now)[0] is not False
@@ -165,8 +165,6 @@ class SqlGenerator:
         need not be gathered, which spares a scan of every table.
         """
         from crmrules.backends.memory import memory
-
-        from crmrules.errors import EvaluationError
 
         try:
             return not any(memory(self.program, name).matches({}, self.now) for name in segments)
@@ -233,28 +231,26 @@ class SqlGenerator:
         owners = {"orders": col(customer_id, "o"), "events": col(event_customer, "e"),
                   "order_items": col(customer_id, "o")}
         joined: list[str] = []
+
+        def row_joins(table_name: str) -> list[tuple]:
+            # what a table's rows are read with: an order's item aggregates, an item's (visible) order
+            if table_name == "orders" and self.order_item_aggs.expressions:
+                return [(table("oi_agg", "oi"), exp.EQ(this=col("order_id", "oi"), expression=col(order_id, "o")),
+                         "left")]
+            if table_name == "order_items":
+                return [(table("vo", "o"), exp.EQ(this=col(item_order_id, "i"), expression=col(order_id, "o")),
+                         "inner")]
+            return []
+
         for name, alias in _AGG_CTE.items():
             if not self.customer_aggs[name].expressions:
                 continue
-            joins = []
-            if name == "orders" and self.order_item_aggs.expressions:
-                joins.append((table("oi_agg", "oi"), exp.EQ(this=col("order_id", "oi"), expression=col(order_id, "o")),
-                              "left"))
-            if name == "order_items":
-                joins.append((table("vo", "o"), exp.EQ(this=col(item_order_id, "i"), expression=col(order_id, "o")),
-                              "inner"))
             ctes.append((alias, self.grouped(self.customer_aggs[name], owners[name], "customer_id", sources[name],
-                                             joins)))
+                                             row_joins(name))))
             joined.append(alias)
         for node, (alias, value, weight, condition) in self.tops.items():
-            joins = []
-            if node.table == "orders" and self.order_item_aggs.expressions:
-                joins.append((table("oi_agg", "oi"), exp.EQ(this=col("order_id", "oi"), expression=col(order_id, "o")),
-                              "left"))
-            if node.table == "order_items":
-                joins.append((table("vo", "o"), exp.EQ(this=col(item_order_id, "i"), expression=col(order_id, "o")),
-                              "inner"))
-            ctes.append((alias, self.top(owners[node.table], sources[node.table], joins, value, weight, condition)))
+            ctes.append((alias, self.top(owners[node.table], sources[node.table], row_joins(node.table), value,
+                                         weight, condition)))
             joined.append(alias)
         if driver is not None and driver in _AGG_CTE and _AGG_CTE[driver] in joined \
                 and not self.population_takes_nobody():
@@ -301,26 +297,29 @@ class SqlGenerator:
         ids = [col("customer_id", a) for a in aliases]
         return exp.Coalesce(this=col(id_column, "c"), expressions=ids) if ids else col(id_column, "c")
 
+    def join_on_id(self, select: exp.Select, alias: str, key: exp.Expression) -> exp.Select:
+        """The select LEFT JOINed with a relation on the customer id (`c`: the customer row)."""
+        if alias == "c":
+            return select.join(table(self.schema.table("customers").source, "c"), join_type="left", copy=False,
+                               on=exp.EQ(this=col(self.column_source("customers", "id"), "c"), expression=key.copy()))
+        return select.join(table(alias), join_type="left", copy=False,
+                           on=exp.EQ(this=col("customer_id", alias), expression=key.copy()))
+
     def everyone(self, select: exp.Select, joined: list[str], now: exp.Expression,
                  conditions: list[exp.Expression]) -> exp.Select:
         """FROM customers, fully joined with the aggregates, keeping whoever exists at `now` and meets `conditions`."""
-        customers = table(self.schema.table("customers").source, "c")
         if self.through_ids:
             # the same rows as the full joins below, from left joins SQLite can index (its full joins are quadratic)
             key = col("customer_id", "ids")
-            select = select.from_(table("ids"), copy=False).join(
-                customers, join_type="left", copy=False,
-                on=exp.EQ(this=col(self.column_source("customers", "id"), "c"), expression=key))
-            for alias in joined:
-                select = select.join(table(alias), join_type="left", copy=False,
-                                     on=exp.EQ(this=col("customer_id", alias), expression=key.copy()))
+            select = select.from_(table("ids"), copy=False)
+            for alias in ["c", *joined]:
+                select = self.join_on_id(select, alias, key)
         else:
-            select = select.from_(customers, copy=False)
+            select = select.from_(table(self.schema.table("customers").source, "c"), copy=False)
             for index, alias in enumerate(joined):
                 select = select.join(table(alias), join_type="full", copy=False, on=exp.EQ(
                     this=col("customer_id", alias), expression=self.known_id(joined[:index])))
-        filters = [exp.Not(this=exp.Is(this=self.known_id(joined), expression=exp.Null()))]
-        return select.where(and_(*filters, *self.registered(now), *conditions), copy=False)
+        return select.where(and_(_not_null(self.known_id(joined)), *self.registered(now), *conditions), copy=False)
 
     def population_ctes(self, joined: list[str], now: exp.Expression) -> list[tuple[str, exp.Expression]]:
         """A CTE per `among` condition ranking its customers, one NTILE column per ranked value."""
@@ -331,11 +330,11 @@ class SqlGenerator:
             # everyone of the population has rows in `driver`: start from its customers, not from everyone
             key = col("customer_id", driver) if driven else self.known_id(joined)
             windows = []
-            for buckets, value, name, never_null in population.values:
+            for buckets, value, name, always in population.values:
                 # ties go by id, so every engine (and memory) deals the same customers into each tile
                 order = exp.Order(expressions=[exp.Ordered(this=value.copy()), exp.Ordered(this=key.copy())])
                 tile = exp.Anonymous(this="NTILE", expressions=[number(buckets)])
-                if never_null:
+                if always:
                     windows.append(exp.alias_(exp.Window(this=tile, order=order), ident(name), copy=False))
                     continue
                 # customers without a value are not ranked: they get a partition (and a null) of their own
@@ -350,16 +349,6 @@ class SqlGenerator:
             ctes.append((population.alias, select))
         return ctes
 
-    def never_null(self, node: ast.Expr) -> bool:
-        """Whether a customer-level value is never null: counts and sums (0 over no rows), and attributes
-        defined as one."""
-        match node:
-            case ast.AttributeRef(name=name):
-                return self.never_null(self.program.attributes[name].body)
-            case ast.Aggregate(func=ast.AggFunc.COUNT | ast.AggFunc.SUM | ast.AggFunc.ANY | ast.AggFunc.NONE):
-                return True
-        return False
-
     def from_driver(self, select: exp.Select, driver: str, joined: list[str], now: exp.Expression,
                     conditions: list[exp.Expression]) -> exp.Select:
         """FROM one aggregate's customers, with the customer row and the other aggregates the select and the
@@ -367,19 +356,12 @@ class SqlGenerator:
         key = col("customer_id", driver)
         read = {column.table for part in [*select.expressions, *conditions] for column in part.find_all(exp.Column)}
         select = select.from_(table(driver), copy=False)
-        if "c" in read:
-            select = select.join(
-                table(self.schema.table("customers").source, "c"), join_type="left", copy=False,
-                on=exp.EQ(this=col(self.column_source("customers", "id"), "c"), expression=key.copy()))
-            exists = self.registered(now)
-        else:
-            # nothing needs the customer row but the registration date: leave out those who register later
-            exists = self.not_registered_later(key, now)
-        for alias in joined:
+        # nothing else needs the customer row? then only its registration date: leave out who registers later
+        exists = self.registered(now) if "c" in read else self.not_registered_later(key, now)
+        for alias in ["c", *joined]:
             # `others` only lists ids: nothing reads from it once the rows come from `driver`
             if alias in read and alias not in (driver, "others"):
-                select = select.join(table(alias), join_type="left", copy=False,
-                                     on=exp.EQ(this=col("customer_id", alias), expression=key.copy()))
+                select = self.join_on_id(select, alias, key)
         # rows without a customer id (orders of nobody) make a group of their own: it is no customer
         return select.where(and_(_not_null(key.copy()), *exists, *conditions), copy=False)
 
@@ -406,7 +388,7 @@ class SqlGenerator:
         if name is None:
             name = population.tiles[node] = f"t{len(population.tiles)}"
             value = self.expr(node.value, "customers")
-            population.values.append((node.buckets, value, name, self.never_null(node.value)))
+            population.values.append((node.buckets, value, name, never_null(node.value, self.program.attributes)))
         return col(name, population.alias)
 
     def registered(self, now: exp.Expression) -> list[exp.Expression]:
@@ -449,20 +431,15 @@ class SqlGenerator:
         select = select.select(*(exp.alias_(c, ident(n), copy=False) for n, c in columns), copy=False)
         select = select.from_(table(ranked.alias), copy=False)
         read = {column.table for _, c in columns for column in c.find_all(exp.Column)}
-        if "c" in read:
-            select = select.join(table(self.schema.table("customers").source, "c"), join_type="left", copy=False,
-                                 on=exp.EQ(this=col(self.column_source("customers", "id"), "c"), expression=key.copy()))
-        for alias in [*joined, *(p.alias for p in self.populations.values() if p is not ranked)]:
+        for alias in ["c", *joined, *(p.alias for p in self.populations.values() if p is not ranked)]:
             if alias in read and alias != "others":
-                select = select.join(table(alias), join_type="left", copy=False,
-                                     on=exp.EQ(this=col("customer_id", alias), expression=key.copy()))
+                select = self.join_on_id(select, alias, key)
         return select
 
     def with_populations(self, select: exp.Select, key: exp.Expression) -> exp.Select:
         """The select with every population CTE left-joined on the customer id `key`."""
         for population in self.populations.values():
-            select = select.join(table(population.alias), join_type="left", copy=False,
-                                 on=exp.EQ(this=col("customer_id", population.alias), expression=key.copy()))
+            select = self.join_on_id(select, population.alias, key)
         return select
 
     # ------------------------------------------------------------ expressions
