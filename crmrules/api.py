@@ -14,6 +14,7 @@ from crmrules.compiler.pipeline import Program, check
 from crmrules.errors import CrmRulesError, UnknownNameError, did_you_mean, raise_all
 from crmrules.grammar import parse
 from crmrules.schema import Schema, default_schema, load_schema, schema_from_dict
+from crmrules.values import evaluation_instant
 
 
 class Segment(MemorySegment):
@@ -140,7 +141,7 @@ class RuleSet:
         """The profile (画像) of a segment, or of two side by side, computed in one SQL query on `data`."""
         from crmrules.backends.sql import dialect_named, render
         from crmrules.backends.sql.sources import query_rows
-        from crmrules.profile import ATTRIBUTES, as_of_text, instant, profile_query, profile_rows
+        from crmrules.profile import ATTRIBUTES, profile_query, profile_rows
 
         names = [segment] + ([vs] if vs else [])
         for name in names:
@@ -153,12 +154,13 @@ class RuleSet:
 
         def build(kind: str) -> str:
             d = dialect_named(kind)
-            return render(profile_query(self.program, names, d, instant(self.program, now)), d, pretty=False)
+            instant = evaluation_instant(now, self.schema.timezone)
+            return render(profile_query(self.program, names, d, instant), d, pretty=False)
 
         kind, rows = query_rows(self.program, data, backend, build, warnings)
         result = profile_rows(rows, names, dialect_named(kind), self.program)
         titles = {name: self.program.segments[name].title for name in names}
-        return {"as_of": as_of_text(now), **result, "titles": titles}
+        return {"as_of": now.isoformat(), **result, "titles": titles}
 
     def population(self, data, as_of: date | datetime | str | None = None):
         """Where every `ntile` of these rules (the RFM scores, value_tier) cuts the customer base in

@@ -8,7 +8,7 @@ divided afterwards in Python with the language's own exact division.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from sqlglot import exp
@@ -18,7 +18,7 @@ from crmrules import types as t
 from crmrules.backends.sql.dialect import case_when, number
 from crmrules.backends.sql.generator import SqlGenerator, col, ident, table
 from crmrules.compiler.pipeline import Program
-from crmrules.values import divide, evaluation_instant
+from crmrules.values import divide
 
 DIMENSIONS = ("source", "lifecycle", "subscription_status", "spend_band", "preferred_category", "country",
               "rfm_class")
@@ -135,13 +135,3 @@ def _difference(a, b):
 def _money(value: Decimal) -> str:
     # engines return sums at different scales (DuckDB 6 places, SQLite as few as needed): print one way
     return str(Decimal(value).quantize(Decimal("0.000001")))
-
-
-def as_of_text(now: date | datetime) -> str:
-    """The as-of value as the reports print it."""
-    return now.isoformat()
-
-
-def instant(program: Program, now: date | datetime) -> datetime:
-    """The evaluation instant of an as-of value, in the store's time zone."""
-    return evaluation_instant(now, program.schema.timezone)

@@ -190,7 +190,8 @@ def _summary_table(segments: list[str], titles: dict, summary: dict, differences
         title = f'<span class="title">{_e(titles[name])}</span>' if titles.get(name) else ""
         head.append(f'<th scope="col"><span class="name">{_e(name)}</span>{title}</th>')
     if two:
-        head.append(f'<th scope="col">Difference<span class="title">{_e(segments[1])} − {_e(segments[0])}</span></th>')
+        head.append(f'<th scope="col">Difference<span class="title">'
+                    f'{_e(segments[1])} − {_e(segments[0])}</span></th>')
 
     rows = []
     for key in keys:

@@ -73,8 +73,20 @@ def _to_date(x):
     return x.date() if isinstance(x, datetime) else x
 
 
+def _tile(population, node, value, ranked, customer_id):
+    if not ranked or value is None:
+        return None
+    if population is None:
+        raise EvaluationError(
+            "this rule ranks customers against the whole customer base (`ntile`, e.g. the RFM scores)",
+            node.span, "pass `population=rules.population(data, as_of=...)`, or run it on a data set",
+            code="E0602")
+    return population.tile(node, value, str(customer_id))
+
+
 _RUNTIME = {
-    "Decimal": Decimal, "_sum": _sum, "_top": _top, "_min": _min, "_max": _max, "_distinct": _distinct, "_avg": values.average,
+    "Decimal": Decimal, "_sum": _sum, "_top": _top, "_min": _min, "_max": _max, "_distinct": _distinct,
+    "_avg": values.average, "_tile": _tile,
     "_div": values.divide, "_mod": values.modulo, "_round": values.round_half_up, "_shift": values.shift,
     "_ts": values.as_timestamp, "_days": values.days_between, "_visible": _visible, "_to_date": _to_date,
 }
@@ -161,20 +173,6 @@ def population_inputs(program: Program, node: ast.Ntile):
         return among and value is not None, value
 
     return inputs
-
-
-def _tile(population, node, value, ranked, customer_id):
-    if not ranked or value is None:
-        return None
-    if population is None:
-        raise EvaluationError(
-            "this rule ranks customers against the whole customer base (`ntile`, e.g. the RFM scores)",
-            node.span, "pass `population=rules.population(data, as_of=...)`, or run it on a data set",
-            code="E0602")
-    return population.tile(node, value, str(customer_id))
-
-
-_RUNTIME["_tile"] = _tile
 
 
 class _Generator:

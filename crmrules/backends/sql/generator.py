@@ -647,7 +647,8 @@ class SqlGenerator:
             return self.top_ref(node)
         if node.func == ast.AggFunc.AVG:
             # an average is a sum and a count, each grouped once, divided after grouping
-            column_type = node.value.type if node.value is not None else self.schema.column(node.table, node.column).type
+            column_type = node.value.type if node.value is not None else \
+                self.schema.column(node.table, node.column).type
             total = self.aggregate_ref(dataclasses.replace(node, func=ast.AggFunc.SUM, type=column_type), scope)
             count = self.aggregate_ref(dataclasses.replace(node, func=ast.AggFunc.COUNT, type=t.INT), scope)
             return self.dialect.divide(self.as_decimal(total, column_type), self.as_decimal(count, t.INT))
@@ -683,7 +684,8 @@ class SqlGenerator:
         """Each customer's value with the largest summed weight (null weights last), ties to the smallest value."""
         total = exp.Sum(this=weight)
         order = exp.Order(expressions=[
-            exp.Ordered(this=case_when(exp.Is(this=total.copy(), expression=exp.Null()), number(1), otherwise=number(0))),
+            exp.Ordered(this=case_when(exp.Is(this=total.copy(), expression=exp.Null()), number(1),
+                                       otherwise=number(0))),
             exp.Ordered(this=total, desc=True), exp.Ordered(this=value.copy())])
         rank = exp.Window(this=exp.RowNumber(), partition_by=[owner.copy()], order=order)
         ranked = exp.select(exp.alias_(owner.copy(), ident("customer_id"), copy=False),

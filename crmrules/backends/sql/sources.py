@@ -10,7 +10,7 @@ from pathlib import Path
 
 from crmrules import ast
 from crmrules.backends.sql import runners, transfer
-from crmrules.backends.sql.datadir import load_directory
+from crmrules.backends.sql.datadir import EXTENSIONS, load_directory
 from crmrules.compiler.pipeline import Program
 from crmrules.errors import DataError, UnsupportedFeatureError, did_you_mean
 
@@ -153,7 +153,7 @@ def missing_tables(program: Program, found: dict, directory: Path) -> list[str]:
         if name not in found:
             source = program.schema.table(name).source
             shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
-            warnings.append(f"{directory}: no {source} file (.csv, .parquet or .jsonl): {name} is empty for "
+            warnings.append(f"{directory}: no {source} file ({', '.join(EXTENSIONS)}): {name} is empty for "
                             f"{shown}")
     return warnings
 
