@@ -152,39 +152,27 @@ class _Resolver:
                 return self.fail(CrmRulesError(f"`{node.name}` takes one or more positional arguments",
                                                node.span, code="E0205"))
             return ast.Call(name=node.name, args=tuple(args), span=node.span)
-        if len(args) > len(function.params):
-            return self.fail(CrmRulesError(
-                f"`{node.name}` takes at most {len(function.params)} argument(s), got {len(args)}",
-                node.span, f"`{node.name}({', '.join(function.params)})`", code="E0205"))
-        slots: dict[str, ast.Expr] = dict(zip(function.params, args))
-        for kwarg in node.kwargs:
-            if kwarg.name not in function.params:
-                return self.fail(CrmRulesError(
-                    f"`{node.name}` has no parameter `{kwarg.name}`", kwarg.span,
-                    did_you_mean(kwarg.name, function.params)
-                    or f"parameters: {', '.join(function.params)}", code="E0205"))
-            if kwarg.name in slots:
-                return self.fail(CrmRulesError(f"`{kwarg.name}` is given twice", kwarg.span, code="E0205"))
-            slots[kwarg.name] = self.visit(kwarg.value, scope)
-        for param in function.params:
-            if param not in slots:
-                default = OPTIONAL_DEFAULTS.get((node.name, param))
-                if default is None:
-                    return self.fail(CrmRulesError(
-                        f"`{node.name}` needs its `{param}` argument", node.span,
-                        f"`{node.name}({', '.join(function.params)})`", code="E0205"))
-                slots[param] = ast.Literal(value=default, span=node.span)
-        return ast.Call(name=node.name, args=tuple(slots[p] for p in function.params), span=node.span)
+        params = tuple(ast.Param(name=p, default=None if (node.name, p) not in OPTIONAL_DEFAULTS else
+                                 ast.Literal(value=OPTIONAL_DEFAULTS[node.name, p], span=node.span))
+                       for p in function.params)
+        bound = self.bind(node, params, scope, f"`{node.name}({', '.join(function.params)})`", args)
+        if bound is None:
+            return ast.Literal(value=None, span=node.span)
+        return ast.Call(name=node.name, args=tuple(bound[p] for p in function.params), span=node.span)
 
-    def bind(self, node: ast.Call, params: tuple[ast.Param, ...], scope: Scope) -> dict[str, ast.Expr] | None:
-        """Arguments by parameter name: positional, then named, then defaults; None after an error."""
+    def bind(self, node: ast.Call, params: tuple[ast.Param, ...], scope: Scope, signature: str | None = None,
+             args: list[ast.Expr] | None = None) -> dict[str, ast.Expr] | None:
+        """Arguments by parameter name: positional (`args` when already resolved), then named, then
+        defaults; None after an error."""
         names = [p.name for p in params]
-        signature = f"`{node.name}({', '.join(p.name if p.default is None else p.name + ': ...' for p in params)})`"
+        signature = signature or \
+            f"`{node.name}({', '.join(p.name if p.default is None else p.name + ': ...' for p in params)})`"
         if len(node.args) > len(params):
             self.fail(CrmRulesError(f"`{node.name}` takes at most {len(params)} argument(s), got {len(node.args)}",
                                     node.span, signature, code="E0205"))
             return None
-        bound = {param: self.visit(arg, scope) for param, arg in zip(names, node.args)}
+        resolved = args if args is not None else [self.visit(arg, scope) for arg in node.args]
+        bound = dict(zip(names, resolved))
         for kwarg in node.kwargs:
             if kwarg.name not in names:
                 self.fail(CrmRulesError(f"`{node.name}` has no parameter `{kwarg.name}`", kwarg.span,
