@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from decimal import Decimal
@@ -55,7 +56,7 @@ def templates_command(output: str) -> None:
 
 def _print_items(listed, output: str, title: str) -> None:
     if output == "json":
-        click.echo(json.dumps([i.as_dict() for i in listed], indent=2, ensure_ascii=False))
+        click.echo(json.dumps([dataclasses.asdict(i) for i in listed], indent=2, ensure_ascii=False))
         return
     from rich.console import Console
     from rich.table import Table

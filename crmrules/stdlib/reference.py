@@ -22,11 +22,6 @@ class Item:
     title: str
     definition: str
 
-    def as_dict(self) -> dict:
-        """The entry for JSON output."""
-        return dict(name=self.name, kind=self.kind, group=self.group, type=self.type, title=self.title,
-                    definition=self.definition)
-
 
 @cache
 def items() -> tuple[Item, ...]:
