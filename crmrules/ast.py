@@ -302,6 +302,17 @@ class Now(Expr):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WindowStart(Expr):
+    """`now - duration`, the open lower edge of a window; made by the lowering pass from `within`.
+
+    Its value is a constant of the evaluation context (`EvaluationContext.window_start`),
+    computed once per run, never per customer.
+    """
+
+    duration: Duration
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Ever(Expr):
     """`ever`: the window without edges; `x within ever` holds for every visible row."""
 

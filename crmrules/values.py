@@ -10,13 +10,11 @@ from __future__ import annotations
 import calendar
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
 
 from crmrules.ast import Duration, DurationUnit
 
 SCALE = 6
 _QUANTUM = Decimal(1).scaleb(-SCALE)
-_END_OF_DAY = time(23, 59, 59, 999999)
 _FIXED = {DurationUnit.SECOND: 1, DurationUnit.MINUTE: 60, DurationUnit.HOUR: 3600,
           DurationUnit.DAY: 86400, DurationUnit.WEEK: 7 * 86400}
 
@@ -92,15 +90,10 @@ def as_timestamp(value):
 
 
 def evaluation_instant(value: date | datetime | str, zone: str = "UTC") -> datetime:
-    """`now` for a run: a date means the end of that day; aware times move to the store zone."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value) if "T" in value or " " in value.strip() else \
-            date.fromisoformat(value)
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
-        return value
-    return datetime.combine(value, _END_OF_DAY)
+    """`now` for an as-of value; the rule lives in `crmrules.context` (kept for callers outside a context)."""
+    from crmrules.context import instant_of, parse_as_of
+
+    return instant_of(parse_as_of(value), zone)
 
 
 def days_between(start, end) -> int | None:

@@ -12,16 +12,18 @@ from rulegen import NOW, conditions, customers
 
 import crmrules
 from crmrules import ast
+from crmrules import types
 from crmrules.api import resolve_schema
 from crmrules.compiler.fold_constants import fold_constants
+from crmrules.compiler.lower import lower
 from crmrules.compiler.pipeline import check, optimise
 from crmrules.compiler.simplify import simplify
 from crmrules.grammar import parse
 from crmrules.values import evaluation_instant
 
 FIXTURES = Path(__file__).parent / "fixtures" / "passes"
-PASSES = {"fold_constants": fold_constants, "simplify": simplify}
 SCHEMA = resolve_schema(EXTRA_COLUMNS)
+PASSES = {"fold_constants": fold_constants, "simplify": simplify, "lower": lambda expr: lower(expr, SCHEMA)}
 
 
 def checked(condition: str) -> ast.Expr:
@@ -79,3 +81,24 @@ def test_p_not_p_and_p_is_null_partition_the_customers(condition, people):
     for person in people:
         exists = person["registered_at"] is None or person["registered_at"] <= evaluation_instant(NOW)
         assert sum(s.matches(person, NOW, population=ranked) for s in segments) == (1 if exists else 0)
+
+
+def test_lower_writes_a_window_with_explicit_edges():
+    lowered = lower(checked("seen_at within 30d"), SCHEMA)
+    seen_at = ast.Column(table="customers", name="seen_at")
+    duration = ast.Duration(amount=30, unit=ast.DurationUnit.DAY)
+    assert lowered == ast.And(operands=(
+        ast.Compare(op=ast.CompareOp.GT, left=seen_at, right=ast.WindowStart(duration=duration)),
+        ast.Compare(op=ast.CompareOp.LE, left=seen_at, right=ast.Now())))
+    assert lowered.operands[0].right.type == lowered.operands[1].right.type == types.TIMESTAMP
+
+
+def test_lowered_trees_hold_no_sugar():
+    rules = crmrules.load_text("segment s: age between 1 and 9 and seen_at within 7d and avg(orders.total) > 1\n",
+                               schema=SCHEMA)
+    kinds = {type(node) for node in ast.walk(rules.program.segments["s"].body)}
+    assert not kinds & {ast.Between, ast.Within}
+    assert all(node.func != ast.AggFunc.AVG for node in ast.walk(rules.program.segments["s"].body)
+               if isinstance(node, ast.Aggregate))
+    assert all(node.type is not None for node in ast.walk(rules.program.segments["s"].body)
+               if isinstance(node, ast.Expr))

@@ -5,18 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from crmrules import ast
-
-# aggregates with a value over no rows: 0, false, true, the empty list
-_TOTAL = (ast.AggFunc.COUNT, ast.AggFunc.SUM, ast.AggFunc.ANY, ast.AggFunc.NONE, ast.AggFunc.DISTINCT)
+from crmrules.compiler.defaults import TOTAL
 
 
 def never_null(node: ast.Expr, attributes: Mapping[str, ast.AttributeDecl] | None = None) -> bool:
     """Whether `node` is never null: `now`, a total aggregate, or an attribute (when given) defined as one."""
     match node:
-        case ast.Now():
+        case ast.Now() | ast.WindowStart():
             return True
         case ast.Aggregate(func=func):
-            return func in _TOTAL
+            return func in TOTAL
         case ast.AttributeRef(name=name) if attributes is not None:
             return never_null(attributes[name].body, attributes)
     return False

@@ -138,15 +138,16 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: a
     program.segments = {d.name: program.segments[d.name] for d in listed
                         if isinstance(d, ast.SegmentDecl) and d.name in program.segments
                         and bodies[d.name][0] is d}
-    if not errors:
-        for decl in rules.declarations:
-            if isinstance(decl, ast.CampaignDecl):
-                checked = check_campaign(decl, names, schema, attribute_types, errors)
-                if checked is not None:
-                    program.campaigns[decl.name] = checked
-            elif isinstance(decl, ast.TestDecl):
-                if check_test(decl, names, schema, errors):
-                    program.tests.append(decl)
+    # campaigns and tests are checked with the rest, all errors together; one that uses a name
+    # which failed is left out, so a broken attribute is reported once, where it is declared
+    for decl in rules.declarations:
+        if isinstance(decl, ast.CampaignDecl) and not used_names(decl) & failed:
+            checked = check_campaign(decl, names, schema, attribute_types, errors)
+            if checked is not None:
+                program.campaigns[decl.name] = checked
+        elif isinstance(decl, ast.TestDecl) and decl.segment not in failed:
+            if check_test(decl, names, schema, errors):
+                program.tests.append(decl)
     raise_all(errors)
     return program
 

@@ -52,12 +52,6 @@ def parse(text: str, name: str = "<rules>") -> ast.RuleFile:
     return ast.RuleFile(declarations=tuple(declarations), span=Span(0, len(text), source))
 
 
-def parse_file(path: str | FilePath) -> ast.RuleFile:
-    """Parse the rule file at `path`."""
-    path = FilePath(path)
-    return parse(path.read_text(encoding="utf-8"), str(path))
-
-
 def parse_expression(text: str, name: str = "<expr>") -> ast.Expr:
     """Parse one expression, as the REPL and the API's ad hoc rules do."""
     return _parse_chunk(text, 0, Source(name, text), "expr")
@@ -203,4 +197,4 @@ def _hint_for(expected: set[str], token: Token | None, chunk: str) -> str | None
     return None
 
 
-__all__ = ["parse", "parse_file", "parse_expression"]
+__all__ = ["parse", "parse_expression"]
