@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import cache
 from pathlib import Path as FilePath
 
+import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from crmrules import ast
 from crmrules.errors import CrmRulesError, RuleSyntaxError, Source, Span, raise_all
 from crmrules.grammar.to_ast import ToAst
+from crmrules.private_cache import trusted_file
 
 MAX_DEPTH = 200
 MAX_DECLARATION_CHARS = 100_000
@@ -34,8 +37,11 @@ _EXPRESSION_STARTS = {"NAME", "STRING", "INT", "DECIMAL", "LPAR", "NOT", "MINUS"
 @cache
 def _lark() -> Lark:
     grammar = (FilePath(__file__).parent / "crmrules.lark").read_text(encoding="utf-8")
+    # Lark's parse tables are a pickle: kept only in the user's private cache, never the shared temp dir
+    key = hashlib.sha256(f"{lark.__version__}\0{grammar}".encode()).hexdigest()[:20]
+    cached = trusted_file(f"lark-{key}.cache")
     return Lark(grammar, parser="lalr", start=["start", "expr"], propagate_positions=True,
-                maybe_placeholders=True, cache=True)  # parse tables cached in the temp dir
+                maybe_placeholders=True, cache=str(cached) if cached is not None else False)
 
 
 def parse(text: str, name: str = "<rules>") -> ast.RuleFile:

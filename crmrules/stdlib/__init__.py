@@ -17,6 +17,7 @@ from pathlib import Path
 import crmrules.grammar as grammar_package
 from crmrules import ast
 from crmrules.grammar import parse
+from crmrules.private_cache import trusted_file, write_private
 
 FILES = ("catalogue.crm", "templates.crm")
 # the group headings of catalogue.crm, in order
@@ -55,30 +56,21 @@ def prelude() -> ast.RuleFile:
     grammar_dir = Path(grammar_package.__file__).parent
     for path in [Path(ast.__file__), *sorted(grammar_dir.glob("*.py")), *sorted(grammar_dir.glob("*.lark"))]:
         digest.update(path.read_bytes())
-    cached = _cache_dir() / f"prelude-{digest.hexdigest()[:20]}.pickle"
-    try:
-        loaded = pickle.loads(cached.read_bytes())  # noqa: S301 - our own file, keyed by content
-        if isinstance(loaded, ast.RuleFile):
-            return loaded
-    except (OSError, pickle.PickleError, EOFError, AttributeError, TypeError, ValueError, ImportError):
-        pass
+    cached = trusted_file(f"prelude-{digest.hexdigest()[:20]}.pickle")
+    if cached is not None:
+        try:
+            loaded = pickle.loads(cached.read_bytes())  # noqa: S301 - our own private file, keyed by content
+            if isinstance(loaded, ast.RuleFile):
+                return loaded
+        except (OSError, pickle.PickleError, EOFError, AttributeError, TypeError, ValueError, ImportError):
+            pass
     declarations: list[ast.Declaration] = []
     for name, text in zip(FILES, texts):
         declarations.extend(parse(text, f"<stdlib>/{name}").declarations)
     parsed = ast.RuleFile(declarations=tuple(declarations))
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        scratch = cached.with_suffix(f".{os.getpid()}.tmp")
-        scratch.write_bytes(pickle.dumps(parsed))
-        scratch.replace(cached)
-    except OSError:
-        pass  # a read-only home: parse every time
+    if cached is not None:
+        write_private(cached, pickle.dumps(parsed))
     return parsed
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "crmrules"
 
 
 @cache
