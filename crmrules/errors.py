@@ -35,6 +35,7 @@ class CrmRulesError(Exception):
     """Base of every error crmrules raises for a user's mistake or its own bug."""
 
     code = "E0000"
+    severity = "error"
 
     def __init__(self, message: str, span: Span | None = None, hint: str | None = None,
                  code: str | None = None):
@@ -116,6 +117,13 @@ class ErrorGroup(CrmRulesError):
         return "\n".join(render_error(e) for e in self.errors)
 
 
+class RuleWarning(CrmRulesError):
+    """Something that is probably a mistake but may be right: reported, never raised by checking."""
+
+    code = "W0000"
+    severity = "warning"
+
+
 def _position(error: CrmRulesError) -> tuple[str, int]:
     span = error.span
     if span is None:
@@ -125,7 +133,7 @@ def _position(error: CrmRulesError) -> tuple[str, int]:
 
 def render_error(error: CrmRulesError) -> str:
     """Render one error as the compiler-style block users see."""
-    kind = "error"
+    kind = error.severity
     span = error.span
     lines = []
     if span is not None and span.source is not None:

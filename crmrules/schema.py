@@ -20,11 +20,17 @@ from crmrules.errors import UnknownNameError, did_you_mean
 
 @dataclass(frozen=True, slots=True)
 class ColumnSpec:
-    """One column: our name, its type, and the user's own column name (`source`)."""
+    """One column: our name, its type, the user's own column name (`source`) and its known values.
+
+    `values` lists what a string column holds; `closed` says no other value exists
+    (a literal outside the list is an error) rather than only the common ones (a warning).
+    """
 
     name: str
     type: t.Type
     source: str
+    values: frozenset[str] = frozenset()
+    closed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,15 @@ DEFAULT_TABLES: dict[str, tuple[str | None, str]] = {
 }
 
 
+# the values a column is known to hold: (closed?, values)
+KNOWN_VALUES: dict[tuple[str, str], tuple[bool, tuple[str, ...]]] = {
+    ("orders", "status"): (True, ("paid", "pending", "cancelled", "refunded")),
+    ("events", "type"): (False, ("visit", "view", "add_to_cart", "remove_from_cart", "favorite", "search",
+                                 "checkout", "share", "review", "login", "signup", "email_open", "email_click",
+                                 "sms_click", "push_open")),
+}
+
+
 def build_schema(tables: dict[str, TableSpec], timezone: str = "UTC") -> Schema:
     """A Schema over the given tables, frozen."""
     return Schema(MappingProxyType(dict(tables)), timezone)
@@ -94,7 +109,8 @@ def default_schema() -> Schema:
         columns = {}
         for item in spec.split():
             column, type_name = item.split(":")
-            columns[column] = ColumnSpec(column, t.parse_type(type_name), column)
+            closed, known = KNOWN_VALUES.get((name, column), (False, ()))
+            columns[column] = ColumnSpec(column, t.parse_type(type_name), column, frozenset(known), closed)
         tables[name] = TableSpec(name, name, MappingProxyType(columns), time_column)
     return build_schema(tables)
 

@@ -18,11 +18,13 @@ TYPE_NAMES = [str(s) for s in t.Scalar if s not in (t.Scalar.NULL, t.Scalar.DURA
 
 
 class ColumnMapping(BaseModel):
-    """`name = { type = "int", source = "their_name" }`."""
+    """`name = { type = "int", source = "their_name", values = ["a", "b"], closed = true }`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     type: str | None = None
     source: str | None = None
+    values: list[str] | None = None
+    closed: bool | None = None
 
 
 class TableMapping(BaseModel):
@@ -107,7 +109,8 @@ def _apply_table(spec: TableSpec, table: TableMapping, where: str) -> TableSpec:
             raise SchemaError(f"{here}: `{name}` is not a column of {spec.name}",
                               hint=(did_you_mean(name, columns) or "")
                               + f" to add a column, give its type: {name} = {{ type = \"int\" }}".lstrip())
-        columns[name] = ColumnSpec(name, column_type, entry.source or (existing.source if existing else name))
+        columns[name] = ColumnSpec(name, column_type, entry.source or (existing.source if existing else name),
+                                   *_known_values(existing, entry, column_type, here))
     sources: dict[str, str] = {}
     for column in columns.values():
         if column.source in sources:
@@ -115,6 +118,23 @@ def _apply_table(spec: TableSpec, table: TableMapping, where: str) -> TableSpec:
                               f"`{column.source}`", hint="map each column to a column of its own")
         sources[column.source] = column.name
     return TableSpec(spec.name, table.source or spec.source, MappingProxyType(columns), spec.time_column)
+
+
+def _known_values(existing: ColumnSpec | None, entry: ColumnMapping, column_type: t.Type,
+                  where: str) -> tuple[frozenset[str], bool]:
+    """A column's known values: a closed list is replaced by the mapping's, an open one extended."""
+    values = existing.values if existing else frozenset()
+    closed = existing.closed if existing else False
+    if entry.closed is not None:
+        closed = entry.closed
+    if entry.values is not None:
+        if column_type != t.STRING:
+            raise SchemaError(f"{where}.values: only a string column lists its values, this one is {column_type}")
+        values = frozenset(entry.values) if closed else values | frozenset(entry.values)
+    if closed and not values:
+        raise SchemaError(f"{where}.closed: a closed column needs its `values`",
+                          hint='values = ["paid", "pending"]')
+    return values, closed
 
 
 def _check_timezone(zone: str, origin: str) -> None:

@@ -13,6 +13,7 @@ from crmrules.compiler.campaigns import check_campaign
 from crmrules.compiler.dependencies import dependencies, used_names
 from crmrules.compiler.fold_constants import fold_constants
 from crmrules.compiler.functions import FUNCTIONS
+from crmrules.compiler.known_values import known_values, literal_strings
 from crmrules.compiler.resolve import CUSTOMERS, Names, Scope, resolve
 from crmrules.compiler.simplify import simplify
 from crmrules.compiler.testcases import check_test
@@ -36,6 +37,8 @@ class Program:
     own: list[str] = field(default_factory=list)
     campaigns: dict[str, ast.CampaignDecl] = field(default_factory=dict)
     tests: list[ast.TestDecl] = field(default_factory=list)
+    # what is probably a mistake but may be right (a literal no data has shown yet): reported, not raised
+    warnings: list[CrmRulesError] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
     def attribute_type(self, name: str) -> t.Type:
@@ -55,12 +58,12 @@ _RESERVED = {"now", "today", "ntile", *FUNCTIONS, *ast.AggFunc}
 
 
 def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: ast.RuleFile | None = None,
-          roots: tuple[str, ...] = ()) -> Program:
+          roots: tuple[str, ...] = (), learned: dict[tuple[str, str], frozenset[str]] | None = None) -> Program:
     """Check a parsed rule file against a schema; raise every error found, together.
 
     `prelude` is the catalogue: its declarations are usable by name, a rule file's own
     declaration of the same name replaces it, and only those the rules (or `roots`)
-    use are checked.
+    use are checked. `learned` adds values seen in the data to open columns' known values.
     """
     errors: list[CrmRulesError] = []
     program = Program(schema)
@@ -98,6 +101,7 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: a
                 (names.elsewhere_functions if isinstance(d, ast.FunctionDecl) else names.elsewhere).add(d.name)
     order, failed = dependencies(bodies, errors)  # names on a cycle are not checked further
     attribute_types: dict[str, t.Type] = {}
+    attribute_values: dict[str, frozenset[str]] = {}
     for name in order:
         decl, body = bodies[name]
         local: list[CrmRulesError] = []
@@ -121,6 +125,13 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: a
             if not local and isinstance(decl, ast.SegmentDecl) and body.type not in (t.BOOL, t.NULL):
                 local.append(RuleTypeError(f"a segment needs a condition (bool), got {body.type}",
                                            body.span, "compare the value, e.g. `x > 0`"))
+        if not local:
+            for problem in known_values(body, schema, attribute_values, learned):
+                (program.warnings if problem.severity == "warning" else local).append(problem)
+            if isinstance(decl, ast.AttributeDecl) and body.type == t.STRING:
+                literals = literal_strings(body, attribute_values)
+                if literals:
+                    attribute_values[name] = literals
         errors.extend(local)
         if local:
             failed.add(name)
