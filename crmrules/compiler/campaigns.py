@@ -8,17 +8,26 @@ from crmrules import ast
 from crmrules import types as t
 from crmrules.compiler.resolve import Names, Scope, resolve
 from crmrules.compiler.typecheck import typecheck
-from crmrules.errors import CrmRulesError, RuleTypeError, UnknownNameError, did_you_mean
+from crmrules.errors import CrmRulesError, RuleTypeError, RuleWarning, UnknownNameError, did_you_mean
 from crmrules.schema import Schema
 
-ACTIONS = ("email", "sms", "coupon", "popup", "webhook", "award_points")
+# each action's declared arguments and their types; every one is required, and any other named
+# argument is personalisation data stored with the message
+ACTION_ARGUMENTS: dict[str, dict[str, t.Type]] = {
+    "email": {"template": t.STRING}, "sms": {"template": t.STRING}, "popup": {"message": t.STRING},
+    "coupon": {"code": t.STRING}, "webhook": {"url": t.STRING}, "award_points": {"points": t.INT},
+}
+ACTIONS = tuple(ACTION_ARGUMENTS)
 EVENT_SCOPE = Scope("events", row_alias="event")
 
 
-def check_campaign(decl: ast.CampaignDecl, names: Names, schema: Schema,
-                   attribute_types: dict[str, t.Type], errors: list[CrmRulesError]) -> ast.CampaignDecl | None:
-    """The campaign with every expression resolved and typed, or None after appending errors."""
+def check_campaign(decl: ast.CampaignDecl, names: Names, schema: Schema, attribute_types: dict[str, t.Type],
+                   errors: list[CrmRulesError], warnings: list[CrmRulesError] | None = None
+                   ) -> ast.CampaignDecl | None:
+    """The campaign with every expression resolved and typed, or None after appending errors
+    (and what is only probably wrong to `warnings`)."""
     before = len(errors)
+    warnings = warnings if warnings is not None else []
 
     def expr(node: ast.Expr | None, expected: set[t.Type] | None, what: str,
              scope: Scope = Scope()) -> ast.Expr | None:
@@ -59,12 +68,18 @@ def check_campaign(decl: ast.CampaignDecl, names: Names, schema: Schema,
                     errors.append(RuleTypeError(f"`reaches` needs a number or date, got {subject.type}",
                                                 subject.span))
             trigger = dataclasses.replace(trigger, subject=subject, value=value)
+    match trigger:
+        case ast.EventTrigger(event_type=name):
+            _check_event_type(name, trigger.span, names, schema, errors, warnings)
     action = decl.action
     if action.kind not in ACTIONS:
         errors.append(UnknownNameError(f"unknown action `{action.kind}`", action.span,
                                        did_you_mean(action.kind, ACTIONS) or f"actions: {', '.join(ACTIONS)}",
                                        code="E0202"))
     args = tuple(dataclasses.replace(a, value=expr(a.value, None, f"`{a.name}`")) for a in action.args)
+    if action.kind in ACTIONS:
+        _check_arguments(action, args, errors, warnings)
+    _check_guard_rails(decl, errors)
     checked = dataclasses.replace(
         decl, trigger=trigger, action=dataclasses.replace(action, args=args),
         audience=expr(decl.audience, {t.BOOL}, "an audience"),
@@ -77,3 +92,55 @@ def _is_date(name: str, names: Names, schema: Schema, attribute_types: dict[str,
     if column is not None:
         return column.type in t.TEMPORAL
     return attribute_types.get(name) in t.TEMPORAL
+
+
+def _check_arguments(action: ast.Action, args: tuple[ast.NamedArg, ...], errors: list[CrmRulesError],
+                     warnings: list[CrmRulesError]) -> None:
+    """Each declared argument given once with its type; a near miss of one is named as such."""
+    declared = ACTION_ARGUMENTS[action.kind]
+    given = {a.name: a for a in args}
+    for name, wanted in declared.items():
+        arg = given.get(name)
+        if arg is None:
+            near = [a.name for a in args if did_you_mean(a.name, [name])]
+            hint = (f"did you mean `{name}` (you wrote `{near[0]}`)?" if near
+                    else f"write {action.kind}({name}: ...)")
+            errors.append(CrmRulesError(f"`{action.kind}` needs `{name}`", action.span, hint, code="E0208"))
+        elif arg.value is not None and arg.value.type not in (wanted, t.NULL, None):
+            errors.append(RuleTypeError(f"`{name}` of `{action.kind}` needs {wanted}, got {arg.value.type}",
+                                        arg.value.span or arg.span))
+    for arg in args:
+        if arg.name not in declared and (hint := did_you_mean(arg.name, declared)):
+            warnings.append(RuleWarning(f"`{arg.name}` is passed as personalisation data", arg.span,
+                                        hint.replace("?", f" (`{action.kind}` reads `{arg.name}` as data)?"),
+                                        code="W0202"))
+
+
+def _check_guard_rails(decl: ast.CampaignDecl, errors: list[CrmRulesError]) -> None:
+    """A cap lets at least one message through per a positive period; a quiet window is not empty."""
+    if decl.cap is not None and (decl.cap.count < 1 or decl.cap.per.amount < 1):
+        errors.append(CrmRulesError("a cap needs at least 1 message per a positive period", decl.cap.span,
+                                    "write e.g. `cap: 1 per 30d`; leave `cap` out for no cap", code="E0209"))
+    if decl.quiet is not None and decl.quiet.start == decl.quiet.end:
+        errors.append(CrmRulesError("a quiet window needs a start and an end that differ", decl.quiet.span,
+                                    "write e.g. `quiet: 22:00-08:00`", code="E0209"))
+    if decl.wait is not None and decl.wait.amount < 0:
+        errors.append(CrmRulesError("a wait cannot be negative", decl.span, code="E0209"))
+
+
+def _check_event_type(name: str, span, names: Names, schema: Schema, errors: list[CrmRulesError],
+                      warnings: list[CrmRulesError]) -> None:
+    """`on NAME` is an event type: an unknown one is an error for a closed column, else a warning;
+    a near miss of a date (`on brthday`) is named in the hint."""
+    column = schema.column("events", "type")
+    known = column.values if column is not None else frozenset()
+    if not known or name in known:
+        return
+    dates = [n for n in schema.columns("customers") if schema.column("customers", n).type in t.TEMPORAL]
+    hint = did_you_mean(name, [*known, *dates]) or f"event types: {', '.join(sorted(known))}"
+    if column.closed:
+        errors.append(UnknownNameError(f"`{name}` is neither a date nor an event type", span, hint, code="E0210"))
+    else:
+        warnings.append(RuleWarning(f"`{name}` is not a date nor a known event type", span,
+                                    f"{hint} (add it to events.type `values` in a schema mapping if it is right)",
+                                    code="W0302"))

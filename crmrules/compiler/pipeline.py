@@ -153,7 +153,7 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: a
     # which failed is left out, so a broken attribute is reported once, where it is declared
     for decl in rules.declarations:
         if isinstance(decl, ast.CampaignDecl) and not used_names(decl) & failed:
-            checked = check_campaign(decl, names, schema, attribute_types, errors)
+            checked = check_campaign(decl, names, schema, attribute_types, errors, program.warnings)
             if checked is not None:
                 program.campaigns[decl.name] = checked
         elif isinstance(decl, ast.TestDecl) and decl.segment not in failed:
