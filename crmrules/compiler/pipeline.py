@@ -159,8 +159,43 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: a
         elif isinstance(decl, ast.TestDecl) and decl.segment not in failed:
             if check_test(decl, names, schema, errors):
                 program.tests.append(decl)
-    raise_all(errors)
+    raise_all(_blame_redefinitions(errors, bodies, set(program.own)) if prelude is not None else errors)
     return program
+
+
+def _blame_redefinitions(errors: list[CrmRulesError], bodies: dict[str, tuple[ast.Node, ast.Expr]],
+                         own: set[str]) -> list[CrmRulesError]:
+    """An error inside a catalogue declaration caused by the user's redefinition of a name it uses,
+    reported at the user's declaration (the catalogue line in the hint): that is what to change."""
+    blamed = []
+    for error in errors:
+        source = error.span.source if error.span is not None else None
+        owner = next((name for name, (decl, _) in bodies.items() if source is not None and decl.span is not None
+                      and decl.span.source is source and decl.span.start <= error.span.start < decl.span.end), None)
+        culprit = _user_name_reached(owner, bodies, own) if owner is not None and owner not in own else None
+        if culprit is None:
+            blamed.append(error)
+            continue
+        line, column = error.span.line_col()
+        blamed.append(type(error)(
+            f"your `{culprit}` replaces the catalogue's, which `{owner}` uses: {error.message}",
+            bodies[culprit][0].span,
+            f"at {source.name}:{line}:{column}; give yours another name, or keep the catalogue's type",
+            code=error.code))
+    return blamed
+
+
+def _user_name_reached(start: str, bodies: dict[str, tuple[ast.Node, ast.Expr]], own: set[str]) -> str | None:
+    """The first of the user's names a catalogue declaration uses, directly or through others."""
+    seen, queue = {start}, [start]
+    while queue:
+        for name in sorted(used_names(bodies[queue.pop(0)][1]) & bodies.keys()):
+            if name in own:
+                return name
+            if name not in seen:
+                seen.add(name)
+                queue.append(name)
+    return None
 
 
 def _add_prelude(prelude: ast.RuleFile, bodies: dict[str, tuple[ast.Node, ast.Expr]], schema: Schema,

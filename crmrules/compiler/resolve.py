@@ -77,6 +77,13 @@ class _Resolver:
                 return self.call(node, scope)
             case ast.Aggregate():
                 return self.aggregate(node, scope)
+            case ast.Arith(op=ast.ArithOp.SUB, left=left, right=right) if scope.table == CUSTOMERS and any(
+                    isinstance(side, ast.Name) and side.name in self.names.segments for side in (left, right)):
+                # `a - b` with a segment on one side is a difference of segments (typecheck makes it one)
+                return ast.map_children(node, lambda child: self.segment_operand(child, scope))
+            case ast.SetOp() if scope.table == CUSTOMERS:
+                # the operands of `|`, `&` and `-` are segments: an unknown one is an unknown segment
+                return ast.map_children(node, lambda child: self.segment_operand(child, scope))
         resolved = ast.map_children(node, lambda child: self.visit(child, scope))
         if isinstance(resolved, ast.Within) and isinstance(resolved.duration, ast.Ever):
             # no window at all: every visible row counts, undated ones too
@@ -112,6 +119,16 @@ class _Resolver:
                 node.span, f"columns of {scope.table}: {', '.join(columns)}", code="E0203"))
         return self.fail(UnknownNameError(f"unknown column `{name}` of {scope.table}", node.span,
                                           did_you_mean(name, columns), code="E0203"))
+
+    def segment_operand(self, node: ast.Expr, scope: Scope) -> ast.Expr:
+        known = self.names.customer_level() | self.names.elsewhere
+        if isinstance(node, ast.Name) and node.name not in known and not any(
+                p == node.name for p, _, _ in scope.params):
+            segments = self.names.segments | self.names.elsewhere
+            return self.fail(UnknownNameError(f"unknown segment `{node.name}`", node.span,
+                                              did_you_mean(node.name, segments)
+                                              or "set operators combine segments: declare it with `segment`"))
+        return self.visit(node, scope)
 
     def argument(self, node: ast.Name, argument: ast.Expr, origin: str, scope: Scope) -> ast.Expr:
         """A parameter's argument; inside a where-clause it must not depend on another row."""
