@@ -14,11 +14,12 @@ from crmrules.compiler.dependencies import dependencies, used_names
 from crmrules.compiler.fold_constants import fold_constants
 from crmrules.compiler.functions import FUNCTIONS
 from crmrules.compiler.known_values import known_values, literal_strings
+from crmrules.compiler.limits import MAX_EXPANDED_DEPTH, MAX_EXPANDED_NODES, expanded_size
 from crmrules.compiler.resolve import CUSTOMERS, Names, Scope, resolve
 from crmrules.compiler.simplify import simplify
 from crmrules.compiler.testcases import check_test
 from crmrules.compiler.typecheck import typecheck
-from crmrules.errors import CrmRulesError, RuleTypeError, UnknownNameError, raise_all
+from crmrules.errors import CrmRulesError, RuleSyntaxError, RuleTypeError, UnknownNameError, raise_all
 from crmrules.schema import Schema
 
 # The optimiser: each pass is `expr -> expr`, idempotent and meaning-preserving.
@@ -102,6 +103,7 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: a
     order, failed = dependencies(bodies, errors)  # names on a cycle are not checked further
     attribute_types: dict[str, t.Type] = {}
     attribute_values: dict[str, frozenset[str]] = {}
+    expanded: dict[str, tuple[int, int]] = {}  # (nodes, depth) with every reference written out
     for name in order:
         decl, body = bodies[name]
         local: list[CrmRulesError] = []
@@ -125,6 +127,14 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: a
             if not local and isinstance(decl, ast.SegmentDecl) and body.type not in (t.BOOL, t.NULL):
                 local.append(RuleTypeError(f"a segment needs a condition (bool), got {body.type}",
                                            body.span, "compare the value, e.g. `x > 0`"))
+        if not local:
+            size = expanded[name] = expanded_size(body, expanded)
+            if size[0] > MAX_EXPANDED_NODES or size[1] > MAX_EXPANDED_DEPTH:
+                local.append(RuleSyntaxError(
+                    f"`{name}` is too large once the attributes and segments it names are written out "
+                    f"({size[0]:,} nodes, {size[1]} levels; the limits are {MAX_EXPANDED_NODES:,} and "
+                    f"{MAX_EXPANDED_DEPTH})", decl.span,
+                    "name fewer declarations, or build the value in fewer steps", code="E0104"))
         if not local:
             for problem in known_values(body, schema, attribute_values, learned):
                 (program.warnings if problem.severity == "warning" else local).append(problem)

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from crmrules import ast
 from crmrules.compiler.functions import FUNCTIONS, OPTIONAL_DEFAULTS
-from crmrules.errors import CrmRulesError, UnknownNameError, UnsupportedFeatureError, did_you_mean
+from crmrules.compiler.limits import MAX_EXPANDED_NODES
+from crmrules.errors import CrmRulesError, RuleSyntaxError, UnknownNameError, UnsupportedFeatureError, did_you_mean
 from crmrules.schema import Schema
 
 CUSTOMERS = "customers"
@@ -54,7 +55,22 @@ class Scope:
 
 def resolve(expr: ast.Expr, names: Names, scope: Scope, errors: list[CrmRulesError]) -> ast.Expr:
     """Replace names by what they denote; errors are appended, never raised."""
-    return _Resolver(names, errors).visit(expr, scope)
+    resolver = _Resolver(names, errors)
+    try:
+        return resolver.visit(expr, scope)
+    except _TooLarge as stop:
+        # functions calling functions several times grow exponentially: stop early with a clear error
+        errors.append(RuleSyntaxError(
+            f"this rule expands to more than {MAX_EXPANDED_NODES:,} nodes once its functions are written out",
+            stop.span or expr.span, "call each function fewer times, or compute a value once in an attribute",
+            code="E0104"))
+        return ast.Literal(value=None, span=expr.span)
+
+
+class _TooLarge(Exception):
+    def __init__(self, span):
+        super().__init__()
+        self.span = span
 
 
 class _Resolver:
@@ -62,12 +78,17 @@ class _Resolver:
         self.names = names
         self.errors = errors
         self.inlining: list[str] = []  # the functions being expanded, outermost first
+        self.outermost_call = None
+        self.visited = 0
 
     def fail(self, error: CrmRulesError) -> ast.Expr:
         self.errors.append(error)
         return ast.Literal(value=None, span=error.span)
 
     def visit(self, node: ast.Expr, scope: Scope) -> ast.Expr:
+        self.visited += 1
+        if self.visited > MAX_EXPANDED_NODES:
+            raise _TooLarge(self.outermost_call.span if self.outermost_call is not None else node.span)
         match node:
             case ast.Name(name=name):
                 return self.name(node, name, scope)
@@ -219,6 +240,8 @@ class _Resolver:
             return ast.Literal(value=None, span=node.span)
         inner = Scope(scope.table, scope.row_alias, tuple((k, v, scope.table) for k, v in bound.items()),
                       declared.name)
+        if not self.inlining:
+            self.outermost_call = node
         self.inlining.append(declared.name)
         try:
             return self.visit(declared.body, inner)

@@ -1,0 +1,52 @@
+"""Untrusted rule text cannot make checking or running hang: expansion is bounded, with a clear error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import crmrules
+from crmrules.compiler.limits import MAX_EXPANDED_DEPTH, MAX_EXPANDED_NODES
+
+
+def doubling_functions(n: int) -> str:
+    lines = ["function f0(x) = x + 1"] + [f"function f{i}(x) = f{i - 1}(x) + f{i - 1}(x)" for i in range(1, n)]
+    return "\n".join(lines) + f"\nsegment s: f{n - 1}(points) > 0\n"
+
+
+def doubling_attributes(n: int) -> str:
+    lines = ["attribute a0 = points"] + [f"attribute a{i} = a{i - 1} + a{i - 1}" for i in range(1, n)]
+    return "\n".join(lines) + f"\nsegment s: a{n - 1} > 0\n"
+
+
+def check_in_a_subprocess(text: str) -> subprocess.CompletedProcess:
+    # a regression would hang for minutes: a subprocess with a timeout turns that into a failure
+    code = "import sys, crmrules\ntry:\n    crmrules.load_text(sys.stdin.read())\nexcept crmrules.CrmRulesError as e:\n" \
+           "    print(e.code)\n"
+    return subprocess.run([sys.executable, "-c", code], input=text, capture_output=True, text=True, timeout=60,
+                          check=True)
+
+
+@pytest.mark.parametrize("text", [doubling_functions(40), doubling_attributes(100)])
+def test_exponential_expansion_is_refused_quickly(text):
+    assert check_in_a_subprocess(text).stdout.split() == ["E0104"]
+
+
+def test_the_limits_are_named_in_the_error():
+    with pytest.raises(crmrules.CrmRulesError) as caught:
+        crmrules.load_text(doubling_attributes(20))
+    assert f"{MAX_EXPANDED_NODES:,}" in caught.value.message and caught.value.span.line_col() == (14, 1)  # a13: the first too large
+
+
+def test_a_long_chain_is_refused_at_check_time_not_at_run_time():
+    chain = "segment s0: points > 0\n" + "".join(f"segment s{i}: s{i - 1} and points > {i}\n" for i in range(1, 80))
+    with pytest.raises(crmrules.CrmRulesError) as caught:
+        crmrules.load_text(chain)
+    assert caught.value.code == "E0104" and str(MAX_EXPANDED_DEPTH) in caught.value.message
+
+
+def test_rules_within_the_limits_are_untouched():
+    rules = crmrules.load_text(doubling_attributes(8))
+    assert rules.segment("s").matches({"points": 1}, "2026-01-01")
