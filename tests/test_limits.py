@@ -50,3 +50,17 @@ def test_a_long_chain_is_refused_at_check_time_not_at_run_time():
 def test_rules_within_the_limits_are_untouched():
     rules = crmrules.load_text(doubling_attributes(8))
     assert rules.segment("s").matches({"points": 1}, "2026-01-01")
+
+
+@pytest.mark.parametrize("pattern", ["(a+)+$", "(a|aa)+$", "(a*)*b", r"(\\w+)\\1", "(?=coat)c", "(?<!x)y"])
+def test_patterns_that_backtrack_exponentially_or_differ_across_engines_are_refused(pattern):
+    with pytest.raises(crmrules.CrmRulesError) as caught:
+        crmrules.load_text(f'segment s: email matches "{pattern}"')
+    assert caught.value.code == "E0303"
+
+
+def test_the_safe_subset_still_matches():
+    rules = crmrules.load_text('segment s: email matches "(?i)^[a-z0-9._]+@(gmail|example)[.]com$"')
+    assert rules.segment("s").matches({"email": "Ana.B@Example.com"}, "2026-01-01")
+    # a hostile subject string against an accepted pattern returns at once in every engine
+    assert not rules.segment("s").matches({"email": "a" * 100_000 + "!"}, "2026-01-01")

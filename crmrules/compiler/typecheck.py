@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from datetime import date, datetime
 from decimal import Decimal
 
 from crmrules import ast
 from crmrules import types as t
 from crmrules.compiler.functions import FUNCTIONS
+from crmrules.compiler.safe_regex import unsafe_regex
 from crmrules.errors import CrmRulesError, RuleTypeError
 from crmrules.schema import ColumnSpec, Schema
 
@@ -210,10 +210,9 @@ class _Checker:
         if node.op == ast.TextOpKind.MATCHES:
             if not isinstance(node.right, ast.Literal) or not isinstance(node.right.value, str):
                 return self.fail(node.right, "`matches` takes a regular expression written as a string")
-            try:
-                re.compile(node.right.value)
-            except re.error as error:
-                return self.fail(node.right, f"invalid regular expression: {error}", code="E0303")
+            problem = unsafe_regex(node.right.value)
+            if problem is not None:
+                return self.fail(node.right, problem, code="E0303")
         return t.BOOL
 
     def aggregate(self, node: ast.Aggregate):
