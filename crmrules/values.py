@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 from crmrules.ast import Duration, DurationUnit
 
@@ -19,14 +19,17 @@ _FIXED = {DurationUnit.SECOND: 1, DurationUnit.MINUTE: 60, DurationUnit.HOUR: 36
           DurationUnit.DAY: 86400, DurationUnit.WEEK: 7 * 86400}
 
 
+# Exact arithmetic with room for any DECIMAL(38, s) operand and result: Python's default 28 digits
+# would fail (or round) where SQL engines give an exact answer
+EXACT = Context(prec=80, rounding=ROUND_HALF_UP, Emax=999_999, Emin=-999_999)
+MAX_ROUND_DIGITS = 38
+
+
 def divide(a, b):
     """`a / b` as a decimal rounded to SCALE places; null when b is zero or either is null."""
     if a is None or b is None or b == 0:
         return None
-    try:
-        return (Decimal(a) / Decimal(b)).quantize(_QUANTUM, rounding=ROUND_HALF_UP)
-    except InvalidOperation:
-        return None
+    return EXACT.quantize(EXACT.divide(Decimal(a), Decimal(b)), _QUANTUM)
 
 
 def modulo(a, b):
@@ -36,18 +39,20 @@ def modulo(a, b):
     if isinstance(a, int) and isinstance(b, int):
         result = abs(a) % abs(b)
         return -result if a < 0 else result
-    return Decimal(a) % Decimal(b)
+    return EXACT.remainder(Decimal(a), Decimal(b))
 
 
 def round_half_up(value, digits: int = 0):
-    """Round half away from zero, as SQL's ROUND does for exact numbers."""
+    """Round half away from zero, as SQL's ROUND does for exact numbers; digits past ±38 change nothing
+    (positive) or give 0 (negative), as no DECIMAL(38) value has more."""
     if value is None or digits is None:
         return None
+    digits = max(-MAX_ROUND_DIGITS - 1, min(MAX_ROUND_DIGITS, digits))
     if isinstance(value, int):
         if digits >= 0:
             return value
-        return int(Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
-    return value.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+        return int(EXACT.quantize(Decimal(value), Decimal(1).scaleb(-digits)))
+    return EXACT.quantize(value, Decimal(1).scaleb(-digits))
 
 
 def average(values) -> Decimal | None:

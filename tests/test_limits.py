@@ -64,3 +64,25 @@ def test_the_safe_subset_still_matches():
     assert rules.segment("s").matches({"email": "Ana.B@Example.com"}, "2026-01-01")
     # a hostile subject string against an accepted pattern returns at once in every engine
     assert not rules.segment("s").matches({"email": "a" * 100_000 + "!"}, "2026-01-01")
+
+
+@pytest.mark.parametrize("condition", ["seen_at within 2100y", "birthday + 120000mo > today", "points > " + "9" * 5000,
+                                       "points > 99999999999999999999", "score > 1." + "1" * 40])
+def test_literals_no_engine_can_hold_are_refused(condition):
+    with pytest.raises(crmrules.CrmRulesError) as caught:
+        crmrules.load_text(f"segment s: {condition}", schema=EXTRA)
+    assert caught.value.code == "E0103"
+
+
+def test_decimal_operations_give_exact_answers_not_exceptions():
+    from decimal import Decimal
+
+    from crmrules import values
+
+    big = Decimal("12345678901234567890.5")
+    assert values.modulo(big, Decimal("0.0000000000001")) == 0
+    assert values.round_half_up(big, 100) == big
+    assert values.divide(Decimal("1e30"), 3) == Decimal("333333333333333333333333333333.333333")
+
+
+EXTRA = {"tables": {"customers": {"columns": {"seen_at": {"type": "timestamp"}, "score": {"type": "decimal"}}}}}

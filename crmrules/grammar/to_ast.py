@@ -13,6 +13,11 @@ from crmrules.errors import RuleSyntaxError, Source, Span
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "\\": "\\", '"': '"', "'": "'",
             "0": "\0"}
+_MAX_INT = 2**63 - 1
+_MAX_DECIMAL_DIGITS = 38
+_MAX_DURATION = {ast.DurationUnit.YEAR: 1000, ast.DurationUnit.MONTH: 12_000, ast.DurationUnit.WEEK: 52_000,
+                 ast.DurationUnit.DAY: 365_000, ast.DurationUnit.HOUR: 8_760_000,
+                 ast.DurationUnit.MINUTE: 525_600_000, ast.DurationUnit.SECOND: 31_536_000_000}
 _DURATION = re.compile(r"(\d+)(mo|min|[ywdhs])")
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -96,14 +101,28 @@ class ToAst(Transformer):
 
     def _duration(self, token: Token) -> ast.Duration:
         match = _DURATION.fullmatch(str(token))
-        return ast.Duration(int(match.group(1)), ast.DurationUnit(match.group(2)))
+        amount, unit = match.group(1), ast.DurationUnit(match.group(2))
+        # every engine must be able to move any date of the data by it: at most 1,000 years
+        if len(amount) > 12 or int(amount) > _MAX_DURATION[unit]:
+            raise self._error(f"`{token}` is longer than 1,000 years", token,
+                              f"at most {_MAX_DURATION[unit]:,}{unit}")
+        return ast.Duration(int(amount), unit)
 
     # ----------------------------------------------------------------- literals
     def int_(self, meta, children):
-        return ast.Literal(value=int(children[0]), span=self._span(meta))
+        text = str(children[0])
+        # SQL engines hold whole numbers in 64 bits; a longer literal is a mistake, not a number
+        if len(text) > 19 or int(text) > _MAX_INT:
+            raise self._error(f"`{text[:30]}{'...' if len(text) > 30 else ''}` is too large for a whole number",
+                              children[0], f"at most {_MAX_INT:,}")
+        return ast.Literal(value=int(text), span=self._span(meta))
 
     def decimal(self, meta, children):
-        return ast.Literal(value=Decimal(str(children[0])), span=self._span(meta))
+        value = Decimal(str(children[0]))
+        if len(value.as_tuple().digits) > _MAX_DECIMAL_DIGITS:
+            raise self._error(f"`{str(children[0])[:30]}...` has more than {_MAX_DECIMAL_DIGITS} digits", children[0],
+                              "SQL engines keep at most 38 digits of a decimal")
+        return ast.Literal(value=value, span=self._span(meta))
 
     def string(self, meta, children):
         return ast.Literal(value=decode_string(str(children[0])), span=self._span(meta))
