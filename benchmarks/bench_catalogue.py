@@ -6,7 +6,7 @@ Generates bench_sql.py's shop (customers / 5× orders / 20× events, seeded) int
 DuckDB file, then prints:
 
 1. RFM: the compiled query of rfm_r, rfm_f, rfm_m and rfm_class of every customer with a paid order
-   (the catalogue's definitions, through `SqlGenerator.values`) against the same
+   (the catalogue's definitions, through `planner.values_select`) against the same
    scores written by hand with DuckDB's NTILE, checked to return the same scores;
    median milliseconds of each and the ratio compiled / hand (target ≤ 1.1×).
 2. A rule file of 30 segments, each on a different catalogue attribute or
@@ -47,9 +47,9 @@ import crmrules.ast  # noqa: E402
 import crmrules.stdlib  # noqa: E402
 from bench_sql import generate  # noqa: E402
 from crmrules.backends.sql import dialect_named, render  # noqa: E402
-from crmrules.backends.sql.generator import SqlGenerator  # noqa: E402
-from crmrules.backends.sql.runners import build_query  # noqa: E402
-from crmrules.values import evaluation_instant  # noqa: E402
+from crmrules.backends.sql import segments_query  # noqa: E402
+from crmrules.backends.sql.planner import values_select  # noqa: E402
+from crmrules.context import evaluation_context  # noqa: E402
 
 AS_OF = date(2026, 6, 30)
 NOW = "TIMESTAMP '2026-06-30 23:59:59.999999'"
@@ -190,11 +190,10 @@ def compiled_rfm_tree():
     """The catalogue's RFM attributes of every customer, as the engine compiles them (a sqlglot tree)."""
     # the customers RFM scores: those with a paid order, as the hand-written query lists them
     rules = crmrules.load_text("segment scored: order_count > 0")
-    rules._ensure(RFM, rules.program.attributes)
-    program = rules.program
-    generator = SqlGenerator(program, dialect_named("duckdb"), evaluation_instant(AS_OF, program.schema.timezone))
-    return generator.values([(name, program.attributes[name].body) for name in RFM],
-                            where=program.segments["scored"].body)
+    program = rules.program_for(attributes=RFM)
+    return values_select(program, [(name, program.attributes[name].body) for name in RFM], dialect_named("duckdb"),
+                         evaluation_context(AS_OF, program.schema),
+                         where=program.segments["scored"].body)
 
 
 def show_sql() -> None:
@@ -237,10 +236,10 @@ def bench_run(path: str) -> dict:
     start = time.perf_counter()
     rules = crmrules.load_text(text)
     names = [*SEGMENTS, *templates]
-    rules._ensure(templates, rules.program.segments)  # the templates checked too, in one pass
+    program = rules.program_for(segments=templates)  # the templates checked too, in one pass
     check_ms = (time.perf_counter() - start) * 1000
     start = time.perf_counter()
-    sql = build_query(rules.program, names, "duckdb", AS_OF)
+    sql = segments_query(program, names, "duckdb", evaluation_context(AS_OF, program.schema), pretty=False)
     compile_ms = (time.perf_counter() - start) * 1000
     rss_before = peak_rss_mb()
     start = time.perf_counter()
@@ -323,7 +322,7 @@ def report(args, rfm: dict, run: dict, profiles: dict, load_before: float, load_
           "events without a customer row")
     print(f"   {'query':34} {'median ms':>10} {'DuckDB cpu s':>13} {'rows':>10}")
     print(f"   {'hand-written (NTILE)':34} {rfm['hand_ms']:10.0f} {cpu(rfm['hand_cpu']):>13} {rfm['scored']:10,}")
-    print(f"   {'compiled (SqlGenerator.values)':34} {rfm['compiled_ms']:10.0f} {cpu(rfm['compiled_cpu']):>13} "
+    print(f"   {'compiled (values_select)':34} {rfm['compiled_ms']:10.0f} {cpu(rfm['compiled_cpu']):>13} "
           f"{rfm['rows']:10,}")
     verdict = "OK" if ratio <= 1.1 else "slower than the target"
     print(f"   compiled / hand: {ratio:.2f}× wall (target ≤ 1.1×: {verdict})"

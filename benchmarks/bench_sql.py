@@ -19,7 +19,7 @@ import duckdb
 
 import crmrules
 from crmrules.backends.sql import members_query, segments_query
-from crmrules.backends.sql.runners import build_query
+from crmrules.context import evaluation_context
 
 AS_OF = date(2026, 6, 30)
 NOW = "TIMESTAMP '2026-06-30 23:59:59.999999'"
@@ -117,7 +117,7 @@ def main() -> None:
     print(f"{'query':6} {'hand ms':>9} {'compiled ms':>12} {'ratio':>7} {'members':>9}")
     for name, rule in RULES.items():
         rules = crmrules.load_text(f"segment {name}: {rule}", schema=SCHEMA)
-        compiled = members_query(rules.program, name, "duckdb", AS_OF)
+        compiled = members_query(rules.program, name, "duckdb", evaluation_context(AS_OF, rules.program.schema))
         hand_ms, hand_rows = timed(connection, HAND[name], args.repeat)
         ours_ms, our_rows = timed(connection, compiled, args.repeat)
         assert hand_rows == our_rows, f"{name}: hand-written finds {hand_rows}, compiled {our_rows}"
@@ -127,7 +127,7 @@ def main() -> None:
     for _ in range(50):
         start = time.perf_counter()
         rules = crmrules.load_text(f"segment q4: {RULES['q4']}", schema=SCHEMA)
-        build_query(rules.program, ["q4"], "duckdb", AS_OF)
+        segments_query(rules.program, ["q4"], "duckdb", evaluation_context(AS_OF, rules.program.schema), pretty=False)
         compile_times.append((time.perf_counter() - start) * 1000)
     print(f"rule → SQL compile (parse, check, generate, print unformatted): median {statistics.median(compile_times):.2f} ms")
 
@@ -136,8 +136,9 @@ def main() -> None:
                      f"count(events where type == \"view\") >= {i % 5}" for i, t in enumerate(thresholds))
     rules = crmrules.load_text(text, schema=SCHEMA)
     names = [n for n, _ in rules.segments]
-    fused_ms, _ = timed(connection, segments_query(rules.program, names, "duckdb", AS_OF), args.repeat)
-    separate = [members_query(rules.program, n, "duckdb", AS_OF) for n in names]
+    ctx = evaluation_context(AS_OF, rules.program.schema)
+    fused_ms, _ = timed(connection, segments_query(rules.program, names, "duckdb", ctx), args.repeat)
+    separate = [members_query(rules.program, n, "duckdb", ctx) for n in names]
     start_all = []
     for _ in range(max(1, args.repeat // 2)):
         start = time.perf_counter()

@@ -1,6 +1,6 @@
 """crmrules: a rules engine for e-commerce customer operations."""
 
-from crmrules.api import RuleSet, TestResult, load, load_text
+from crmrules.api import RuleSet, RunResult, Segment, TestResult, load, load_text
 from crmrules.backends.customer_data import prepare_customer
 from crmrules.errors import (
     CrmRulesError,
@@ -19,6 +19,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CrmRulesError", "DataError", "EvaluationError", "InternalError", "RuleSet", "RuleSyntaxError",
-    "RuleTypeError", "Schema", "SchemaError", "TestResult", "UnknownNameError", "UnsupportedFeatureError",
-    "default_schema", "load", "load_schema", "load_text", "prepare_customer",
+    "RuleTypeError", "RunResult", "Schema", "SchemaError", "Segment", "TestResult", "UnknownNameError",
+    "UnsupportedFeatureError", "default_schema", "load", "load_schema", "load_text", "prepare_customer",
 ]

@@ -1,4 +1,9 @@
-"""The Python API: load rule files, get segments, match customers, run rule-file tests."""
+"""The Python API: load rule files, get segments, match customers, evaluate on data sets.
+
+A facade: checking is `compiler.pipeline`, engines are reached through
+`backends.dispatch`, rule-file tests are `rule_tests`, profiles are `profile`.
+Every call that evaluates builds one `EvaluationContext` and passes it down.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +13,41 @@ from datetime import date, datetime
 from pathlib import Path
 
 from crmrules import ast
-from crmrules.backends.customer_data import prepare_customer
-from crmrules.backends.memory import MemorySegment, memory
+from crmrules.backends.memory import memory
 from crmrules.compiler.pipeline import Program, check
+from crmrules.context import evaluation_context
 from crmrules.errors import CrmRulesError, UnknownNameError, did_you_mean, raise_all
 from crmrules.grammar import parse
+from crmrules.rule_tests import TestResult, run_tests
 from crmrules.schema import Schema, default_schema, load_schema, schema_from_dict
-from crmrules.values import evaluation_instant
+
+AsOf = date | datetime | str | None
+
+__all__ = ["RuleSet", "RunResult", "Segment", "TestResult", "check_with_catalogue", "load", "load_text",
+           "resolve_schema"]
 
 
-class Segment(MemorySegment):
+class Segment:
     """A compiled segment: `matches(customer, now)` in memory, `sql(dialect, as_of)` for a database."""
 
-    __slots__ = ()
+    __slots__ = ("name", "title", "matches", "program", "source")
 
-    def sql(self, dialect: str = "duckdb", as_of: date | datetime | str | None = None) -> str:
+    def __init__(self, name: str, title: str | None, matches, program: Program, source: str = ""):
+        self.name = name
+        self.title = title
+        # the generated function itself, so a call costs nothing on top of the rule
+        self.matches = matches
+        self.program = program  # the program it was compiled from: always consistent with `matches`
+        self.source = source
+
+    def sql(self, dialect: str = "duckdb", as_of: AsOf = None) -> str:
         """The query selecting this segment's members, formatted, with `now` fixed at `as_of` (default: today)."""
         from crmrules.backends.sql import members_query
 
-        return members_query(self._program, self.name, dialect, as_of_or_today(as_of))
+        return members_query(self.program, self.name, dialect, evaluation_context(as_of, self.program.schema))
+
+    def __repr__(self) -> str:
+        return f"<segment {self.name}>"
 
 
 @dataclass(frozen=True)
@@ -42,189 +63,191 @@ class RunResult:
         return {name: len(ids) for name, ids in self.members.items()}
 
 
-@dataclass(frozen=True)
-class TestResult:
-    """The outcome of one `given ... expect` case of a rule-file test."""
-
-    __test__ = False
-
-    segment: str
-    case: int
-    expected_in: bool
-    actual_in: bool
-    span: object
-
-    @property
-    def passed(self) -> bool:
-        """Whether the segment said what the test expected."""
-        return self.expected_in == self.actual_in
-
-
 class RuleSet:
-    """A checked set of rule files: segments, attributes, campaigns and tests."""
+    """A checked set of rule files: segments, attributes, campaigns and tests; never changes once built.
+
+    A catalogue segment or attribute named later (a template, `clv`) is checked into a
+    new program derived from the same rules, kept per set of names; `program` stays as loaded.
+    """
 
     def __init__(self, rules: ast.RuleFile, program: Program):
-        self.rules = rules
-        self.program = program
-        self._compiled: dict[str, MemorySegment] = {}
-        self._roots: tuple[str, ...] = ()
+        self._rules = rules
+        self._program = program
+        self._derived: dict[tuple[str, ...], Program] = {}
+        self._compiled: dict[str, Segment] = {}
+
+    @property
+    def rules(self) -> ast.RuleFile:
+        """The parsed rule files."""
+        return self._rules
+
+    @property
+    def program(self) -> Program:
+        """The checked rules with the catalogue declarations they use."""
+        return self._program
 
     @property
     def schema(self) -> Schema:
         """The schema the rules were checked against."""
-        return self.program.schema
+        return self._program.schema
 
     @property
     def segments(self) -> list[tuple[str, str | None]]:
         """The rule files' own segments, names and titles, in file order (templates are usable by name)."""
-        own = set(self.program.own)
-        return [(name, decl.title) for name, decl in self.program.segments.items() if name in own]
+        own = set(self._program.own)
+        return [(name, decl.title) for name, decl in self._program.segments.items() if name in own]
 
     @property
     def attributes(self) -> list[str]:
         """The names of the rule files' own derived attributes."""
-        own = set(self.program.own)
-        return [name for name in self.program.attributes if name in own]
+        own = set(self._program.own)
+        return [name for name in self._program.attributes if name in own]
 
     @property
     def campaigns(self) -> dict[str, ast.CampaignDecl]:
         """The checked campaigns by name."""
-        return dict(self.program.campaigns)
+        return dict(self._program.campaigns)
 
     def segment(self, name: str) -> Segment:
-        """The named segment, compiled for in-memory matching on first use."""
+        """The named segment (own or a template), compiled for in-memory matching on first use."""
         compiled = self._compiled.get(name)
         if compiled is None:
-            self._require(name)
-            built = memory(self.program, name)
-            compiled = self._compiled[name] = Segment(name, built.title, built.source, built.matches, self.program)
+            program = self.program_for(segments=[name])
+            built = memory(program, name)
+            compiled = self._compiled[name] = Segment(name, built.title, built.matches, program,
+                                                      getattr(built, "source", ""))
         return compiled
 
-    def _require(self, name: str) -> None:
-        if name in self.program.segments:
-            return
+    def program_for(self, segments: Iterable[str] = (), attributes: Iterable[str] = ()) -> Program:
+        """A program holding these segments and attributes: `program` itself when it has them, else the
+        rules checked again with the catalogue declarations named here (once per set of names)."""
+        segments, attributes = list(segments), list(attributes)
+        for name in segments:
+            if name not in self._program.segments:
+                self._known(name, ast.SegmentDecl)
+        for name in attributes:
+            if name not in self._program.attributes:
+                self._known(name, ast.AttributeDecl)
+        missing = tuple(sorted({n for n in segments if n not in self._program.segments}
+                               | {n for n in attributes if n not in self._program.attributes}))
+        if not missing:
+            return self._program
+        derived = self._derived.get(missing)
+        if derived is None:
+            derived = self._derived[missing] = check_with_catalogue(self._rules, self.schema, missing)
+        return derived
+
+    def _known(self, name: str, kind: type) -> None:
+        """Raise with the closest names unless the catalogue declares `name` as a `kind`."""
         from crmrules.stdlib import prelude
 
-        templates = [d.name for d in prelude().declarations if isinstance(d, ast.SegmentDecl)]
-        if name in templates:
-            self._ensure([name], self.program.segments)
+        declared = [d.name for d in prelude().declarations if isinstance(d, kind)]
+        if name in declared:
             return
-        own = [n for n, _ in self.segments]
-        raise UnknownNameError(f"unknown segment `{name}`", None,
-                               did_you_mean(name, [*own, *templates])
-                               or f"segments: {', '.join(own) or 'none'}; templates: crmrules templates")
+        if kind is ast.SegmentDecl:
+            own = [n for n, _ in self.segments]
+            raise UnknownNameError(f"unknown segment `{name}`", None,
+                                   did_you_mean(name, [*own, *declared])
+                                   or f"segments: {', '.join(own) or 'none'}; templates: crmrules templates")
+        everything = [*declared, *self._program.attributes, *self._program.segments]
+        raise UnknownNameError(f"unknown name `{name}`", None, did_you_mean(name, everything))
 
-    def run(self, data, backend: str | None = None, as_of: date | datetime | str | None = None,
+    def run(self, data, backend: str | None = None, as_of: AsOf = None,
             segments: list[str] | None = None) -> RunResult:
-        """Evaluate segments on a whole data set: a data directory, a DuckDB or SQLite file,
-        a PostgreSQL URL or a SparkSession; `backend` is duckdb, sqlite, postgres, spark or memory."""
-        from crmrules.backends.sql.sources import run
+        """Evaluate segments on a whole data set: a data directory, a DuckDB or SQLite file, a PostgreSQL
+        URL, a SparkSession or a list of customer dicts; `backend` is a name of `backends.dispatch.BACKENDS`
+        (duckdb, sqlite, postgres, spark, memory, interpreter)."""
+        from crmrules.backends.dispatch import open_data
 
         names = list(segments) if segments else [name for name, _ in self.segments]
-        for name in names:
-            self._require(name)
-        now = as_of_or_today(as_of)
+        program = self.program_for(segments=names)
+        ctx = evaluation_context(as_of, self.schema)
         warnings: list[str] = []
-        members = run(self.program, data, backend, names, now, warnings)
-        return RunResult(now, members, warnings)
+        with open_data(program, data, backend, warnings) as (engine, opened):
+            members = engine.members(program, opened, names, ctx)
+        return RunResult(ctx.as_of, members, warnings)
 
     def values(self, data, attributes: list[str], backend: str | None = None,
-               as_of: date | datetime | str | None = None) -> dict[str, dict[str, object]]:
+               as_of: AsOf = None) -> dict[str, dict[str, object]]:
         """The named attributes (own or from the catalogue) of every existing customer, by id."""
-        from crmrules.backends.sql.sources import values
+        from crmrules.backends.dispatch import open_data
 
-        self._ensure(attributes, self.program.attributes)
-        return values(self.program, data, backend, list(attributes), as_of_or_today(as_of))
+        names = list(attributes)
+        program = self.program_for(attributes=names)
+        ctx = evaluation_context(as_of, self.schema)
+        with open_data(program, data, backend) as (engine, opened):
+            return engine.values(program, opened, names, ctx)
 
     def profile(self, data, segment: str, vs: str | None = None, backend: str | None = None,
-                as_of: date | datetime | str | None = None, warnings: list[str] | None = None) -> dict:
+                as_of: AsOf = None, warnings: list[str] | None = None) -> dict:
         """The profile (画像) of a segment, or of two side by side, computed in one SQL query on `data`."""
-        from crmrules.backends.sql import dialect_named, render
-        from crmrules.backends.sql.sources import query_rows
-        from crmrules.profile import ATTRIBUTES, profile_query, profile_rows
+        from crmrules.profile import ATTRIBUTES, profile
 
         names = [segment] + ([vs] if vs else [])
-        for name in names:
-            self._require(name)
+        self.program_for(segments=names)  # unknown names first, as everywhere
         if vs == segment:
             raise CrmRulesError("compare a segment with another one", None, "give --vs a different segment",
                                 code="E0002")
-        self._ensure(ATTRIBUTES, self.program.attributes)
-        now = as_of_or_today(as_of)
+        program = self.program_for(segments=names, attributes=ATTRIBUTES)
+        return profile(program, data, names, evaluation_context(as_of, self.schema), backend, warnings)
 
-        def build(kind: str) -> str:
-            d = dialect_named(kind)
-            instant = evaluation_instant(now, self.schema.timezone)
-            return render(profile_query(self.program, names, d, instant), d, pretty=False)
-
-        kind, rows = query_rows(self.program, data, backend, build, warnings)
-        result = profile_rows(rows, names, dialect_named(kind), self.program)
-        titles = {name: self.program.segments[name].title for name in names}
-        return {"as_of": now.isoformat(), **result, "titles": titles}
-
-    def population(self, data, as_of: date | datetime | str | None = None):
-        """Where every `ntile` of these rules (the RFM scores, value_tier) cuts the customer base in
-        `data` (a data directory or file, or a list of customer dicts): pass it to `matches(...,
-        population=...)`. Computed in memory, once; keep it for the run."""
+    def population(self, data, as_of: AsOf = None, segments: Iterable[str] | None = None):
+        """Where every `ntile` of these rules and of the catalogue (the RFM scores, value_tier) cuts the
+        customer base in `data` (a data directory or file, or a list of customer dicts): pass it to
+        `matches(..., population=...)` of any segment of this rule set, templates included. Computed in
+        memory, once; keep it for the run."""
+        from crmrules.backends.dispatch import open_data
         from crmrules.backends.population import population
 
-        now = as_of_or_today(as_of)
-        if isinstance(data, (list, tuple)):
-            return population(self.program, data, now)
-        from crmrules.backends.sql.sources import engine
+        names = [*self._compiled, *(segments or ())]
+        try:
+            program = self.program_for(segments=names, attributes=_ranked_attributes())
+        except CrmRulesError:
+            program = self.program_for(segments=names)  # a schema the catalogue's scores do not fit
+        ctx = evaluation_context(as_of, self.schema)
+        with open_data(program, data, "memory") as (_, people):
+            return population(program, people, ctx)
 
-        with engine(self.program, data, "memory") as (_, people):
-            return population(self.program, people, now)
+    def node_values(self, customer: dict | str, name: str, data=None, backend: str = "interpreter",
+                    as_of: AsOf = None) -> dict[ast.Expr, object]:
+        """The value of a segment's or attribute's body and of each of its customer-level sub-expressions
+        for one customer (a dict, or an id in `data`): what `explain` shows, keyed by node."""
+        from crmrules.backends.dispatch import open_data
 
-    def _ensure(self, names, found) -> None:
-        """Check the catalogue declarations named here too, or raise with the closest names."""
+        if self._is_segment(name):
+            program = self.program_for(segments=[name])
+            body = program.segments[name].body
+        else:
+            program = self.program_for(attributes=[name])
+            body = program.attributes[name].body
+        id_of = self.schema.column("customers", "id").source
+        if isinstance(customer, dict):
+            customer = {id_of: "customer", **customer}
+            data, customer_id = [customer], str(customer[id_of])
+        else:
+            customer_id = str(customer)
+        ctx = evaluation_context(as_of, self.schema)
+        with open_data(program, data, backend) as (engine, opened):
+            return engine.node_values(program, opened, customer_id, body, ctx)
+
+    def _is_segment(self, name: str) -> bool:
+        if name in self._program.segments or name in self._program.attributes:
+            return name in self._program.segments
         from crmrules.stdlib import prelude
 
-        missing = [n for n in names if n not in found]
-        if not missing:
-            return
-        known = {d.name for d in prelude().declarations}
-        unknown = [n for n in missing if n not in known]
-        if unknown:
-            everything = [*known, *self.program.attributes, *self.program.segments]
-            raise UnknownNameError(f"unknown name `{unknown[0]}`", None, did_you_mean(unknown[0], everything))
-        self._roots = (*self._roots, *missing)
-        self.program = check_with_catalogue(self.rules, self.program.schema, self._roots)
-        self._compiled.clear()
+        return any(d.name == name and isinstance(d, ast.SegmentDecl) for d in prelude().declarations)
 
     def run_tests(self, today: date | None = None) -> list[TestResult]:
-        """Run every `test` block with the in-memory engine."""
-        results = []
-        for decl in self.program.tests:
-            segment = self.segment(decl.segment)
-            for index, case in enumerate(decl.cases, start=1):
-                customer = _test_customer(case)
-                now = case.as_of or today or date.today()
-                actual = segment.matches(prepare_customer(customer, self.schema), now)
-                results.append(TestResult(decl.segment, index, case.expect_in, actual, case.span))
-        return results
+        """Run every `test` block with the in-memory engine (cases without `as of`: today in the store's zone)."""
+        return run_tests(self._program, today)
 
 
-def _test_customer(case: ast.TestCase) -> dict:
-    customer: dict = {}
-    for given in case.given:
-        value = _plain(given.value)
-        if given.table == "customer":
-            customer.update(value)
-        else:
-            customer[given.table] = value
-    return customer
+def _ranked_attributes() -> list[str]:
+    """The catalogue attributes that rank customers (`ntile`): a population covers them for every template."""
+    from crmrules.stdlib import prelude
 
-
-def _plain(node: ast.Expr):
-    match node:
-        case ast.Record(fields=fields):
-            return {f.name: _plain(f.value) for f in fields}
-        case ast.ListLiteral(items=items):
-            return [_plain(i) for i in items]
-        case ast.Literal(value=value):
-            return value
-    raise CrmRulesError("test data must be written as literals", node.span, code="E0103")
+    return [d.name for d in prelude().declarations if isinstance(d, ast.AttributeDecl)
+            and any(isinstance(n, ast.Call) and n.name == "ntile" for n in ast.walk(d.body))]
 
 
 def resolve_schema(schema: Schema | str | Path | dict | None) -> Schema:
@@ -252,9 +275,13 @@ def load(paths: str | Path | Iterable[str | Path], schema: Schema | str | Path |
     errors: list[CrmRulesError] = []
     for path in paths:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = Path(path).read_bytes().decode("utf-8")
         except OSError as error:
             errors.append(CrmRulesError(f"cannot read {path}: {error.strerror}", code="E0001"))
+            continue
+        except UnicodeDecodeError as error:
+            errors.append(CrmRulesError(f"{path}: not UTF-8 text (byte {error.start}: {error.object[error.start]:#04x})",
+                                        None, "save the file as UTF-8", code="E0001"))
             continue
         try:
             declarations.extend(parse(text, str(path)).declarations)
@@ -266,55 +293,8 @@ def load(paths: str | Path | Iterable[str | Path], schema: Schema | str | Path |
 
 
 def check_with_catalogue(rules: ast.RuleFile, schema: Schema, roots: tuple[str, ...] = ()) -> Program:
-    """Check rules with the built-in catalogue available by name (read only when a rule names
-    something the file does not define: parsing it costs ~45 ms once per process)."""
-    if not roots and not _names_outside(rules, schema):
-        return check(rules, schema)
+    """Check rules with the built-in catalogue usable by name; only the catalogue declarations the
+    rules (or `roots`) use are checked. The parsed catalogue is cached (~3 ms to read once a process)."""
     from crmrules.stdlib import prelude
 
-    return check(rules, schema, prelude=prelude(), roots=roots)
-
-
-def _names_outside(rules: ast.RuleFile, schema: Schema) -> bool:
-    """Whether any declaration mentions a name or calls a function the file and the language lack."""
-    from crmrules.compiler.functions import FUNCTIONS
-
-    declared = {d.name for d in rules.declarations if isinstance(d, (ast.SegmentDecl, ast.AttributeDecl,
-                                                                    ast.FunctionDecl))}
-    known = declared | set(FUNCTIONS) | {"ntile", "now", "today"}
-
-    def outside(node: ast.Node, local: set[str], in_rows: bool) -> bool:
-        if isinstance(node, ast.Call) and node.name not in known:
-            return True
-        # inside `where` (and per-row values) bare names are the row's columns
-        if isinstance(node, ast.Name) and not in_rows and node.name not in known | local \
-                and schema.column("customers", node.name) is None:
-            return True
-        if isinstance(node, ast.Aggregate):
-            return any(outside(part, local, True) for part in (node.where, node.value, node.by) if part is not None)
-        return any(outside(child, local, in_rows) for child in ast.children(node))
-
-    for decl in rules.declarations:
-        if isinstance(decl, ast.TestDecl) and decl.segment not in declared:
-            return True
-        local = {p.name for p in decl.params} if isinstance(decl, ast.FunctionDecl) else set()
-        if outside(decl, local, False):
-            return True
-    return False
-
-
-def as_of_or_today(value: str | date | datetime | None) -> date | datetime:
-    """An as-of value, today when none is given."""
-    return date.today() if value is None else as_of(value)
-
-
-def as_of(value: str | date | datetime) -> date | datetime:
-    """Parse an `--as-of` value: a date (meaning the end of that day) or an ISO timestamp."""
-    if isinstance(value, (date, datetime)):
-        return value
-    text = value.strip()
-    try:
-        return datetime.fromisoformat(text) if ("T" in text or " " in text) else date.fromisoformat(text)
-    except ValueError:
-        raise CrmRulesError(f"`{value}` is not a date or timestamp", None,
-                            "write 2026-01-31 or 2026-01-31T09:00", code="E0002") from None
+    return check(rules, schema, prelude=prelude, roots=roots)

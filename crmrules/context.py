@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from crmrules.ast import Duration
 from crmrules.errors import CrmRulesError
 from crmrules.schema import Schema
+from crmrules.values import shift
 
 _END_OF_DAY = time(23, 59, 59, 999999)
 
@@ -41,8 +42,6 @@ class EvaluationContext:
         """`now - duration`: the open lower edge of `within duration`, computed once per context."""
         edge = self._edges.get(duration)
         if edge is None:
-            from crmrules.values import shift
-
             edge = self._edges[duration] = shift(self.instant, duration, -1)
         return edge
 

@@ -8,7 +8,7 @@ arithmetic on null.
 from __future__ import annotations
 
 import calendar
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
 
 from crmrules.ast import Duration, DurationUnit
@@ -55,14 +55,6 @@ def round_half_up(value, digits: int = 0):
     return EXACT.quantize(value, Decimal(1).scaleb(-digits))
 
 
-def average(values) -> Decimal | None:
-    """The mean of the non-null values, rounded like division; null when there are none."""
-    present = [v for v in values if v is not None]
-    if not present:
-        return None
-    return divide(sum(present), len(present))
-
-
 def add_months(moment, months: int):
     """Shift a date or timestamp by calendar months, clamping to the month's last day."""
     index = moment.year * 12 + moment.month - 1 + months
@@ -92,13 +84,6 @@ def as_timestamp(value):
     if value is None or isinstance(value, datetime):
         return value
     return datetime.combine(value, time())
-
-
-def evaluation_instant(value: date | datetime | str, zone: str = "UTC") -> datetime:
-    """`now` for an as-of value; the rule lives in `crmrules.context` (kept for callers outside a context)."""
-    from crmrules.context import instant_of, parse_as_of
-
-    return instant_of(parse_as_of(value), zone)
 
 
 def days_between(start, end) -> int | None:

@@ -1,4 +1,4 @@
-"""Turn generated customer dicts into the same data set on every engine."""
+"""Turn generated customer dicts into the same data set on every engine, and ask any engine about it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sqlite3
 import duckdb
 
 from crmrules.backends.sql.datadir import LoadedData, _create_empty, quote
-from crmrules.backends.sql.runners import prepare_sqlite
+from crmrules.backends.sql.runners import SqlHandle, prepare_sqlite
 from crmrules.backends.sql.transfer import to_sqlite
 from crmrules.schema import Schema
 
@@ -54,3 +54,31 @@ def sqlite_copy(loaded: LoadedData, schema: Schema) -> sqlite3.Connection:
     prepare_sqlite(connection)
     to_sqlite(loaded, schema, connection)
     return connection
+
+
+def _engine(kind: str, handle, program):
+    # what the Backend protocol takes: prepared customer dicts, or an SqlHandle around a connection
+    from crmrules.backends.dispatch import BACKENDS
+
+    backend = BACKENDS[kind]
+    if backend.takes == "sql":
+        return backend, SqlHandle(kind, handle)
+    from crmrules.backends.customer_data import prepare_customer
+
+    return backend, [prepare_customer(p, program.schema) for p in handle]
+
+
+def values_on(kind: str, handle, program, names: list[str], as_of) -> dict[str, dict]:
+    """Every existing customer's named attributes on an engine ("memory": customer dicts; else a connection)."""
+    from crmrules.context import evaluation_context
+
+    backend, data = _engine(kind, handle, program)
+    return backend.values(program, data, names, evaluation_context(as_of, program.schema))
+
+
+def members_on(kind: str, handle, program, names: list[str], as_of) -> dict[str, list[str]]:
+    """Each segment's members on an engine ("memory": customer dicts; else a connection)."""
+    from crmrules.context import evaluation_context
+
+    backend, data = _engine(kind, handle, program)
+    return backend.members(program, data, names, evaluation_context(as_of, program.schema))

@@ -74,6 +74,71 @@ def spark_session():
         _missing("pyspark")
     if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
         _missing("Java (for Spark)")
-    from crmrules.backends.sql.sources import local_spark
+    from crmrules.backends.dispatch import local_spark
 
     return local_spark()
+
+
+# ------------------------------------------------------------ every engine, one way in
+# The semantics suite and the catalogue fixtures run on each of these through the Backend
+# protocol (crmrules/backends/protocol.py), like ibis' backend suite.
+ENGINES = ("interpreter", "memory", "duckdb", "sqlite", "postgres", "spark")
+ROW_ENGINES = ("interpreter", "memory")
+_pg_schemas = iter(range(10**9))
+
+
+class EngineData:
+    """Customer dicts loaded into one engine: `backend.members/values(program, data, ..., ctx)`."""
+
+    def __init__(self, name: str, people: list[dict], schema, request):
+        from crmrules.backends.customer_data import prepare_customer
+        from crmrules.backends.dispatch import BACKENDS
+
+        self.name = name
+        self.backend = BACKENDS[name]
+        self._cleanup = []
+        prepared = [prepare_customer(p, schema) for p in people]
+        if name in ROW_ENGINES:
+            self.data = prepared
+            return
+        from datasets import load_people, sqlite_copy
+
+        from crmrules.backends.sql.runners import SqlHandle
+
+        loaded = load_people(prepared, schema)
+        if name == "duckdb":
+            self.data = SqlHandle("duckdb", loaded.connection)
+        elif name == "sqlite":
+            self.data = SqlHandle("sqlite", sqlite_copy(loaded, schema))
+        elif name == "postgres":
+            import psycopg
+
+            from crmrules.backends.sql.transfer import to_postgres
+
+            connection = psycopg.connect(request.getfixturevalue("postgres_url"), autocommit=True)
+            pg_schema = f"engine{next(_pg_schemas)}"
+            to_postgres(loaded, schema, connection, pg_schema)
+            connection.execute(f'SET search_path TO "{pg_schema}"')
+            self._cleanup.append(lambda: (connection.execute(f'DROP SCHEMA "{pg_schema}" CASCADE'),
+                                          connection.close()))
+            self.data = SqlHandle("postgres", connection)
+        elif name == "spark":
+            from crmrules.backends.sql.transfer import to_spark
+
+            spark = request.getfixturevalue("spark")
+            scratch = tempfile.mkdtemp(prefix="crmrules-spark-")
+            to_spark(loaded, schema, spark, scratch)
+            self._cleanup.append(lambda: shutil.rmtree(scratch, ignore_errors=True))
+            self.data = SqlHandle("spark", spark)
+        else:
+            raise AssertionError(name)
+
+    def members(self, program, segments, ctx) -> dict[str, list[str]]:
+        return self.backend.members(program, self.data, segments, ctx)
+
+    def values(self, program, names, ctx) -> dict[str, dict[str, object]]:
+        return self.backend.values(program, self.data, names, ctx)
+
+    def close(self) -> None:
+        for step in self._cleanup:
+            step()

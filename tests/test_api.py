@@ -76,3 +76,73 @@ def test_prepare_customer_converts_json_values():
     assert prepared["orders"][0]["total"] == Decimal("1.1")
     ready = {"id": "1", "orders": [{"total": Decimal(1)}]}
     assert crmrules.prepare_customer(ready, schema) is ready
+
+
+PEOPLE = [
+    {"id": "a", "orders": [{"id": "a1", "total": Decimal("120"), "status": "paid", "created_at": "2026-06-01"}]},
+    {"id": "b", "orders": [{"id": "b1", "total": Decimal("20"), "status": "paid", "created_at": "2025-01-01"}]},
+    {"id": "c", "points": 9},
+    # registered after the as-of date: does not exist yet
+    {"id": "d", "registered_at": "2026-07-02T10:00:00", "points": 50},
+]
+
+
+@pytest.mark.parametrize("backend", ["memory", "interpreter", "duckdb", "sqlite"])
+def test_run_on_a_list_of_customers_is_the_same_on_every_engine(backend):
+    rules = crmrules.load_text("segment big: sum(orders.total) > 100\nsegment pointy: points > 5\n")
+    result = rules.run(PEOPLE, backend=backend, as_of="2026-06-30", segments=["big", "pointy", "dormant"])
+    assert result.members == {"big": ["a"], "pointy": ["c"], "dormant": ["b"]}
+    assert result.as_of == date(2026, 6, 30)
+    values = rules.values(PEOPLE, ["order_count", "total_spent"], backend=backend, as_of=date(2026, 6, 30))
+    assert values["a"] == {"order_count": 1, "total_spent": Decimal(120)}
+    assert set(values) == {"a", "b", "c"}
+
+
+def test_the_rule_set_never_changes_and_segments_handed_out_stay_valid():
+    rules = crmrules.load_text("segment big: sum(orders.total) > 100\n")
+    program = rules.program
+    big = rules.segment("big")
+    dormant = rules.segment("dormant")  # a template: checked into a program of its own
+    rules.values(PEOPLE, ["clv", "rfm_class"], as_of="2026-06-30")
+    assert rules.program is program and "dormant" not in program.segments
+    assert big.program is program and "dormant" in dormant.program.segments
+    assert rules.segment("big") is big
+    customer = {"orders": [{"total": 101, "status": "paid", "created_at": "2026-01-01"}]}
+    assert big.matches(customer, date(2026, 6, 30))
+    assert dormant.matches(customer, date(2026, 6, 30))
+    assert rules.program_for(segments=["dormant"]) is dormant.program  # memoised per set of names
+    with pytest.raises(crmrules.UnknownNameError, match="unknown name `clvv`"):
+        rules.values(PEOPLE, ["clvv"])
+
+
+def test_as_of_defaults_to_today_in_the_store_time_zone():
+    from crmrules.context import today
+
+    schema = {"timezone": "Pacific/Kiritimati", "tables": {}}
+    rules = crmrules.load_text("segment everyone: true\n", schema=schema)
+    assert rules.run(PEOPLE[:1], as_of=None).as_of == today("Pacific/Kiritimati")
+
+
+def test_segment_sql_is_fixed_at_as_of():
+    sql = crmrules.load_text("segment recent: count(orders where created_at within 1d) > 0").segment("recent")
+    assert "2026-06-29" in sql.sql("duckdb", as_of="2026-06-30")
+
+
+@pytest.mark.parametrize("backend", ["interpreter", "memory", "duckdb"])
+def test_node_values_of_a_segment_for_one_customer(backend):
+    rules = crmrules.load_text("segment big: sum(orders.total) > 100 and points > 5\n")
+    values = rules.node_values("a", "big", data=PEOPLE, backend=backend, as_of="2026-06-30")
+    body = rules.program.segments["big"].body
+    assert values[body] is None  # true and unknown (no points)
+    assert Decimal(120) in values.values()
+    alone = rules.node_values({"points": 7}, "big", as_of="2026-06-30")
+    assert alone[body] is False
+
+
+def test_a_population_computed_first_serves_templates_asked_for_later():
+    rules = crmrules.load_text("segment big: sum(orders.total) > 100\n")
+    population = rules.population(PEOPLE, as_of="2026-06-30")
+    value = rules.segment("rfm_important_value")
+    now = date(2026, 6, 30)
+    assert [p["id"] for p in PEOPLE if value.matches(p, now, population=population)] == \
+        rules.run(PEOPLE, as_of=now, segments=["rfm_important_value"]).members["rfm_important_value"]

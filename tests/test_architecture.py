@@ -80,8 +80,7 @@ def test_no_import_cycles_but_the_deliberate_one():
 
 def test_the_sql_backend_does_not_run_the_in_memory_engines():
     graph = imports()
-    in_memory = {"crmrules.backends.memory", "crmrules.backends.interpreter", "crmrules.backends.population",
-                 "crmrules.backends.memory_run"}
+    in_memory = {"crmrules.backends.memory", "crmrules.backends.interpreter", "crmrules.backends.population"}
     for name, imported in graph.items():
         if name.startswith("crmrules.backends.sql"):
             assert not imported & in_memory, (name, imported & in_memory)

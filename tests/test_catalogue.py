@@ -9,20 +9,17 @@ it (eve) does not exist yet; decimals are exact, divisions rounded to 6 places.
 
 from __future__ import annotations
 
-import itertools
 import json
-import tempfile
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from datasets import load_people, sqlite_copy
+from engines import ENGINES, EngineData
 
 import crmrules
 from crmrules.backends.customer_data import prepare_customer
-from crmrules.backends.sql.sources import values_on
-from crmrules.backends.sql.transfer import to_postgres, to_spark
+from crmrules.context import evaluation_context
 
 FIXTURES = Path(__file__).parent / "fixtures" / "catalogue"
 PEOPLE = json.loads((FIXTURES / "people.json").read_text())
@@ -33,7 +30,6 @@ _functions = list(EXPECTED["functions"])
 RULES = "\n".join(f"attribute f{i} = {call}" for i, call in enumerate(_functions)) + "\n" + "\n".join(
     f"segment t_{name} = {name}" for name in EXPECTED["templates"]) + "\n"
 ATTRIBUTES = list(EXPECTED["attributes"])
-_schemas = itertools.count()
 
 
 def plain(value):
@@ -52,9 +48,13 @@ def plain(value):
 
 @pytest.fixture(scope="module")
 def rules():
-    rule_set = crmrules.load_text(RULES)
-    rule_set._ensure(ATTRIBUTES, rule_set.program.attributes)
-    return rule_set
+    return crmrules.load_text(RULES)
+
+
+@pytest.fixture(scope="module")
+def program(rules):
+    """The rules with every catalogue attribute and template checked too."""
+    return rules.program_for(attributes=ATTRIBUTES)
 
 
 @pytest.fixture(scope="module")
@@ -63,25 +63,12 @@ def prepared():
     return [prepare_customer(p, schema) for p in PEOPLE]
 
 
-@pytest.fixture(scope="module")
-def loaded(prepared):
-    return load_people(prepared, crmrules.default_schema())
-
-
-def engines(kind: str, loaded, prepared):
-    """The handle `values_on` takes for a backend."""
-    if kind == "memory":
-        return prepared
-    if kind == "duckdb":
-        return loaded.connection
-    if kind == "sqlite":
-        return sqlite_copy(loaded, crmrules.default_schema())
-    raise AssertionError(kind)
-
-
-def values_for(kind: str, handle, rules, names):
-    return {customer: {name: plain(v) for name, v in row.items()}
-            for customer, row in values_on(kind, handle, rules.program, names, AS_OF).items()}
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request):
+    """The fixture's people loaded into one engine (interpreter, generated code, DuckDB, SQLite, PostgreSQL, Spark)."""
+    data = EngineData(request.param, PEOPLE, crmrules.default_schema(), request)
+    yield data
+    data.close()
 
 
 def expected_by_customer(section: str, names: list[str], rename=None) -> dict:
@@ -89,52 +76,22 @@ def expected_by_customer(section: str, names: list[str], rename=None) -> dict:
     return {c: {(rename or {}).get(n, n): EXPECTED[section][n][c] for n in names} for c in people}
 
 
-def function_names():
-    return {call: f"f{i}" for i, call in enumerate(_functions)}
+def test_attributes(engine, program):
+    got = engine.values(program, ATTRIBUTES, evaluation_context(AS_OF, program.schema))
+    assert {c: {n: plain(v) for n, v in row.items()} for c, row in got.items()} == \
+        expected_by_customer("attributes", ATTRIBUTES)
 
 
-def check_everything(kind, handle, rules):
-    got = values_for(kind, handle, rules, ATTRIBUTES)
-    assert got == expected_by_customer("attributes", ATTRIBUTES)
-    calls = function_names()
-    got = values_for(kind, handle, rules, list(calls.values()))
-    assert got == expected_by_customer("functions", list(calls), calls)
+def test_functions(engine, program):
+    calls = {call: f"f{i}" for i, call in enumerate(_functions)}
+    got = engine.values(program, list(calls.values()), evaluation_context(AS_OF, program.schema))
+    assert {c: {n: plain(v) for n, v in row.items()} for c, row in got.items()} == \
+        expected_by_customer("functions", list(calls), calls)
 
 
-@pytest.mark.parametrize("kind", ["memory", "duckdb", "sqlite"])
-def test_attributes_and_functions(kind, rules, loaded, prepared):
-    check_everything(kind, engines(kind, loaded, prepared), rules)
-
-
-def test_attributes_and_functions_on_postgres(rules, loaded, postgres_url):
-    import psycopg
-
-    with psycopg.connect(postgres_url, autocommit=True) as connection:
-        name = f"catalogue{next(_schemas)}"
-        to_postgres(loaded, crmrules.default_schema(), connection, name)
-        connection.execute(f'SET search_path TO "{name}"')
-        check_everything("postgres", connection, rules)
-
-
-def test_attributes_and_functions_on_spark(rules, loaded, spark):
-    with tempfile.TemporaryDirectory() as scratch:
-        to_spark(loaded, crmrules.default_schema(), spark, scratch)
-        check_everything("spark", spark, rules)
-
-
-@pytest.mark.parametrize("kind", ["memory", "duckdb", "sqlite"])
-def test_templates(kind, rules, loaded, prepared):
+def test_templates(engine, program):
     names = [f"t_{name}" for name in EXPECTED["templates"]]
-    handle = engines(kind, loaded, prepared)
-    if kind == "memory":
-        from crmrules.backends.memory_run import run_memory
-
-        members = run_memory(rules.program, handle, names, AS_OF)
-    else:
-        from crmrules.backends.sql import runners
-
-        members = runners.collect(runners.fetch(kind, handle, runners.build_query(rules.program, names, kind, AS_OF)),
-                                  names)
+    members = engine.members(program, names, evaluation_context(AS_OF, program.schema))
     assert {name.removeprefix("t_"): ids for name, ids in members.items()} == EXPECTED["templates"]
 
 

@@ -46,3 +46,11 @@ def test_nesting_is_capped_with_a_clear_error():
     with pytest.raises(crmrules.RuleSyntaxError) as caught:
         crmrules.load_text("segment s: " + "not " * 1000 + "true")
     assert caught.value.code == "E0104"
+
+
+def test_a_rule_file_that_is_not_utf8_is_named_with_the_byte_offset(tmp_path):
+    path = tmp_path / "latin1.crm"
+    path.write_bytes('segment s: first_name == "José"\n'.encode("latin-1"))
+    with pytest.raises(crmrules.CrmRulesError) as caught:
+        crmrules.load(path)
+    assert caught.value.code == "E0001" and "byte 29" in caught.value.message and str(path) in caught.value.message

@@ -14,6 +14,7 @@ from helpers import EXTRA_COLUMNS
 
 import crmrules
 from crmrules.backends.sql import DIALECTS, members_query
+from crmrules.context import evaluation_context
 
 GOLDEN = Path(__file__).parent / "golden" / "sql"
 AS_OF = date(2026, 6, 30)
@@ -40,7 +41,7 @@ RULES = ("segment adults: age >= 18\nsegment subscribers: email_subscribed\nsegm
 def test_golden_sql(case: str, dialect: str, update_goldens: bool):
     rules = crmrules.load_text(f"{RULES}segment s: {CASES[case]}\n", schema=EXTRA_COLUMNS)
     try:
-        sql = members_query(rules.program, "s", dialect, AS_OF) + "\n"
+        sql = members_query(rules.program, "s", dialect, evaluation_context(AS_OF, rules.program.schema)) + "\n"
     except crmrules.UnsupportedFeatureError as error:
         sql = f"-- unsupported: {error.message}\n"
     else:
@@ -56,5 +57,7 @@ def test_golden_sql(case: str, dialect: str, update_goldens: bool):
 def test_unsupported_construct_names_dialect_and_span():
     rules = crmrules.load_text("segment s: score * score > 1", schema=EXTRA_COLUMNS)
     with pytest.raises(crmrules.UnsupportedFeatureError) as caught:
-        members_query(rules.program, "s", "sqlite", AS_OF)
+        members_query(rules.program, "s", "sqlite", evaluation_context(AS_OF, rules.program.schema))
     assert "sqlite" in caught.value.message
+    # the span of the construct the dialect cannot express: `score * score`
+    assert caught.value.span is not None

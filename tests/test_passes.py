@@ -19,7 +19,7 @@ from crmrules.compiler.lower import lower
 from crmrules.compiler.pipeline import check, optimise
 from crmrules.compiler.simplify import simplify
 from crmrules.grammar import parse
-from crmrules.values import evaluation_instant
+from crmrules.context import instant_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "passes"
 SCHEMA = resolve_schema(EXTRA_COLUMNS)
@@ -30,7 +30,7 @@ def checked(condition: str) -> ast.Expr:
     """The resolved, typed, unoptimised body of `segment s: condition`."""
     # `null_decimal` stands for a typed null in expected outputs
     rules = parse(f"attribute null_decimal = 1.0 / 0\nsegment s: {condition}\n")
-    body = check(rules, SCHEMA, optimize=False).segments["s"].body
+    body = check(rules, SCHEMA, optimize=False, lowered=False).segments["s"].body
     return ast.transform(body, lambda n: ast.Literal(value=None) if n == ast.AttributeRef(name="null_decimal")
                          else n)
 
@@ -79,7 +79,7 @@ def test_p_not_p_and_p_is_null_partition_the_customers(condition, people):
     segments = [rules.segment(name) for name in ("p", "not_p", "unknown_p")]
     ranked = rules.population(people, as_of=NOW)
     for person in people:
-        exists = person["registered_at"] is None or person["registered_at"] <= evaluation_instant(NOW)
+        exists = person["registered_at"] is None or person["registered_at"] <= instant_of(NOW, "UTC")
         assert sum(s.matches(person, NOW, population=ranked) for s in segments) == (1 if exists else 0)
 
 

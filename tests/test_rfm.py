@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from datasets import load_people, sqlite_copy
+from datasets import load_people, sqlite_copy, values_on
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,9 +18,8 @@ import crmrules
 from crmrules.backends.customer_data import prepare_customer
 from crmrules.backends.population import population
 from crmrules.backends.sql import dialect_named, render, runners
-from crmrules.backends.sql.generator import SqlGenerator
-from crmrules.backends.sql.sources import values_on
-from crmrules.values import evaluation_instant
+from crmrules.backends.sql.planner import values_select
+from crmrules.context import evaluation_context
 
 AS_OF = date(2026, 6, 30)
 SCORES = ["rfm_r", "rfm_f", "rfm_m", "rfm_class", "value_tier"]
@@ -65,26 +64,25 @@ people_lists = st.lists(orders, max_size=23).map(
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(people_lists)
 def test_scores_match_an_independent_ntile_on_every_backend(people):
-    rules = crmrules.load_text("")
-    rules._ensure(SCORES, rules.program.attributes)
-    schema = rules.schema
+    program = crmrules.load_text("").program_for(attributes=SCORES)
+    schema = program.schema
     prepared = [prepare_customer(p, schema) for p in people]
     expected = expected_scores(prepared)
     loaded = load_people(prepared, schema)
-    results = {"memory": values_on("memory", prepared, rules.program, SCORES, AS_OF),
-               "duckdb": values_on("duckdb", loaded.connection, rules.program, SCORES, AS_OF),
-               "sqlite": values_on("sqlite", sqlite_copy(loaded, schema), rules.program, SCORES, AS_OF)}
+    results = {"interpreter": values_on("interpreter", prepared, program, SCORES, AS_OF),
+               "memory": values_on("memory", prepared, program, SCORES, AS_OF),
+               "duckdb": values_on("duckdb", loaded.connection, program, SCORES, AS_OF),
+               "sqlite": values_on("sqlite", sqlite_copy(loaded, schema), program, SCORES, AS_OF)}
     for backend, got in results.items():
         scores = {c: (v["rfm_r"], v["rfm_f"], v["rfm_m"]) for c, v in got.items() if v["rfm_r"] is not None}
         assert scores == expected, backend
         assert all(v["rfm_class"] is None for c, v in got.items() if c not in expected), backend
-    assert results["memory"] == results["duckdb"] == results["sqlite"]
+    assert results["interpreter"] == results["memory"] == results["duckdb"] == results["sqlite"]
     # selecting only the scored customers reads the ranking CTE directly: same scores
-    scored = crmrules.load_text("segment scored: order_count > 0")
-    scored._ensure(SCORES, scored.program.attributes)
-    generator = SqlGenerator(scored.program, dialect_named("duckdb"), evaluation_instant(AS_OF, "UTC"))
-    tree = generator.values([(n, scored.program.attributes[n].body) for n in SCORES],
-                            where=scored.program.segments["scored"].body)
+    scored = crmrules.load_text("segment scored: order_count > 0").program_for(attributes=SCORES)
+    tree = values_select(scored, [(n, scored.attributes[n].body) for n in SCORES],
+                         dialect_named("duckdb"), evaluation_context(AS_OF, scored.schema),
+                         where=scored.segments["scored"].body)
     assert "FROM \"pop0\"" in render(tree, dialect_named("duckdb"), pretty=False)
     rows = runners.fetch("duckdb", loaded.connection, render(tree, dialect_named("duckdb"), pretty=False))
     assert {str(r[0]): dict(zip(SCORES, r[1:])) for r in rows} == {
@@ -92,17 +90,16 @@ def test_scores_match_an_independent_ntile_on_every_backend(people):
 
 
 def test_small_populations_and_all_equal_values():
-    rules = crmrules.load_text("")
-    rules._ensure(SCORES, rules.program.attributes)
+    program = crmrules.load_text("").program_for(attributes=SCORES)
     day = datetime(2026, 6, 1)
     people = [{"id": name, "points": 0, "orders": [{"id": name, "created_at": day, "status": "paid", "total": Decimal(5)}]}
               for name in ("b", "a", "c")]
-    got = values_on("memory", people, rules.program, SCORES, AS_OF)
+    got = values_on("memory", people, program, SCORES, AS_OF)
     # three customers, all equal: tiles 1, 2, 3 by id; R reversed
     assert {c: (v["rfm_r"], v["rfm_f"], v["rfm_m"]) for c, v in got.items()} == {
         "a": (5, 1, 1), "b": (4, 2, 2), "c": (3, 3, 3)}
     # nobody with a paid order: no scores, no error
-    assert all(v["rfm_r"] is None for v in values_on("memory", [{"id": "x"}], rules.program, SCORES, AS_OF).values())
+    assert all(v["rfm_r"] is None for v in values_on("memory", [{"id": "x"}], program, SCORES, AS_OF).values())
 
 
 def test_population_places_a_new_customer_between_the_cuts():

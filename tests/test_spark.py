@@ -9,12 +9,11 @@ from datasets import load_people, with_unique_ids
 from helpers import EXTRA_COLUMNS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rulegen import NOW, conditions, customers
-from test_differential import memory_members, rule_text
+from rulegen import conditions, customers
+from test_differential import oracle_members, rule_text, sql_members
 
 import crmrules
 from crmrules.api import resolve_schema
-from crmrules.backends.sql import runners
 from crmrules.backends.sql.transfer import to_spark
 
 SCHEMA = resolve_schema(EXTRA_COLUMNS)
@@ -28,10 +27,10 @@ _runs = itertools.count()
 def test_memory_and_spark_agree(spark, condition_list, people):
     rules = crmrules.load_text(rule_text(condition_list), schema=SCHEMA)
     names = [name for name, _ in rules.segments]
-    expected = memory_members(rules, people, names)
+    expected = oracle_members(rules, people, names)
     with tempfile.TemporaryDirectory() as scratch:
         to_spark(load_people(people, SCHEMA), SCHEMA, spark, scratch)
-        assert runners.run_spark(spark, rules.program, names, NOW) == expected
+        assert sql_members("spark", spark, rules, names) == expected
 
 
 def test_spark_backend_from_the_cli_data_directory(spark, tmp_path):

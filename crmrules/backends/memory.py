@@ -1,99 +1,58 @@
-"""The in-memory backend: compile a checked segment to Python source once, then call it per customer.
+"""The generated-code engine: compile a checked segment to Python source once, then call it per customer.
 
 Three-valued logic is compiled away: for a condition `e` the generator emits
 `T(e)`, true exactly when `e` is true, and `F(e)`, true exactly when `e` is
 false; unknown is neither. `not e` swaps them, so evaluation never carries a
 third value through `and`/`or` and never walks the tree.
+
+Each distinct attribute, segment, customer-level aggregate and `ntile` is
+computed at most once per evaluation: one that the code reads in more than one
+place lives in a local that starts unset and is filled on first use
+(`(_m0 if _m0 is not _U else (_m0 := ...))`), so short-circuits still skip it.
+What the code computes is defined by `backends/runtime.py` and
+`backends/builtins.py`, which the interpreter uses too.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from datetime import datetime
+from collections import Counter
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from crmrules import ast
 from crmrules import types as t
 from crmrules import values
+from crmrules.backends import runtime
+from crmrules.backends.builtins import BUILTINS
 from crmrules.backends.customer_data import prepare_customer
+from crmrules.compiler.defaults import empty_value
 from crmrules.compiler.never_null import never_null
 from crmrules.compiler.pipeline import Program
-from crmrules.errors import EvaluationError, InternalError
+from crmrules.compiler.visibility import registered, visible
+from crmrules.context import EvaluationContext, evaluation_context
+from crmrules.errors import InternalError
 
-_OPS = {ast.CompareOp.EQ: "==", ast.CompareOp.NE: "!=", ast.CompareOp.LT: "<", ast.CompareOp.LE: "<=",
-        ast.CompareOp.GT: ">", ast.CompareOp.GE: ">="}
-_NEGATED = {ast.CompareOp.EQ: ast.CompareOp.NE, ast.CompareOp.NE: ast.CompareOp.EQ,
-            ast.CompareOp.LT: ast.CompareOp.GE, ast.CompareOp.GE: ast.CompareOp.LT,
-            ast.CompareOp.GT: ast.CompareOp.LE, ast.CompareOp.LE: ast.CompareOp.GT}
-_ROW_TABLES = {"orders": ("_O", "orders"), "order_items": ("_I", None), "events": ("_E", "events")}
-_PARTS = {"year": "year", "month": "month", "day": "day"}
-
-
-def _sum(xs, zero):
-    present = [x for x in xs if x is not None]
-    return sum(present, zero) if present else zero
-
-
-def _min(xs):
-    present = [x for x in xs if x is not None]
-    return min(present) if present else None
-
-
-def _max(xs):
-    present = [x for x in xs if x is not None]
-    return max(present) if present else None
-
-
-def _distinct(xs):
-    return sorted({x for x in xs if x is not None})
-
-
-def _top(pairs):
-    # the value with the largest summed weight (a value whose weights are all null comes last), ties to the smallest
-    totals: dict = {}
-    for value, weight in pairs:
-        if value is None:
-            continue
-        if weight is not None:
-            totals[value] = weight if totals.get(value) is None else totals[value] + weight
-        else:
-            totals.setdefault(value, None)
-    if not totals:
-        return None
-    return min(totals, key=lambda v: (totals[v] is None, -(totals[v] or 0), v))
-
-
-def _visible(rows, column, now):
-    # rows dated after `now` do not exist yet; undated rows are always there
-    return [r for r in rows or () if (at := r.get(column)) is None or at <= now]
-
-
-def _to_date(x):
-    return x.date() if isinstance(x, datetime) else x
-
-
-def _tile(population, node, value, ranked, customer_id):
-    if not ranked or value is None:
-        return None
-    if population is None:
-        raise EvaluationError(
-            "this rule ranks customers against the whole customer base (`ntile`, e.g. the RFM scores)",
-            node.span, "pass `population=rules.population(data, as_of=...)`, or run it on a data set",
-            code="E0602")
-    return population.tile(node, value, str(customer_id))
-
+_PLACEHOLDER = re.compile("\x00(\\d+)([TFV])\x00")
+_SIMPLE = re.compile(r"[\w.']*")  # code as cheap to repeat as to remember: a name, a number, a string
 
 _RUNTIME = {
-    "Decimal": Decimal, "_sum": _sum, "_top": _top, "_min": _min, "_max": _max, "_distinct": _distinct,
-    "_avg": values.average, "_tile": _tile,
-    "_div": values.divide, "_mod": values.modulo, "_round": values.round_half_up, "_shift": values.shift,
-    "_ts": values.as_timestamp, "_days": values.days_between, "_visible": _visible, "_to_date": _to_date,
+    "Decimal": Decimal, "_U": runtime.UNSET, "_sum": runtime.agg_sum, "_top": runtime.agg_top,
+    "_min": runtime.agg_min, "_max": runtime.agg_max, "_distinct": runtime.agg_distinct,
+    "_tile": runtime.tile, "_div": values.divide, "_mod": values.modulo,
+    "_round": values.round_half_up, "_shift": values.shift, "_ts": values.as_timestamp,
+    "_days": values.days_between, "_to_date": runtime.to_date,
+    **{f"_fn_{name}": builtin.fn for name, builtin in BUILTINS.items()},
 }
 
 
 class MemorySegment:
-    """One segment compiled to a Python function; `matches(customer, now)` is the hot path."""
+    """One segment compiled to a Python function; `matches(customer, now)` is the hot path.
+
+    `now` is an as-of date or timestamp, or an `EvaluationContext`; the context is
+    built once per distinct `now` object, not per customer.
+    """
 
     __slots__ = ("name", "title", "source", "matches", "_program")
 
@@ -112,8 +71,7 @@ def memory(program: Program, segment: str) -> MemorySegment:
     """Compile the named segment of a checked program for in-memory evaluation."""
     decl = program.segments[segment]
     generator = _Generator(program)
-    body = generator.true(decl.body, "c")
-    source = generator.module(body)
+    source = generator.module(generator.true(decl.body, "c"))
     namespace = _namespace(generator)
     schema = program.schema
 
@@ -133,22 +91,22 @@ def memory(program: Program, segment: str) -> MemorySegment:
 
 
 def _namespace(generator: _Generator) -> dict:
-    """The globals generated code runs in: the runtime helpers, its constants, and `_instant_of`."""
+    """The globals generated code runs in: the runtime, its constants, and `_context_of`."""
     namespace = dict(_RUNTIME)
     namespace.update(generator.constants)
-    timezone, windows = generator.schema.timezone, tuple(generator.windows)
+    schema, windows = generator.schema, tuple(generator.windows)
 
-    def instant_of(now):
-        # `now` and the window edges are computed once per distinct `now`, not per customer
-        n = values.evaluation_instant(now, timezone)
-        namespace["_last"] = last = (now, n, tuple(values.shift(n, d, -1) for d in windows))
+    def context_of(now):
+        # the context (instant, window edges, population) is made once per distinct `now`, not per customer
+        ctx = now if isinstance(now, EvaluationContext) else evaluation_context(now, schema)
+        namespace["_last"] = last = (now, ctx.instant, tuple(ctx.window_start(d) for d in windows), ctx.population)
         return last
 
-    namespace.update(_last=(None, None, ()), _instant_of=instant_of)
+    namespace.update(_last=(None, None, (), None), _context_of=context_of)
     return namespace
 
 
-def compile_values(program: Program, codes) -> callable:
+def compile_values(program: Program, codes: Callable[[_Generator], list[str]]) -> Callable:
     """`values(customer, now, population=None)` -> a tuple, from `codes(generator)` giving one Python
     expression per value; the customer must already have the schema's types (see prepare_customer)."""
     generator = _Generator(program)
@@ -158,12 +116,12 @@ def compile_values(program: Program, codes) -> callable:
     return namespace["values"]
 
 
-def attribute_values(program: Program, exprs: list[ast.Expr]):
+def attribute_values(program: Program, exprs: list[ast.Expr]) -> Callable:
     """`values(customer, now, population=None)` -> the value of each expression for one customer."""
     return compile_values(program, lambda g: [g.value(e, "c") for e in exprs])
 
 
-def population_inputs(program: Program, node: ast.Ntile):
+def ranking_inputs(program: Program, node: ast.Ntile) -> Callable[[dict, object], tuple[bool, object]]:
     """`inputs(customer, now) -> (ranked, value)` for one `ntile`: whether the customer is in its
     population and the value it is ranked by."""
     compiled = compile_values(program, lambda g: [g.true(node.among, "c"), g.value(node.value, "c")])
@@ -175,6 +133,64 @@ def population_inputs(program: Program, node: ast.Ntile):
     return inputs
 
 
+class MemoryBackend:
+    """The generated-code engine over a list of prepared customer dicts."""
+
+    name = "memory"
+    takes = "rows"
+
+    def members(self, program: Program, data: Sequence[dict], segments: Sequence[str],
+                ctx: EvaluationContext) -> dict[str, list[str]]:
+        """The sorted ids of each segment's members among the customers that exist at `ctx.instant`."""
+        ctx = self._ranked(program, data, ctx)
+        id_of = program.schema.column("customers", "id").source
+        matchers = {name: memory(program, name).matches for name in segments}
+        members: dict[str, set[str]] = {name: set() for name in segments}
+        for person in runtime.existing(program.schema, data, ctx, self.decide):
+            for name, matches in matchers.items():
+                if matches(person, ctx):
+                    members[name].add(str(person[id_of]))
+        return {name: sorted(ids) for name, ids in members.items()}
+
+    def values(self, program: Program, data: Sequence[dict], names: Sequence[str],
+               ctx: EvaluationContext) -> dict[str, dict[str, object]]:
+        """The named attributes of every existing customer: {id: {name: value}}."""
+        ctx = self._ranked(program, data, ctx)
+        id_of = program.schema.column("customers", "id").source
+        compute = attribute_values(program, [program.attributes[name].body for name in names])
+        return {str(person[id_of]): dict(zip(names, compute(person, ctx)))
+                for person in runtime.existing(program.schema, data, ctx, self.decide)}
+
+    def node_values(self, program: Program, data: Sequence[dict], customer_id: str, expr: ast.Expr,
+                    ctx: EvaluationContext) -> dict[ast.Expr, object]:
+        """The value of `expr` and of each of its customer-level sub-expressions for one customer,
+        each compiled on its own (the engine keeps no intermediate values)."""
+        ctx = self._ranked(program, data, ctx)
+        person = runtime.find_customer(data, program.schema, customer_id)
+        nodes = list(dict.fromkeys(runtime.customer_nodes(expr)))
+        computed = compile_values(program, lambda g: [g.value(n, "c") for n in nodes])(person, ctx)
+        return dict(zip(nodes, computed))
+
+    def population(self, program: Program, people: Sequence[dict], ctx: EvaluationContext) -> runtime.Population:
+        """Where each `ntile` of the program cuts the existing customers of `people` (prepared)."""
+        def inputs(node: ast.Ntile):
+            compute = ranking_inputs(program, node)
+            return lambda person: compute(person, ctx)
+
+        return runtime.rank(program, runtime.existing(program.schema, people, ctx, self.decide), ctx, inputs)
+
+    def _ranked(self, program: Program, data: Sequence[dict], ctx: EvaluationContext) -> EvaluationContext:
+        if ctx.population is None and runtime.ntiles(program):
+            return ctx.with_population(self.population(program, data, ctx))
+        return ctx
+
+    @staticmethod
+    def decide(schema, condition: ast.Expr, ctx: EvaluationContext) -> Callable[[dict], bool]:
+        """`holds(person) -> bool`: whether a customer-level condition is true, by generated code."""
+        compute = compile_values(Program(schema), lambda g: [g.true(condition, "c")])
+        return lambda person: compute(person, ctx)[0]
+
+
 class _Generator:
     """Emits Python expressions for T(e), F(e) and V(e)."""
 
@@ -183,8 +199,13 @@ class _Generator:
         self.schema = program.schema
         self.constants: dict[str, object] = {}
         self.windows: list[ast.Duration] = []
-        self.tables: set[str] = set()
+        self.tables: dict[str, str] = {}  # table -> the local holding the customer's visible rows of it
+        self.row_tables: dict[str, str] = {"c": "customers"}  # row variable -> its table
         self.counter = itertools.count()
+        # memoised customer-level values: key -> index, and the code of each (index, kind)
+        self.keys: dict[tuple, int] = {}
+        self.builders: dict[int, dict[str, Callable[[], str]]] = {}
+        self.codes: dict[tuple[int, str], str] = {}
 
     # ----------------------------------------------------------------- plumbing
     def temp(self) -> str:
@@ -197,72 +218,145 @@ class _Generator:
         self.constants[name] = value
         return name
 
-    def prologue(self) -> list[str]:
-        """Lines that gather the visible rows of the tables the code reads."""
-        prologue = []
-        if "orders" in self.tables or "order_items" in self.tables:
-            created = self.schema.column("orders", "created_at").source
-            prologue.append(f"_O = _visible(c.get('orders'), {created!r}, n)")
-        if "order_items" in self.tables:
-            prologue.append("_I = [i for o in _O for i in (o.get('items') or ())]")
-        if "events" in self.tables:
-            prologue.append(f"_E = _visible(c.get('events'), {self.schema.column('events', 'at').source!r}, n)")
-        return prologue
+    def once(self, key: tuple, kind: str, builders: dict[str, Callable[[], str]]) -> str:
+        """A placeholder for a customer-level value (kind V), or its T or F test, computed once.
+
+        `builders` make the code of each kind the key has. Placeholders are resolved
+        by `finish`: a key read in one place only is pasted there; one read in more
+        places becomes a memoised local holding its value (a segment: its T test).
+        """
+        index = self.keys.setdefault(key, len(self.keys))
+        self.builders.setdefault(index, builders)
+        self._code(index, kind)  # now, so the tables and constants it needs are known
+        return f"\x00{index}{kind}\x00"
+
+    def _code(self, index: int, kind: str) -> str:
+        if (index, kind) not in self.codes:
+            self.codes[(index, kind)] = self.builders[index][kind]()
+        return self.codes[(index, kind)]
+
+    def _memo_kind(self, index: int) -> str:
+        return "V" if "V" in self.builders[index] else "T"
+
+    def finish(self, texts: list[str]) -> tuple[list[str], list[str]]:
+        """The texts with every placeholder resolved, and the memoised locals to initialise."""
+        memo: set[int] = set()
+        while True:
+            counts: Counter[int] = Counter()
+            done: set[tuple[int, str]] = set()
+            todo = list(texts)
+            while todo:
+                for match in _PLACEHOLDER.finditer(todo.pop()):
+                    index, kind = int(match[1]), match[2]
+                    counts[index] += 1
+                    variant = (index, self._memo_kind(index) if index in memo else kind)
+                    if variant not in done:
+                        done.add(variant)
+                        todo.append(self._code(*variant))
+            again = memo | {index for index, n in counts.items()
+                             if n > 1 and not _SIMPLE.fullmatch(self._code(index, self._memo_kind(index)))}
+            if again == memo:
+                break
+            memo = again
+
+        def paste(match: re.Match) -> str:
+            index, kind = int(match[1]), match[2]
+            if index not in memo:
+                return _PLACEHOLDER.sub(paste, self._code(index, kind))
+            stored = self._memo_kind(index)
+            local = f"_m{index}"
+            code = f"({local} if {local} is not _U else ({local} := {_PLACEHOLDER.sub(paste, self._code(index, stored))}))"
+            if kind == stored:
+                return code
+            if stored == "T":
+                return f"(not {code})"
+            return f"({code} is {kind == 'T'})"
+
+        return [_PLACEHOLDER.sub(paste, text) for text in texts], [f"_m{index}" for index in sorted(memo)]
+
+    def prologue(self, memo: list[str]) -> list[str]:
+        """Lines that gather the visible rows of the tables the code reads, and unset the memoised locals."""
+        return [*self.row_lines, *([f"{' = '.join(memo)} = _U"] if memo else [])]
+
+    def gather(self) -> None:
+        """The code of each table's visible rows, parents first (their conditions may add constants)."""
+        self.row_lines = []
+        for table in sorted(self.tables, key=lambda name: len(runtime.row_path(name))):
+            path = runtime.row_path(table)
+            key, _ = path[-1]
+            parent = "c" if len(path) == 1 else self.tables[path[-2][1]]
+            source = f"(c.get({key!r}) or ())" if parent == "c" else \
+                f"[x for p in {parent} for x in (p.get({key!r}) or ())]"
+            self.row_lines.append(f"{self.tables[table]} = {self.visible(source, table)}")
+
+    def visible(self, source: str, table: str) -> str:
+        """Code for the rows of `source` that exist at `now` (compiled from the visibility rule)."""
+        condition = visible(table, self.schema)
+        if condition is None:
+            return source
+        var = f"_r{next(self.counter)}"
+        self.row_tables[var] = table
+        return f"[{var} for {var} in {source} if {self.true(condition, var)}]"
 
     def values_module(self, codes: list[str]) -> str:
         """`values(c, now, population)`: a tuple of the given expressions for one customer."""
-        lines = "\n".join("    " + line for line in self.prologue())
+        codes, memo = self.finish(codes)
+        self.gather()
+        lines = "\n".join("    " + line for line in self.prologue(memo))
         return f"""def values(c, now, population=None):
-    P = population
     last = _last
     if last[0] is not now:
-        last = _instant_of(now)
-    n = last[1]
-    K = last[2]
+        last = _context_of(now)
+{self.context_lines(codes, "    ")}
 {lines}
     return ({', '.join(codes)},)
 """
 
     def module(self, body: str) -> str:
         """The generated module: `matches` with the rule inline, and a slow path for bad data."""
-        prologue = self.prologue()
-        prologue.append(f"if not {body}:")
-        prologue.append("    return False")
-        registered = self.schema.column("customers", "registered_at")
-        if registered is not None:
-            # a customer who registers after `now` does not exist yet
-            prologue.append(f"return (r := c.get({registered.source!r})) is None or r <= n")
-        else:
-            prologue.append("return True")
-        inline = "\n".join("        " + line for line in prologue)
+        condition = registered(self.schema)
+        # a customer who registers after `now` does not exist yet
+        exists = self.true(condition, "c") if condition is not None else "True"
+        (body, exists), memo = self.finish([body, exists])
+        self.gather()
+        lines = [*self.prologue(memo), f"if not {body}:", "    return False", f"return {exists}"]
+        inline = "\n".join("        " + line for line in lines)
         return f"""def matches(customer, now, validate=False, population=None):
-    P = population
     last = _last
     if last[0] is not now:
-        last = _instant_of(now)
+        last = _context_of(now)
     if validate:
         customer = _prepare(customer)
     c = customer
-    n = last[1]
-    K = last[2]
+{self.context_lines([body, exists, *self.row_lines], "    ")}
     try:
 {inline}
     except (TypeError, AttributeError, ValueError) as error:
-        return _retry(customer, now, error, P)
+        return _retry(customer, now, error, population)
 """
+
+    def context_lines(self, codes: list[str], indent: str) -> str:
+        """`n` (now), and `K` (window edges) and `P` (the ranked population) when the code reads them."""
+        lines = ["n = last[1]"] + (["K = last[2]"] if self.windows else [])
+        if any("_tile(P" in code for code in codes):
+            lines.append("P = population if population is not None else last[3]")
+        return "\n".join(indent + line for line in lines)
 
     def column(self, node: ast.Column, row: str) -> str:
         return f"{row}.get({self.schema.column(node.table, node.name).source!r})"
 
     def rows(self, table: str, row: str) -> str:
-        if table == "order_items" and row != "c":
-            return f"({row}.get('items') or ())"
-        self.tables.add(table)
-        return _ROW_TABLES[table][0]
+        """The visible rows of `table` in scope of `row`: its own child rows, else the customer's."""
+        key = runtime.child_key(self.row_tables[row], table) if row != "c" else None
+        if key is not None:
+            return self.visible(f"({row}.get({key!r}) or ())", table)
+        for _, step in runtime.row_path(table):
+            self.tables.setdefault(step, f"_t{len(self.tables)}")
+        return self.tables[table]
 
     def value_pair(self, left: ast.Expr, right: ast.Expr, row: str) -> tuple[str, str, list[str]]:
         """Expressions for two operands and the null checks they need, dates widened to timestamps."""
-        widen = {left.type, right.type} == {t.DATE, t.TIMESTAMP}
+        widen = runtime.widens(left.type, right.type)
         checks, names = [], []
         for side in (left, right):
             if isinstance(side, ast.Literal) and side.value is not None:
@@ -285,15 +379,20 @@ class _Generator:
                 return "True" if value is True else "False"
             case ast.And(operands=ops):
                 return "(" + " and ".join(self.true(op, row) for op in ops) + ")"
+            case ast.Or(operands=(ast.IsNull(operand=x, negated=False), ast.Compare(left=y) as compare)) if (
+                    x == y and not runtime.widens(x.type, compare.right.type)):
+                # `x is null or x <= now`, as visibility says: read x once
+                var = self.temp()
+                _, b, checks = self.value_pair(ast.Literal(value=0), compare.right, row)
+                tests = " and ".join([*checks, f"{var} {compare.op} {b}"])
+                return f"(({var} := {self.value(x, row)}) is None or {tests})"
             case ast.Or(operands=ops):
                 return "(" + " or ".join(self.true(op, row) for op in ops) + ")"
             case ast.Not(operand=op):
                 return self.false(op, row)
             case ast.Compare(op=op, left=left, right=right):
                 a, b, checks = self.value_pair(left, right, row)
-                return "(" + " and ".join([*checks, f"{a} {_OPS[op]} {b}"]) + ")"
-            case ast.Between(value=v, low=lo, high=hi):
-                return self.true(self.between(v, lo, hi), row)
+                return "(" + " and ".join([*checks, f"{a} {op} {b}"]) + ")"
             case ast.IsNull(operand=op, negated=negated):
                 return f"({self.value(op, row)} is {'not ' if negated else ''}None)"
             case ast.In(negated=True):
@@ -302,10 +401,6 @@ class _Generator:
                 return self.membership(node, row, want_in=True)
             case ast.TextOp():
                 return self.text(node, row, want=True)
-            case ast.Within(value=v, duration=ast.Literal(value=duration)):
-                var = self.temp()
-                window = self.window(duration)
-                return f"(({var} := {self.timestamp(v, row)}) is not None and {window} < {var} <= n)"
             case ast.SetOp(op=op, left=left, right=right):
                 a, b = self.true(left, row), self.true(right, row)
                 if op == ast.SetOpKind.UNION:
@@ -314,9 +409,10 @@ class _Generator:
                     return f"({a} and {b})"
                 return f"({a} and not {b})"
             case ast.SegmentRef(name=name):
-                return self.true(self.program.segments[name].body, "c")
+                body = self.program.segments[name].body
+                return self.once(("segment", name), "T", {"T": lambda: self.true(body, "c")})
             case ast.AttributeRef(name=name):
-                return self.true(self.program.attributes[name].body, "c")
+                return self.attribute(name, "T")
             case ast.Aggregate(func=ast.AggFunc.ANY | ast.AggFunc.NONE):
                 return self.value(node, row)
         return f"({self.value(node, row)} is True)"
@@ -332,59 +428,50 @@ class _Generator:
             case ast.Not(operand=op):
                 return self.true(op, row)
             case ast.Compare(op=op):
-                return self.true(ast.Compare(op=_NEGATED[op], left=node.left, right=node.right), row)
-            case ast.Between(value=v, low=lo, high=hi):
-                return self.false(self.between(v, lo, hi), row)
+                return self.true(ast.Compare(op=runtime.NEGATED[op], left=node.left, right=node.right), row)
             case ast.IsNull(operand=op, negated=negated):
                 return self.true(ast.IsNull(operand=op, negated=not negated), row)
             case ast.In(negated=negated):
                 return self.membership(node, row, want_in=negated)
             case ast.TextOp():
                 return self.text(node, row, want=False)
-            case ast.Within(value=v, duration=ast.Literal(value=duration)):
-                var = self.temp()
-                window = self.window(duration)
-                return f"(({var} := {self.timestamp(v, row)}) is not None and not ({window} < {var} <= n))"
             case ast.SetOp() | ast.SegmentRef() | ast.Aggregate(func=ast.AggFunc.ANY | ast.AggFunc.NONE):
                 return f"(not {self.true(node, row)})"
             case ast.AttributeRef(name=name):
-                return self.false(self.program.attributes[name].body, "c")
+                return self.attribute(name, "F")
         return f"({self.value(node, row)} is False)"
-
-    def between(self, v: ast.Expr, lo: ast.Expr, hi: ast.Expr) -> ast.Expr:
-        # SQL defines `v between lo and hi` as `v >= lo and v <= hi`, unknowns included
-        return ast.And(operands=(ast.Compare(op=ast.CompareOp.GE, left=v, right=lo),
-                                 ast.Compare(op=ast.CompareOp.LE, left=v, right=hi)))
 
     def window(self, duration: ast.Duration) -> str:
         if duration not in self.windows:
             self.windows.append(duration)
         return f"K[{self.windows.index(duration)}]"
 
-    def timestamp(self, node: ast.Expr, row: str) -> str:
-        expr = self.value(node, row)
-        return f"_ts({expr})" if node.type == t.DATE else expr
+    def attribute(self, name: str, kind: str) -> str:
+        body = self.program.attributes[name].body
+        return self.once(("attribute", name), kind, {"T": lambda: self.true(body, "c"),
+                                                    "F": lambda: self.false(body, "c"),
+                                                    "V": lambda: self.value(body, "c")})
 
     def membership(self, node: ast.In, row: str, want_in: bool) -> str:
         element = t.element_of(node.haystack.type)
-        widen = {node.needle.type, element} == {t.DATE, t.TIMESTAMP}
+        widen = runtime.widens(node.needle.type, element)
         needle, hay = self.temp(), self.temp()
         needle_expr = self.value(node.needle, row)
         if widen:
             needle_expr = f"_ts({needle_expr})"
-        needle_check = f"({needle} := {needle_expr}) is not None"
+        checks = [f"({needle} := {needle_expr}) is not None"]
         if isinstance(node.needle, ast.Literal) and not widen:
-            needle, needle_check = needle_expr, "True"
+            needle, checks = needle_expr, []
         test = "in" if want_in else "not in"
         if isinstance(node.haystack, ast.ListLiteral):
             items = [i.value if isinstance(i, ast.Literal) else None for i in node.haystack.items]
             if all(isinstance(i, ast.Literal) for i in node.haystack.items):
                 converted = [values.as_timestamp(i) if widen else i for i in items]
-                return f"({needle_check} and {needle} {test} {self.constant(frozenset(converted))})"
+                return "(" + " and ".join([*checks, f"{needle} {test} {self.constant(frozenset(converted))}"]) + ")"
         hay_expr = self.value(node.haystack, row)
         if widen:
             hay_expr = f"[_ts(x) for x in {hay_expr}]"
-        return f"({needle_check} and ({hay} := {hay_expr}) is not None and {needle} {test} {hay})"
+        return "(" + " and ".join([*checks, f"({hay} := {hay_expr}) is not None and {needle} {test} {hay}"]) + ")"
 
     def text(self, node: ast.TextOp, row: str, want: bool) -> str:
         a, b = self.temp(), self.temp()
@@ -409,26 +496,31 @@ class _Generator:
                 return self.column(node, row)
             case ast.Now():
                 return "n"
+            case ast.WindowStart(duration=duration):
+                return self.window(duration)
             case ast.AttributeRef(name=name):
-                return self.value(self.program.attributes[name].body, "c")
+                return self.attribute(name, "V")
             case ast.Arith(op=op, left=left, right=right):
-                return self.arith(node, op, left, right, row)
+                return self.arith(op, left, right, row)
             case ast.Negate(operand=op):
                 var = self.temp()
                 return f"(None if ({var} := {self.value(op, row)}) is None else -{var})"
             case ast.Call(name=name, args=args):
                 return self.call(name, args, row)
+            case ast.Aggregate() if row == "c":
+                return self.once(("aggregate", node, node.type), "V", {"V": lambda: self.aggregate(node, row)})
             case ast.Aggregate():
                 return self.aggregate(node, row)
             case ast.Ntile(value=value, among=among):
                 id_source = self.schema.column("customers", "id").source
-                return (f"_tile(P, {self.constant(node)}, {self.value(value, 'c')}, {self.true(among, 'c')}, "
-                        f"c.get({id_source!r}))")
+                return self.once(("ntile", node), "V", {"V": lambda: (
+                    f"_tile(P, {self.constant(node)}, {self.value(value, 'c')}, {self.true(among, 'c')}, "
+                    f"c.get({id_source!r}))")})
         if node.type == t.BOOL:
             return f"(True if {self.true(node, row)} else (False if {self.false(node, row)} else None))"
         raise InternalError(f"the memory backend cannot evaluate {type(node).__name__}", node.span)
 
-    def arith(self, node, op: ast.ArithOp, left: ast.Expr, right: ast.Expr, row: str) -> str:
+    def arith(self, op: ast.ArithOp, left: ast.Expr, right: ast.Expr, row: str) -> str:
         a, b = self.value(left, row), self.value(right, row)
         if right.type == t.DURATION:
             sign = 1 if op == ast.ArithOp.ADD else -1
@@ -441,44 +533,19 @@ class _Generator:
         return f"(None if ({x} := {a}) is None or ({y} := {b}) is None else {x} {op} {y})"
 
     def call(self, name: str, args: tuple[ast.Expr, ...], row: str) -> str:
-        vals = [self.value(a, row) for a in args]
-        var = self.temp()
-        match name:
-            case "days_since":
-                return f"_days({vals[0]}, n)"
-            case "days_between":
-                return f"_days({vals[0]}, {vals[1]})"
-            case "date":
-                return f"_to_date({vals[0]})"
-            case "year" | "month" | "day":
-                return f"(None if ({var} := {vals[0]}) is None else {var}.{_PARTS[name]})"
-            case "lower" | "upper":
-                return f"(None if ({var} := {vals[0]}) is None else {var}.{name}())"
-            case "trim":
-                return f"(None if ({var} := {vals[0]}) is None else {var}.strip(' '))"
-            case "length":
-                return f"(None if ({var} := {vals[0]}) is None else len({var}))"
-            case "abs":
-                return f"(None if ({var} := {vals[0]}) is None else abs({var}))"
-            case "round":
-                return f"_round({vals[0]}, {vals[1]})"
-            case "coalesce":
-                expr = vals[-1]
-                for val in reversed(vals[:-1]):
-                    tmp = self.temp()
-                    expr = f"({tmp} if ({tmp} := {val}) is not None else {expr})"
-                return expr
-            case "if":
-                return f"({vals[1]} if {self.true(args[0], row)} else {vals[2]})"
-            case "text":
-                return f"(None if ({var} := {vals[0]}) is None else str({var}))"
-            case "concat":
-                return f"(None if None in ({var} := ({', '.join(vals)},)) else ''.join({var}))"
-        raise InternalError(f"the memory backend has no function `{name}`")
+        builtin = BUILTINS[name]
+        codes = [self.true(a, row) if builtin.condition and i == 0 else self.value(a, row)
+                 for i, a in enumerate(args)]
+        if builtin.inline is None:
+            return f"_fn_{name}({', '.join(['n', *codes] if builtin.needs_now else codes)})"
+        if callable(builtin.inline):
+            return builtin.inline(codes, self.temp)
+        return builtin.inline.format(*codes, t=self.temp(), now="n")
 
     def aggregate(self, node: ast.Aggregate, row: str) -> str:
         rows = self.rows(node.table, row)
         var = f"_r{next(self.counter)}"
+        self.row_tables[var] = node.table
         condition = self.true(node.where, var) if node.where is not None else None
         if node.value is not None:
             value = self.value(node.value, var)
@@ -502,10 +569,7 @@ class _Generator:
         values_expr = f"[{value} for {var} in {rows}{only}]"
         match node.func:
             case ast.AggFunc.SUM:
-                zero = self.constant(Decimal(0)) if node.type == t.DECIMAL else "0"
-                return f"_sum({values_expr}, {zero})"
-            case ast.AggFunc.AVG:
-                return f"_avg({values_expr})"
+                return f"_sum({values_expr}, {self.constant(empty_value(node.func, node.type))})"
             case ast.AggFunc.MIN:
                 return f"_min({values_expr})"
             case ast.AggFunc.MAX:
@@ -513,4 +577,4 @@ class _Generator:
         return f"_distinct({values_expr})"
 
 
-__all__ = ["MemorySegment", "memory"]
+__all__ = ["MemoryBackend", "MemorySegment", "attribute_values", "compile_values", "memory", "ranking_inputs"]

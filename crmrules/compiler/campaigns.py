@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from crmrules import ast
 from crmrules import types as t
+from crmrules.compiler.known_values import known_values
 from crmrules.compiler.resolve import Names, Scope, resolve
 from crmrules.compiler.typecheck import typecheck
 from crmrules.errors import CrmRulesError, RuleTypeError, RuleWarning, UnknownNameError, did_you_mean
@@ -22,10 +24,11 @@ EVENT_SCOPE = Scope("events", row_alias="event")
 
 
 def check_campaign(decl: ast.CampaignDecl, names: Names, schema: Schema, attribute_types: dict[str, t.Type],
-                   errors: list[CrmRulesError], warnings: list[CrmRulesError] | None = None
-                   ) -> ast.CampaignDecl | None:
-    """The campaign with every expression resolved and typed, or None after appending errors
-    (and what is only probably wrong to `warnings`)."""
+                   errors: list[CrmRulesError], warnings: list[CrmRulesError] | None = None,
+                   finish: Callable[[ast.Expr], ast.Expr] = lambda expr: expr) -> ast.CampaignDecl | None:
+    """The campaign with every expression resolved, typed and `finish`ed (optimised and lowered, as the
+    pipeline does for segments), or None after appending errors (and what is only probably wrong to
+    `warnings`)."""
     before = len(errors)
     warnings = warnings if warnings is not None else []
 
@@ -40,8 +43,11 @@ def check_campaign(decl: ast.CampaignDecl, names: Names, schema: Schema, attribu
         if not local and expected is not None and node.type not in expected | {t.NULL}:
             wanted = " or ".join(sorted(map(str, expected)))
             local.append(RuleTypeError(f"{what} needs {wanted}, got {node.type}", node.span))
+        if not local:
+            for problem in known_values(node, schema, {}):
+                (warnings if problem.severity == "warning" else local).append(problem)
         errors.extend(local)
-        return node
+        return finish(node) if not local else node
 
     trigger = decl.trigger
     match trigger:

@@ -14,6 +14,7 @@ from crmrules.compiler.dependencies import dependencies, used_names
 from crmrules.compiler.fold_constants import fold_constants
 from crmrules.compiler.functions import FUNCTIONS
 from crmrules.compiler.known_values import known_values, literal_strings
+from crmrules.compiler.lower import lower
 from crmrules.compiler.limits import MAX_EXPANDED_DEPTH, MAX_EXPANDED_NODES, expanded_size
 from crmrules.compiler.resolve import CUSTOMERS, Names, Scope, resolve
 from crmrules.compiler.simplify import simplify
@@ -58,16 +59,23 @@ _NAMED = (ast.SegmentDecl, ast.AttributeDecl, ast.FunctionDecl)
 _RESERVED = {"now", "today", "ntile", *FUNCTIONS, *ast.AggFunc}
 
 
-def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: ast.RuleFile | None = None,
-          roots: tuple[str, ...] = (), learned: dict[tuple[str, str], frozenset[str]] | None = None) -> Program:
+def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True,
+          prelude: ast.RuleFile | Callable[[], ast.RuleFile] | None = None,
+          roots: tuple[str, ...] = (), learned: dict[tuple[str, str], frozenset[str]] | None = None,
+          lowered: bool = True) -> Program:
     """Check a parsed rule file against a schema; raise every error found, together.
 
-    `prelude` is the catalogue: its declarations are usable by name, a rule file's own
-    declaration of the same name replaces it, and only those the rules (or `roots`)
-    use are checked. `learned` adds values seen in the data to open columns' known values.
+    `prelude` is the catalogue (or a function reading it, called only when some name needs
+    it): its declarations are usable by name, a rule file's own declaration of the same name
+    replaces it, and only those the rules (or `roots`) use are checked. `learned` adds values seen in the data to open columns' known values.
     """
     errors: list[CrmRulesError] = []
     program = Program(schema)
+
+    def finish(body: ast.Expr) -> ast.Expr:
+        body = optimise(body) if optimize else body
+        return lower(body, schema) if lowered else body
+
     clock = time.perf_counter()
     names = Names(schema)
     bodies: dict[str, tuple[ast.Node, ast.Expr]] = {}
@@ -79,6 +87,9 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: a
                 continue
             bodies[decl.name] = (decl, _uses(decl))
             program.own.append(decl.name)
+    if callable(prelude):
+        # reading the catalogue costs a few ms: only when a name is neither the file's nor the schema's
+        prelude = prelude() if roots or _names_elsewhere(rules, bodies, schema) else None
     if prelude is not None:
         # campaigns and tests may name catalogue segments and attributes too
         mentioned = set(roots)
@@ -146,8 +157,7 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: a
         if local:
             failed.add(name)
             continue
-        if optimize:
-            body = optimise(body)
+        body = finish(body)
         if isinstance(decl, ast.AttributeDecl):
             attribute_types[name] = body.type
             program.attributes[name] = dataclasses.replace(decl, body=body)
@@ -163,7 +173,7 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True, prelude: a
     # which failed is left out, so a broken attribute is reported once, where it is declared
     for decl in rules.declarations:
         if isinstance(decl, ast.CampaignDecl) and not used_names(decl) & failed:
-            checked = check_campaign(decl, names, schema, attribute_types, errors, program.warnings)
+            checked = check_campaign(decl, names, schema, attribute_types, errors, program.warnings, finish)
             if checked is not None:
                 program.campaigns[decl.name] = checked
         elif isinstance(decl, ast.TestDecl) and decl.segment not in failed:
@@ -206,6 +216,21 @@ def _user_name_reached(start: str, bodies: dict[str, tuple[ast.Node, ast.Expr]],
                 seen.add(name)
                 queue.append(name)
     return None
+
+
+def _names_elsewhere(rules: ast.RuleFile, bodies: dict[str, tuple[ast.Node, ast.Expr]], schema: Schema) -> bool:
+    """Whether the rules mention a name that is not declared in them, not a column of any table and not
+    built in: only then can the catalogue matter (an over-approximation: scopes are the resolver's job)."""
+    known = set(bodies) | _RESERVED | {c for table in schema.tables for c in schema.columns(table)}
+    for decl in rules.declarations:
+        if isinstance(decl, ast.FunctionDecl):
+            known |= {p.name for p in decl.params}
+    for decl in rules.declarations:
+        if isinstance(decl, ast.TestDecl) and decl.segment not in known:
+            return True
+        if not isinstance(decl, ast.TestDecl) and used_names(decl) - known:
+            return True
+    return False
 
 
 def _add_prelude(prelude: ast.RuleFile, bodies: dict[str, tuple[ast.Node, ast.Expr]], schema: Schema,

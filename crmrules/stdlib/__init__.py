@@ -7,7 +7,6 @@ segments. Both are parsed once per process; a rule set checks only what it uses.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 from dataclasses import dataclass
 from functools import cache

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Sequence
 
 from sqlglot.dialects.dialect import Dialect
 
 from crmrules.backends.sql.dialect import SqlDialect
 from crmrules.backends.sql.dialects import DIALECTS
-from crmrules.backends.sql.generator import SqlGenerator
+from crmrules.backends.sql.planner import members_select, segments_select
 from crmrules.compiler.pipeline import Program
+from crmrules.context import EvaluationContext
 from crmrules.errors import UnsupportedFeatureError, did_you_mean
-from crmrules.values import evaluation_instant
 
 
 def dialect_named(name: str) -> SqlDialect:
@@ -24,20 +24,17 @@ def dialect_named(name: str) -> SqlDialect:
     return cls()
 
 
-def segments_query(program: Program, segments: list[str], dialect: str, now: date | datetime) -> str:
+def segments_query(program: Program, segments: Sequence[str], dialect: str, ctx: EvaluationContext,
+                   pretty: bool = True) -> str:
     """One query returning `customer_id` and a boolean column per segment, formatted."""
     d = dialect_named(dialect)
-    instant = evaluation_instant(now, program.schema.timezone)
-    tree = SqlGenerator(program, d, instant).query(segments)
-    return render(tree, d)
+    return render(segments_select(program, segments, d, ctx), d, pretty)
 
 
-def members_query(program: Program, segment: str, dialect: str, now: date | datetime) -> str:
+def members_query(program: Program, segment: str, dialect: str, ctx: EvaluationContext, pretty: bool = True) -> str:
     """One query returning the `customer_id`s of a segment's members, formatted."""
     d = dialect_named(dialect)
-    instant = evaluation_instant(now, program.schema.timezone)
-    tree = SqlGenerator(program, d, instant).members(segment)
-    return render(tree, d)
+    return render(members_select(program, segment, d, ctx), d, pretty)
 
 
 def render(tree, dialect: SqlDialect, pretty: bool = True) -> str:
@@ -45,4 +42,4 @@ def render(tree, dialect: SqlDialect, pretty: bool = True) -> str:
     return Dialect.get_or_raise(dialect.sqlglot_name).generate(tree, copy=False, pretty=pretty)
 
 
-__all__ = ["DIALECTS", "dialect_named", "members_query", "segments_query"]
+__all__ = ["DIALECTS", "dialect_named", "members_query", "render", "segments_query"]

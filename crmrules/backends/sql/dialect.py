@@ -15,12 +15,35 @@ from sqlglot import exp
 from crmrules import ast
 from crmrules import types as t
 from crmrules.errors import UnsupportedFeatureError
+from crmrules.values import SCALE
 
-MONEY_SCALE = 6
+# exact money: one scale for every engine and the in-memory ones (`values.divide`)
+MONEY_SCALE = SCALE
 DECIMAL_TYPE = f"DECIMAL(38, {MONEY_SCALE})"
 _UNIT_NAMES = {ast.DurationUnit.SECOND: "SECOND", ast.DurationUnit.MINUTE: "MINUTE", ast.DurationUnit.HOUR: "HOUR",
                ast.DurationUnit.DAY: "DAY", ast.DurationUnit.WEEK: "WEEK", ast.DurationUnit.MONTH: "MONTH",
                ast.DurationUnit.YEAR: "YEAR"}
+
+
+def ident(name: str) -> exp.Identifier:
+    """A quoted identifier: column names such as `at` are reserved words in some engines."""
+    return exp.to_identifier(name, quoted=True)
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    """A quoted, optionally qualified column."""
+    return exp.Column(this=ident(name), table=ident(table) if table else None)
+
+
+def table(name: str, alias: str | None = None) -> exp.Table:
+    """A quoted table, optionally aliased."""
+    node = exp.Table(this=ident(name))
+    return node.as_(ident(alias)) if alias else node
+
+
+def not_null(value: exp.Expression) -> exp.Expression:
+    """`NOT value IS NULL`, without copying."""
+    return exp.Not(this=exp.Is(this=value, expression=exp.Null()))
 
 
 def cast(value: exp.Expression, to: str) -> exp.Expression:
@@ -81,7 +104,8 @@ class SqlDialect:
     join_through_ids = False
 
     def unsupported(self, what: str, node: ast.Node | None = None) -> UnsupportedFeatureError:
-        """The error for a construct this dialect cannot express."""
+        """The error for a construct this dialect cannot express; the expression compiler adds the span
+        of the node it was compiling when `node` is not given."""
         return UnsupportedFeatureError(f"{what} cannot be expressed in {self.name}",
                                        node.span if node is not None else None, code="E0401")
 

@@ -1,26 +1,23 @@
-"""Run a rule file's segments on an engine and collect each segment's members (SELECT only)."""
+"""Run a SELECT on an engine (DuckDB, SQLite, PostgreSQL, Spark) and read the rows back; connections to them."""
 
 from __future__ import annotations
 
 import re
 import sqlite3
-from datetime import date, datetime
+from dataclasses import dataclass
 from pathlib import Path
 
-from crmrules.backends.sql import dialect_named, render
-from crmrules.backends.sql.generator import SqlGenerator
-from crmrules.compiler.pipeline import Program
 from crmrules.errors import DataError, EvaluationError
-from crmrules.values import evaluation_instant
 
 Members = dict[str, list[str]]
 
 
-def build_query(program: Program, segments: list[str], dialect: str, now: date | datetime) -> str:
-    """The fused query for these segments as SQL text in the dialect."""
-    d = dialect_named(dialect)
-    tree = SqlGenerator(program, d, evaluation_instant(now, program.schema.timezone)).query(segments)
-    return render(tree, d, pretty=False)
+@dataclass(frozen=True)
+class SqlHandle:
+    """An open SQL engine: its kind ("duckdb" | "sqlite" | "postgres" | "spark") and connection (or SparkSession)."""
+
+    kind: str
+    connection: object
 
 
 def collect(rows, segments: list[str]) -> Members:
@@ -59,11 +56,6 @@ def fetch(kind: str, connection, sql: str) -> list[tuple]:
         raise _engine_error("DuckDB", error) from None
 
 
-def run_duckdb(connection, program: Program, segments: list[str], now: date | datetime) -> Members:
-    """Evaluate on a DuckDB connection."""
-    return collect(fetch("duckdb", connection, build_query(program, segments, "duckdb", now)), segments)
-
-
 def sqlite_connection(path: str | Path) -> sqlite3.Connection:
     """A read-only SQLite connection with Python's REGEXP, lower and upper, as the memory engine has them."""
     connection = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
@@ -86,16 +78,6 @@ def prepare_sqlite(connection: sqlite3.Connection) -> None:
     connection.create_function("upper", 1, lambda v: None if v is None else v.upper(), deterministic=True)
 
 
-def run_sqlite(connection: sqlite3.Connection, program: Program, segments: list[str], now: date | datetime) -> Members:
-    """Evaluate on a SQLite connection prepared by `prepare_sqlite`."""
-    return collect(fetch("sqlite", connection, build_query(program, segments, "sqlite", now)), segments)
-
-
-def run_postgres(connection, program: Program, segments: list[str], now: date | datetime) -> Members:
-    """Evaluate on a psycopg 3 connection (in a read-only transaction)."""
-    return collect(fetch("postgres", connection, build_query(program, segments, "postgres", now)), segments)
-
-
 def connect_postgres(url: str):
     """A psycopg 3 connection, or one clear line when the server cannot be reached."""
     try:
@@ -106,11 +88,6 @@ def connect_postgres(url: str):
         return psycopg.connect(url, connect_timeout=10)
     except psycopg.Error as error:
         raise DataError(f"cannot connect to PostgreSQL: {str(error).strip().splitlines()[0]}") from None
-
-
-def run_spark(spark, program: Program, segments: list[str], now: date | datetime) -> Members:
-    """Evaluate on a SparkSession whose tables (or temp views) carry the schema's names."""
-    return collect(fetch("spark", spark, build_query(program, segments, "spark", now)), segments)
 
 
 def _engine_error(engine: str, error: Exception) -> EvaluationError:

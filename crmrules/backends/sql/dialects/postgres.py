@@ -33,8 +33,6 @@ class Postgres(SqlDialect):
     def list_length(self, value):
         return call("cardinality", value)
 
-    def regex_search(self, value, pattern, node):
-        return exp.RegexpLike(this=value, expression=exp.Literal.string(pattern))
 
     def empty_list(self, element):
         return cast(exp.Array(expressions=[]), "TEXT[]")

@@ -25,8 +25,6 @@ class Spark(SqlDialect):
         # size(NULL) is -1 unless ANSI mode is on; the language says null
         return case_when(exp.Is(this=value, expression=exp.Null()), exp.Null(), otherwise=call("size", value.copy()))
 
-    def regex_search(self, value, pattern, node):
-        return exp.RegexpLike(this=value, expression=exp.Literal.string(pattern))
 
     def distinct_list(self, value, condition):
         keep = case_when(condition, value) if condition is not None else value

@@ -151,8 +151,6 @@ class SQLite(SqlDialect):
     def starts_with(self, value, prefix):
         return exp.EQ(this=call("substr", value, number(1), call("length", prefix)), expression=prefix)
 
-    def regex_search(self, value, pattern, node):
-        return exp.RegexpLike(this=value, expression=exp.Literal.string(pattern))
 
     def list_contains(self, haystack, needle):
         return exp.Exists(this=exp.select(number(1)).from_(call("json_each", haystack)).where(

@@ -1,16 +1,16 @@
 WITH "vo" AS (
   SELECT
     *
-  FROM "orders"
+  FROM "orders" AS "o"
   WHERE
-    "created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
-    OR "created_at" IS NULL
+    "o"."created_at" IS NULL
+    OR "o"."created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
 ), "ve" AS (
   SELECT
     *
-  FROM "events"
+  FROM "events" AS "e"
   WHERE
-    "at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP) OR "at" IS NULL
+    "e"."at" IS NULL OR "e"."at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
 ), "o_agg" AS (
   SELECT
     "o"."customer_id" AS "customer_id",
@@ -67,11 +67,14 @@ WHERE
   NOT "e_agg"."customer_id" IS NULL
   AND NOT "e_agg"."customer_id" IN (
     SELECT
-      "id"
-    FROM "customers"
+      "c"."id"
+    FROM "customers" AS "c"
     WHERE
-      "registered_at" > CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
-      AND NOT "id" IS NULL
+      NOT (
+        "c"."registered_at" IS NULL
+        OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
+      )
+      AND NOT "c"."id" IS NULL
   )
   AND (
     COALESCE("e_agg"."a0", 0) > 0 AND COALESCE("o_agg"."a0", 0) = 0

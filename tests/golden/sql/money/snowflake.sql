@@ -1,16 +1,16 @@
 WITH "vo" AS (
   SELECT
     *
-  FROM "orders"
+  FROM "orders" AS "o"
   WHERE
-    "created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
-    OR "created_at" IS NULL
+    "o"."created_at" IS NULL
+    OR "o"."created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
 ), "ve" AS (
   SELECT
     *
-  FROM "events"
+  FROM "events" AS "e"
   WHERE
-    "at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP) OR "at" IS NULL
+    "e"."at" IS NULL OR "e"."at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
 ), "o_agg" AS (
   SELECT
     "o"."customer_id" AS "customer_id",

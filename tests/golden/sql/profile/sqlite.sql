@@ -1,15 +1,15 @@
 WITH "vo" AS (
   SELECT
     *
-  FROM "orders"
+  FROM "orders" AS "o"
   WHERE
-    "created_at" <= '2026-06-30 23:59:59.999999' OR "created_at" IS NULL
+    "o"."created_at" IS NULL OR "o"."created_at" <= '2026-06-30 23:59:59.999999'
 ), "ve" AS (
   SELECT
     *
-  FROM "events"
+  FROM "events" AS "e"
   WHERE
-    "at" <= '2026-06-30 23:59:59.999999' OR "at" IS NULL
+    "e"."at" IS NULL OR "e"."at" <= '2026-06-30 23:59:59.999999'
 )
 SELECT
   "c"."id" AS "customer_id"

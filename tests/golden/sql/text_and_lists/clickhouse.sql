@@ -1,16 +1,16 @@
 WITH "vo" AS (
   SELECT
     *
-  FROM "orders"
+  FROM "orders" AS "o"
   WHERE
-    "created_at" <= toDateTime64('2026-06-30 23:59:59.999999', 6)
-    OR "created_at" IS NULL
+    "o"."created_at" IS NULL
+    OR "o"."created_at" <= toDateTime64('2026-06-30 23:59:59.999999', 6)
 ), "ve" AS (
   SELECT
     *
-  FROM "events"
+  FROM "events" AS "e"
   WHERE
-    "at" <= toDateTime64('2026-06-30 23:59:59.999999', 6) OR "at" IS NULL
+    "e"."at" IS NULL OR "e"."at" <= toDateTime64('2026-06-30 23:59:59.999999', 6)
 ), "i_agg" AS (
   SELECT
     "o"."customer_id" AS "customer_id",

@@ -1,4 +1,4 @@
-"""The catalogue commands: `attributes`, `templates`, `rfm` and `profile`."""
+"""The catalogue commands: attributes, templates, rfm and profile."""
 
 from __future__ import annotations
 
@@ -11,24 +11,17 @@ from pathlib import Path
 import click
 
 from crmrules.api import RuleSet, load, load_text
-from crmrules.cli import _reports_errors, _schema_option, main
+from crmrules.cli.common import as_of_option, backend_option, data_option, format_option, rule_files, schema_option
 from crmrules.errors import CrmRulesError, UnknownNameError, did_you_mean
-
-_data_option = click.option("--data", "data", required=True,
-                            help="A data directory (CSV, Parquet, JSON lines), a DuckDB or SQLite file, "
-                                 "or a PostgreSQL URL.")
-_as_of_option = click.option("--as-of", "as_of", default=None,
-                             help="Evaluate as of this date (end of day) or timestamp; default today.")
 
 
 def _rules(files: tuple[str, ...], schema: str | None) -> RuleSet:
     return load(files, schema=schema) if files else load_text("", "<catalogue>", schema=schema)
 
 
-@main.command("attributes")
+@click.command("attributes")
 @click.option("--group", default=None, help="Only this group (profile, orders, ...).")
-@click.option("--format", "output", type=click.Choice(["table", "json", "markdown"]), default="table")
-@_reports_errors
+@format_option("table", "json", "markdown")
 def attributes_command(group: str | None, output: str) -> None:
     """List the built-in attributes, functions and settings with their definitions."""
     from crmrules.stdlib import GROUPS
@@ -44,9 +37,8 @@ def attributes_command(group: str | None, output: str) -> None:
     _print_items(listed, output, "built-in attributes")
 
 
-@main.command("templates")
-@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
-@_reports_errors
+@click.command("templates")
+@format_option("table", "json")
 def templates_command(output: str) -> None:
     """List the ready segments (and the functions behind them) usable by name in any rule file."""
     from crmrules.stdlib.reference import items
@@ -69,14 +61,13 @@ def _print_items(listed, output: str, title: str) -> None:
     Console().print(table)
 
 
-@main.command("rfm")
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
-@_data_option
-@click.option("--backend", type=click.Choice(["duckdb", "sqlite", "postgres", "spark", "memory"]), default=None)
-@_as_of_option
-@click.option("--format", "output", type=click.Choice(["table", "json"]), default="table")
-@_schema_option
-@_reports_errors
+@click.command("rfm")
+@rule_files(required=False)
+@data_option
+@backend_option()
+@as_of_option
+@format_option("table", "json")
+@schema_option
 def rfm_command(files, data, backend, as_of, output, schema) -> None:
     """Print the RFM cut points (value range and size of each score) and the size of each class.
 
@@ -146,18 +137,17 @@ def rfm_report(rows) -> dict:
             "classes": dict(sorted(classes.items(), key=lambda kv: (-kv[1], kv[0])))}
 
 
-@main.command("profile")
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.command("profile")
+@rule_files(required=False)
 @click.option("--segment", "segment", required=True, help="The segment to profile (own or a template).")
 @click.option("--vs", "vs", default=None, help="A second segment, shown side by side with the differences.")
-@_data_option
-@click.option("--backend", type=click.Choice(["duckdb", "sqlite", "postgres", "spark"]), default=None)
-@_as_of_option
-@click.option("--format", "output", type=click.Choice(["table", "json", "html"]), default="table")
+@data_option
+@backend_option(takes="sql")
+@as_of_option
+@format_option("table", "json", "html")
 @click.option("-o", "--output-file", "output_file", type=click.Path(dir_okay=False), default=None,
               help="Write the report here instead of printing it (html needs it unless printed).")
-@_schema_option
-@_reports_errors
+@schema_option
 def profile_command(files, segment, vs, data, backend, as_of, output, output_file, schema) -> None:
     """Profile a segment (画像): counts, AOV, repurchase, and who its customers are."""
     from crmrules.progress import progress
@@ -193,3 +183,6 @@ def profile_command(files, segment, vs, data, backend, as_of, output, output_fil
     except OSError as error:
         raise CrmRulesError(f"cannot write {output_file}: {error.strerror}", code="E0001") from None
     click.echo(f"wrote {output_file}", err=True)
+
+
+COMMANDS = (attributes_command, templates_command, rfm_command, profile_command)

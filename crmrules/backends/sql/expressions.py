@@ -1,0 +1,370 @@
+"""The expression compiler: a checked AST expression, in one row scope, to a sqlglot expression.
+
+Scopes are the tables rows come from: "customers" (one value per customer),
+"orders", "order_items", "events" (one per row, inside an aggregate). An
+aggregate or an `ntile` met on the way is not computed here: it is recorded in
+`Needs` (which CTE computes it, under which column) and compiled to a reference
+to that column; the query planner builds the CTEs from `Needs` afterwards.
+
+SQL's own three-valued logic is the language's, so conditions translate one to
+one. Time windows are comparisons with timestamp literals computed from `now`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlglot import exp
+
+from crmrules import ast
+from crmrules import types as t
+from crmrules.backends.sql.dialect import SqlDialect, and_, case_when, col, ident, not_null, number, or_, paren
+from crmrules.backends.sql.functions import BUILDERS, CallArgs
+from crmrules.compiler.defaults import TOTAL, empty_value
+from crmrules.compiler.never_null import never_null
+from crmrules.compiler.pipeline import Program
+from crmrules.compiler.query_shape import may_rank_without_rows, required_table
+from crmrules.context import EvaluationContext
+from crmrules.errors import InternalError, UnsupportedFeatureError
+
+# aliases of the relations rows come from, by the table in scope
+ROW_ALIAS = {"customers": "c", "orders": "o", "order_items": "i", "events": "e"}
+# the CTE computing each table's aggregates per customer
+AGG_CTE = {"orders": "o_agg", "order_items": "i_agg", "events": "e_agg"}
+_COMPARE = {ast.CompareOp.EQ: exp.EQ, ast.CompareOp.NE: exp.NEQ, ast.CompareOp.LT: exp.LT,
+            ast.CompareOp.LE: exp.LTE, ast.CompareOp.GT: exp.GT, ast.CompareOp.GE: exp.GTE}
+
+
+@dataclass
+class Aggregates:
+    """The aggregates one CTE computes, deduplicated: the same aggregate written twice is computed once."""
+
+    alias: str
+    columns: dict[ast.Aggregate, str] = field(default_factory=dict)
+    expressions: list[exp.Expression] = field(default_factory=list)
+    filters: list[exp.Expression | None] = field(default_factory=list)
+
+    def add(self, node: ast.Aggregate, build, row_filter) -> str:
+        """The column computing `node`, added (with the rows it reads) the first time it is asked for."""
+        name = self.columns.get(node)
+        if name is None:
+            name = self.columns[node] = f"a{len(self.columns)}"
+            self.expressions.append(exp.alias_(build(), ident(name), copy=False))
+            self.filters.append(row_filter())
+        return name
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One ranked value of a population: NTILE(buckets) over `value`, in column `column`."""
+
+    buckets: int
+    value: exp.Expression
+    column: str
+    never_null: bool  # customers without a value need no partition of their own
+
+
+@dataclass
+class Population:
+    """The customers one `among` condition selects, and the tiles ranked over them (one CTE)."""
+
+    alias: str
+    among: exp.Expression
+    ranks_rowless: bool  # may take a customer who has no rows anywhere (then every id is gathered)
+    driver: str | None = None  # a table every customer of the population has rows in
+    tiles: dict[ast.Ntile, Tile] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Top:
+    """A `top` aggregate's own CTE: the value with the largest weight per customer."""
+
+    alias: str
+    value: exp.Expression
+    weight: exp.Expression
+    condition: exp.Expression | None
+
+
+@dataclass
+class Needs:
+    """What the compiled expressions read besides the customer row: the planner turns it into CTEs."""
+
+    customer_aggs: dict[str, Aggregates] = field(
+        default_factory=lambda: {name: Aggregates(alias) for name, alias in AGG_CTE.items()})
+    order_item_aggs: Aggregates = field(default_factory=lambda: Aggregates("oi_agg"))
+    tops: dict[ast.Aggregate, Top] = field(default_factory=dict)
+    populations: dict[ast.Expr, Population] = field(default_factory=dict)
+
+
+class ExpressionCompiler:
+    """Compiles expressions of one checked program for one dialect and context, recording what they need."""
+
+    def __init__(self, program: Program, dialect: SqlDialect, ctx: EvaluationContext):
+        self.program = program
+        self.schema = program.schema
+        self.dialect = dialect
+        self.ctx = ctx
+        self.needs = Needs()
+
+    def row_column(self, table_name: str, name: str) -> exp.Expression:
+        """A column of the row in scope, read in the engine's representation of its type."""
+        column = self.schema.column(table_name, name)
+        ref = col(column.source, ROW_ALIAS[table_name])
+        return self.dialect.decimal_column(ref) if column.type == t.DECIMAL else ref
+
+    def flag(self, condition: ast.Expr) -> exp.Expression:
+        """A condition as a definite boolean, unknown counting as false: a segment's membership."""
+        return exp.Coalesce(this=self.expr(condition, "customers"), expressions=[self.dialect.boolean(False)])
+
+    def expr(self, node: ast.Expr, scope: str) -> exp.Expression:
+        """`node` evaluated in `scope`; an unsupported construct's error carries the node's span."""
+        try:
+            return self._expr(node, scope)
+        except UnsupportedFeatureError as error:
+            if error.span is None:
+                error.span = node.span
+            raise
+
+    def _expr(self, node: ast.Expr, scope: str) -> exp.Expression:  # noqa: C901 - one case per node kind
+        d = self.dialect
+        match node:
+            case ast.Literal(value=value):
+                return self.literal(value)
+            case ast.ListLiteral():
+                raise InternalError("list literals are compiled by `in`", node.span)
+            case ast.Column(table=table_name, name=name):
+                return self.row_column(table_name, name)
+            case ast.Now():
+                return d.timestamp(self.ctx.instant)
+            case ast.WindowStart(duration=duration):
+                return d.timestamp(self.ctx.window_start(duration))
+            case ast.AttributeRef(name=name):
+                return paren(self.expr(self.program.attributes[name].body, "customers"))
+            case ast.SegmentRef(name=name):
+                return paren(self.flag(self.program.segments[name].body))
+            case ast.And(operands=ops):
+                return paren(and_(*(self.expr(o, scope) for o in ops)))
+            case ast.Or(operands=ops):
+                return paren(or_(*(self.expr(o, scope) for o in ops)))
+            case ast.Not(operand=op):
+                return exp.Not(this=paren(self.expr(op, scope)))
+            case ast.SetOp(op=op, left=left, right=right):
+                a, b = self.flag(left), self.flag(right)
+                if op == ast.SetOpKind.UNION:
+                    return paren(or_(a, b))
+                if op == ast.SetOpKind.INTERSECT:
+                    return paren(and_(a, b))
+                return paren(and_(a, exp.Not(this=b)))
+            case ast.Compare(op=op, left=left, right=right):
+                a, b = self.pair(left, right, scope)
+                return _COMPARE[op](this=a, expression=b)
+            case ast.IsNull(operand=op, negated=negated):
+                value = self.expr(op, scope)
+                test = exp.Is(this=value if isinstance(value, exp.Column) else paren(value), expression=exp.Null())
+                return exp.Not(this=test) if negated else test
+            case ast.In():
+                return self.membership_test(node, scope)
+            case ast.TextOp(op=op, left=left, right=right):
+                a = self.expr(left, scope)
+                if op == ast.TextOpKind.MATCHES:
+                    return d.regex_search(a, right.value, node)
+                b = self.expr(right, scope)
+                return d.contains_text(a, b) if op == ast.TextOpKind.CONTAINS else d.starts_with(a, b)
+            case ast.Arith():
+                return self.arith(node, scope)
+            case ast.Negate(operand=op):
+                return exp.Neg(this=paren(self.expr(op, scope)))
+            case ast.Call(name=name, args=args):
+                compiled = [self.expr(a, scope) for a in args]
+                return BUILDERS[name](CallArgs(node, compiled, [a.type for a in args], d, self.ctx.instant))
+            case ast.Aggregate():
+                return self.aggregate_ref(node, scope)
+            case ast.Ntile():
+                return self.ntile_ref(node)
+        raise InternalError(f"the SQL backend cannot compile {type(node).__name__}", node.span)
+
+    def literal(self, value) -> exp.Expression:
+        """A constant in the dialect's representation of its type."""
+        d = self.dialect
+        match value:
+            case None:
+                return exp.Null()
+            case bool():
+                return d.boolean(value)
+            case int():
+                return number(value)
+            case Decimal():
+                return d.decimal(value)
+            case str():
+                return exp.Literal.string(value)
+            case datetime():
+                return d.timestamp(value)
+            case date():
+                return d.date(value)
+            case list() | tuple() if not value:
+                return d.empty_list(t.STRING)
+        raise InternalError(f"no SQL literal for {value!r}")
+
+    def pair(self, left: ast.Expr, right: ast.Expr, scope: str) -> tuple[exp.Expression, exp.Expression]:
+        """Two operands in a common representation: dates widened to timestamps, ints to decimals."""
+        a, b = self.expr(left, scope), self.expr(right, scope)
+        kinds = {left.type, right.type}
+        if kinds == {t.DATE, t.TIMESTAMP}:
+            a = self.dialect.to_timestamp(a) if left.type == t.DATE else a
+            b = self.dialect.to_timestamp(b) if right.type == t.DATE else b
+        elif kinds == {t.INT, t.DECIMAL}:
+            a = self.as_decimal(a, left.type)
+            b = self.as_decimal(b, right.type)
+        return a, b
+
+    def arith(self, node: ast.Arith, scope: str) -> exp.Expression:
+        """Arithmetic, with the dialect's exact division, multiplication and date shifts."""
+        d = self.dialect
+        if node.right.type == t.DURATION:
+            sign = 1 if node.op == ast.ArithOp.ADD else -1
+            return d.shift(self.expr(node.left, scope), node.right.value, sign, node.left.type, node.type)
+        if node.op == ast.ArithOp.DIV:
+            return d.divide(self.as_decimal(self.expr(node.left, scope), node.left.type),
+                            self.as_decimal(self.expr(node.right, scope), node.right.type))
+        if node.op == ast.ArithOp.MUL:
+            # an int times a decimal needs no conversion: scaled decimals stay scaled
+            return paren(d.multiply(self.expr(node.left, scope), self.expr(node.right, scope),
+                                    node.left.type, node.right.type))
+        a, b = self.pair(node.left, node.right, scope)
+        if node.op == ast.ArithOp.MOD:
+            return d.modulo(a, b)
+        operator = exp.Add if node.op == ast.ArithOp.ADD else exp.Sub
+        return paren(operator(this=a, expression=b))
+
+    def as_decimal(self, value: exp.Expression, value_type: t.Type) -> exp.Expression:
+        """An int value used where a decimal is expected."""
+        return self.dialect.int_as_decimal(value) if value_type == t.INT else value
+
+    def membership_test(self, node: ast.In, scope: str) -> exp.Expression:
+        """`needle in haystack`: a literal list becomes SQL's IN, a list value the dialect's search."""
+        d = self.dialect
+        needle = self.expr(node.needle, scope)
+        element = t.element_of(node.haystack.type)
+        widen = {node.needle.type, element} == {t.DATE, t.TIMESTAMP}
+        if widen and node.needle.type == t.DATE:
+            needle = d.to_timestamp(needle)
+        if isinstance(node.haystack, ast.ListLiteral):
+            if not node.haystack.items:
+                # `x in []` is false, and unknown when x is null
+                test = case_when(exp.Is(this=needle, expression=exp.Null()), exp.Null(), otherwise=d.boolean(False))
+            else:
+                items = []
+                for item in node.haystack.items:
+                    value = self.expr(item, scope)
+                    items.append(d.to_timestamp(value) if widen and item.type == t.DATE else value)
+                test = exp.In(this=needle, expressions=items)
+            return exp.Not(this=paren(test)) if node.negated else test
+        haystack = self.expr(node.haystack, scope)
+        # a null list or needle is unknown; null elements never match, as in memory
+        test = case_when(or_(exp.Is(this=needle, expression=exp.Null()), exp.Is(this=haystack, expression=exp.Null())),
+                         exp.Null(), otherwise=exp.Coalesce(this=d.list_contains(haystack.copy(), needle.copy()),
+                                                            expressions=[d.boolean(False)]))
+        return exp.Not(this=paren(test)) if node.negated else test
+
+    # ------------------------------------------------------------- aggregates
+    def aggregate_ref(self, node: ast.Aggregate, scope: str) -> exp.Expression:
+        """A reference to an aggregate computed in its table's CTE, with the empty-set value applied."""
+        if scope == "customers":
+            target, alias = self.needs.customer_aggs[node.table], AGG_CTE[node.table]
+        elif scope == "orders" and node.table == "order_items":
+            target, alias = self.needs.order_item_aggs, "oi"
+        else:
+            raise InternalError(f"no aggregate over {node.table} from {scope}", node.span)
+        if node.func == ast.AggFunc.TOP:
+            if scope != "customers":
+                raise InternalError("`top` is only computed per customer", node.span)
+            return self.top_ref(node)
+        ref = col(target.add(node, lambda: self.aggregate(node), lambda: self.row_filter(node)), alias)
+        if node.func in (ast.AggFunc.ANY, ast.AggFunc.NONE):
+            # both are computed as MAX(hit): 1 when some row counts, null over no rows
+            hit = 0 if empty_value(node.func, node.type) else 1
+            return exp.EQ(this=exp.Coalesce(this=ref, expressions=[number(0)]), expression=number(hit))
+        if node.func in TOTAL:
+            return exp.Coalesce(this=ref, expressions=[self.empty(node)])
+        return ref
+
+    def empty(self, node: ast.Aggregate) -> exp.Expression:
+        """The SQL for an aggregate's value over no rows (`defaults.empty_value`)."""
+        value = empty_value(node.func, node.type)
+        if value == [] and isinstance(value, list):
+            return self.dialect.empty_list(t.element_of(node.type))
+        if isinstance(value, Decimal):
+            return self.dialect.decimal_zero()
+        return self.literal(value)
+
+    def top_ref(self, node: ast.Aggregate) -> exp.Expression:
+        """The customer's top value, from a CTE of its own: one row per customer."""
+        found = self.needs.tops.get(node)
+        if found is None:
+            value = self.row_value(node)
+            weight = self.expr(node.by, node.table) if node.by is not None else number(1)
+            condition = self.expr(node.where, node.table) if node.where is not None else None
+            found = self.needs.tops[node] = Top(f"top{len(self.needs.tops)}", value, weight, condition)
+        return col("value", found.alias)
+
+    def row_value(self, node: ast.Aggregate) -> exp.Expression:
+        """The per-row value an aggregate reads: its column, or its `table: value` expression."""
+        if node.value is not None:
+            return self.expr(node.value, node.table)
+        return self.row_column(node.table, node.column)
+
+    def row_filter(self, node: ast.Aggregate) -> exp.Expression | None:
+        """The rows an aggregate reads, or None when it reads them all."""
+        if node.where is None:
+            return None
+        condition = self.expr(node.where, node.table)
+        if (node.column is not None or node.value is not None) and node.func != ast.AggFunc.COUNT:
+            condition = and_(condition, not_null(self.row_value(node)))
+        return condition
+
+    def aggregate(self, node: ast.Aggregate) -> exp.Expression:
+        """The aggregate over its table's rows, inside that table's CTE."""
+        condition = self.expr(node.where, node.table) if node.where is not None else None
+        value = self.row_value(node) if node.column or node.value is not None else None
+
+        def only_where(inner: exp.Expression) -> exp.Expression:
+            # each aggregate reads its condition once: no copy needed
+            return case_when(condition, inner) if condition is not None else inner
+
+        match node.func:
+            case ast.AggFunc.COUNT:
+                if value is None and condition is None:
+                    return exp.Count(this=exp.Star())
+                return exp.Count(this=only_where(value if value is not None else number(1)))
+            case ast.AggFunc.SUM:
+                return exp.Sum(this=only_where(value))
+            case ast.AggFunc.MIN:
+                return exp.Min(this=only_where(value))
+            case ast.AggFunc.MAX:
+                return exp.Max(this=only_where(value))
+            case ast.AggFunc.ANY | ast.AggFunc.NONE:
+                hit = case_when(condition, number(1), otherwise=number(0)) if condition is not None else number(1)
+                return exp.Max(this=hit)
+            case ast.AggFunc.DISTINCT:
+                return self.dialect.distinct_list(value, condition)
+        raise InternalError(f"no SQL for aggregate {node.func}", node.span)
+
+    # ------------------------------------------------------------------ ntiles
+    def ntile_ref(self, node: ast.Ntile) -> exp.Expression:
+        """A customer's tile, computed in the CTE of its population; null outside it."""
+        population = self.needs.populations.get(node.among)
+        if population is None:
+            alias = f"pop{len(self.needs.populations)}"
+            among = self.expr(node.among, "customers")
+            driver = required_table(node.among, self.program.attributes)
+            population = self.needs.populations[node.among] = Population(alias, among, False, driver)
+        tile = population.tiles.get(node)
+        if tile is None:
+            value = self.expr(node.value, "customers")
+            tile = population.tiles[node] = Tile(node.buckets, value, f"t{len(population.tiles)}",
+                                                 never_null(node.value, self.program.attributes))
+            population.ranks_rowless = population.ranks_rowless or may_rank_without_rows(
+                node, self.program, self.ctx.instant)
+        return col(tile.column, population.alias)

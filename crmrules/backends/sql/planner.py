@@ -1,0 +1,388 @@
+"""The query planner: compiled expressions and what they need (`Needs`) assembled into one SELECT.
+
+Shape of the query (all identifiers quoted):
+
+    WITH vo AS (visible orders), ve AS (visible events),
+         oi_agg AS (item aggregates per order, for conditions inside `orders where ...`),
+         o_agg / i_agg / e_agg AS (each table's aggregates per customer, computed once and
+                                   shared by every clause and segment that uses them; rows
+                                   that no aggregate counts are filtered out first),
+         top0.. AS (a `top` value per customer),
+         others AS (every id in orders and events; only when a segment can take a
+                    customer who has no rows at all),
+         ids AS (every id once: dialects that join through ids instead of full joins),
+         pop0.. AS (a population and its tiles)
+    SELECT COALESCE(c.id, o_agg.customer_id, ...) AS customer_id, COALESCE(<segment>, FALSE) ...
+    FROM customers c FULL JOIN o_agg ... FULL JOIN e_agg ... FULL JOIN others ...
+
+When every selected customer must have rows in one table (`query_shape.required_table`),
+the query starts from that table's aggregates instead ("driven"). Which shape a
+query takes is decided once, in `Layout`, before any of it is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from crmrules import ast
+from crmrules.backends.sql.dialect import SqlDialect, and_, case_when, col, ident, not_null, number, or_, paren, table
+from crmrules.backends.sql.expressions import AGG_CTE, ROW_ALIAS, Aggregates, ExpressionCompiler, Population, Top
+from crmrules.compiler import visibility
+from crmrules.compiler.pipeline import Program
+from crmrules.compiler.query_shape import may_hold_without_rows, required_table
+from crmrules.context import EvaluationContext
+
+Columns = list[tuple[str, exp.Expression]]
+
+
+def segments_select(program: Program, segments: Sequence[str], dialect: SqlDialect,
+                    ctx: EvaluationContext) -> exp.Select:
+    """One SELECT of every existing customer's id with a boolean column per segment (unknown is false)."""
+    planner = QueryPlanner(program, dialect, ctx)
+    columns = [(name, planner.compiler.flag(program.segments[name].body)) for name in segments]
+    rowless = any(may_hold_without_rows(program.segments[name].body, program, ctx.instant) for name in segments)
+    return planner.select(columns, None, rowless)
+
+
+def members_select(program: Program, segment: str, dialect: SqlDialect, ctx: EvaluationContext) -> exp.Select:
+    """A SELECT of the ids of one segment's members."""
+    body = program.segments[segment].body
+    planner = QueryPlanner(program, dialect, ctx)
+    condition = planner.compiler.expr(body, "customers")
+    return planner.select([], condition, may_hold_without_rows(body, program, ctx.instant),
+                          required_table(body, program.attributes))
+
+
+def values_select(program: Program, columns: Sequence[tuple[str, ast.Expr]], dialect: SqlDialect,
+                  ctx: EvaluationContext, segments: Sequence[str] = (), where: ast.Expr | None = None,
+                  customer_id: str | None = None) -> exp.Select:
+    """A SELECT of the id of every existing customer (or of those for whom `where` is true, or of one
+    customer), a column per expression (null kept) and a membership column per segment."""
+    planner = QueryPlanner(program, dialect, ctx)
+    compiler = planner.compiler
+    built = [(name, compiler.expr(body, "customers")) for name, body in columns]
+    built += [(name, compiler.flag(program.segments[name].body)) for name in segments]
+    if customer_id is not None:
+        return planner.select(built, None, True, customer_id=customer_id)
+    if where is None:
+        return planner.select(built, None, True)
+    return planner.select(built, compiler.expr(where, "customers"),
+                          may_hold_without_rows(where, program, ctx.instant),
+                          required_table(where, program.attributes))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the customers are gathered, decided before the query is built."""
+
+    joined: tuple[str, ...]  # the per-customer CTEs joined on the id, in order (`others` last when gathered)
+    through_ids: bool  # join through an `ids` CTE of every id with left joins instead of full joins
+    driver: str | None  # the aggregate CTE every selected customer has a row in: the query starts from it
+
+
+class QueryPlanner:
+    """Builds one query of a checked program for one dialect and context."""
+
+    def __init__(self, program: Program, dialect: SqlDialect, ctx: EvaluationContext):
+        self.program = program
+        self.schema = program.schema
+        self.dialect = dialect
+        self.ctx = ctx
+        self.compiler = ExpressionCompiler(program, dialect, ctx)
+        self.needs = self.compiler.needs
+
+    def source(self, table_name: str) -> str:
+        return self.schema.table(table_name).source
+
+    def column_source(self, table_name: str, name: str) -> str:
+        return self.schema.column(table_name, name).source
+
+    # -------------------------------------------------------------- the plan
+    def layout(self, rowless: bool, driver_table: str | None) -> Layout:
+        """Which CTEs are joined and how, from what the compiled expressions need."""
+        joined = [AGG_CTE[name] for name in AGG_CTE if self.needs.customer_aggs[name].expressions]
+        joined += [top.alias for top in self.needs.tops.values()]
+        ranks_rowless = any(p.ranks_rowless for p in self.needs.populations.values())
+        driver = AGG_CTE.get(driver_table)
+        if driver in joined and not ranks_rowless:
+            # every member has a row in this table's aggregates: start from them, not from everyone
+            return Layout(tuple(joined), False, driver)
+        if rowless or ranks_rowless:
+            # someone with no rows at all can be selected, so every id in every table counts
+            joined.append("others")
+        return Layout(tuple(joined), self.dialect.join_through_ids and bool(joined), None)
+
+    def select(self, columns: Columns, where: exp.Expression | None, rowless: bool, driver_table: str | None = None,
+               customer_id: str | None = None) -> exp.Select:
+        """The query: CTEs, then the customers with their `columns`, those for whom `where` holds.
+
+        `rowless` says whether someone without any row could be selected (then every id of orders
+        and events is gathered); `driver_table` names a table every selected customer has rows in."""
+        layout = self.layout(rowless or customer_id is not None, None if customer_id else driver_table)
+        ctes = self.row_ctes(layout)
+        if layout.driver is not None:
+            return self.driven(layout, ctes + self.population_ctes(layout), columns, where)
+        if "others" in layout.joined:
+            ctes.append(("others", self.others()))
+        if layout.through_ids:
+            ctes.append(("ids", self.all_ids(layout.joined)))
+        ctes.extend(self.population_ctes(layout))
+        # the customers table, fully joined with whoever the aggregates know: people without a customer row exist too
+        key = self.known_id(layout, layout.joined)
+        conditions = [where] if where is not None else []
+        if customer_id is not None:
+            conditions.append(exp.EQ(this=key.copy(), expression=exp.Literal.string(customer_id)))
+        select = exp.select(exp.alias_(key, ident("customer_id")), copy=False)
+        select = select.select(*(exp.alias_(c, ident(n), copy=False) for n, c in columns), copy=False)
+        select = self.everyone(select, layout, conditions)
+        return _with(self.with_populations(select, self.known_id(layout, layout.joined)), ctes)
+
+    # ------------------------------------------------------------------ CTEs
+    def row_ctes(self, layout: Layout) -> list[tuple[str, exp.Expression]]:
+        """The visible rows, then each table's aggregates per customer and each `top`."""
+        needs = self.needs
+        ctes: list[tuple[str, exp.Expression]] = [("vo", self.visible("orders")), ("ve", self.visible("events"))]
+        item_order_id = self.column_source("order_items", "order_id")
+        if needs.order_item_aggs.expressions:
+            ctes.append(("oi_agg", self.grouped(needs.order_item_aggs, col(item_order_id, "i"), "order_id",
+                                                table(self.source("order_items"), "i"))))
+        for name, alias in AGG_CTE.items():
+            if needs.customer_aggs[name].expressions:
+                ctes.append((alias, self.grouped(needs.customer_aggs[name], self.owner(name), "customer_id",
+                                                 self.rows(name), self.row_joins(name))))
+        for node, top in needs.tops.items():
+            ctes.append((top.alias, self.top(node.table, top)))
+        return ctes
+
+    def visible(self, table_name: str) -> exp.Select:
+        """The rows of a table that exist at `now` (`compiler.visibility`)."""
+        alias = ROW_ALIAS[table_name]
+        select = exp.select("*", copy=False).from_(table(self.source(table_name), alias), copy=False)
+        condition = visibility.visible(table_name, self.schema)
+        if condition is None:
+            return select
+        return select.where(self.compiler.expr(condition, table_name).unnest(), copy=False)
+
+    def rows(self, table_name: str) -> exp.Expression:
+        """Where a table's visible rows are read from, under its row alias."""
+        if table_name == "order_items":
+            return table(self.source("order_items"), "i")
+        return table({"orders": "vo", "events": "ve"}[table_name], ROW_ALIAS[table_name])
+
+    def owner(self, table_name: str) -> exp.Expression:
+        """The customer id of a row of a table (an item's is its order's)."""
+        if table_name == "events":
+            return col(self.column_source("events", "customer_id"), "e")
+        return col(self.column_source("orders", "customer_id"), "o")
+
+    def row_joins(self, table_name: str) -> list[tuple]:
+        """What a table's rows are read with: an order's item aggregates, an item's (visible) order."""
+        order_id = self.column_source("orders", "id")
+        item_order_id = self.column_source("order_items", "order_id")
+        if table_name == "orders" and self.needs.order_item_aggs.expressions:
+            return [(table("oi_agg", "oi"), exp.EQ(this=col("order_id", "oi"), expression=col(order_id, "o")), "left")]
+        if table_name == "order_items":
+            return [(table("vo", "o"), exp.EQ(this=col(item_order_id, "i"), expression=col(order_id, "o")), "inner")]
+        return []
+
+    def grouped(self, aggregates: Aggregates, key: exp.Expression, key_name: str, source: exp.Expression,
+                joins: list[tuple] = ()) -> exp.Select:
+        """`SELECT key, aggregates FROM source GROUP BY key`, reading only rows some aggregate counts."""
+        select = exp.select(exp.alias_(key, ident(key_name), copy=False), *aggregates.expressions,
+                            copy=False).from_(source, copy=False)
+        for joined, on, kind in joins:
+            select = select.join(joined, on=on, join_type=kind, copy=False)
+        if all(f is not None for f in aggregates.filters):
+            # rows that no aggregate counts change nothing; filtering first lets the engine skip them
+            distinct: list[exp.Expression] = []
+            for row_filter in aggregates.filters:
+                if row_filter not in distinct:
+                    distinct.append(row_filter)
+            # `f or (f and g)` is `f`: a value's not-null test need not be read again
+            kept = [f for f in distinct if not any(
+                other is not f and other in list(f.flatten()) for other in distinct if isinstance(f, exp.And))]
+            select = select.where(or_(*kept), copy=False)
+        return select.group_by(key.copy(), copy=False)
+
+    def top(self, table_name: str, top: Top) -> exp.Select:
+        """Each customer's value with the largest summed weight (null weights last), ties to the smallest value."""
+        owner, value = self.owner(table_name), top.value
+        total = exp.Sum(this=top.weight)
+        order = exp.Order(expressions=[
+            exp.Ordered(this=case_when(exp.Is(this=total.copy(), expression=exp.Null()), number(1),
+                                       otherwise=number(0))),
+            exp.Ordered(this=total, desc=True), exp.Ordered(this=value.copy())])
+        rank = exp.Window(this=exp.RowNumber(), partition_by=[owner.copy()], order=order)
+        ranked = exp.select(exp.alias_(owner.copy(), ident("customer_id"), copy=False),
+                            exp.alias_(value.copy(), ident("value"), copy=False),
+                            exp.alias_(rank, ident("rn"), copy=False), copy=False).from_(
+            self.rows(table_name), copy=False)
+        for joined, on, kind in self.row_joins(table_name):
+            ranked = ranked.join(joined, on=on, join_type=kind, copy=False)
+        condition = [top.condition] if top.condition is not None else []
+        ranked = ranked.where(and_(not_null(value.copy()), *condition), copy=False).group_by(
+            owner.copy(), value.copy(), copy=False)
+        return exp.select(col("customer_id"), col("value"), copy=False).from_(
+            ranked.subquery(ident("ranked"), copy=False), copy=False).where(
+            exp.EQ(this=col("rn"), expression=number(1)), copy=False)
+
+    def others(self) -> exp.Select:
+        """Every customer id of the visible orders and events."""
+        customer_id = self.column_source("orders", "customer_id")
+        union = exp.union(exp.select(col(customer_id), copy=False).from_(table("vo"), copy=False),
+                          exp.select(col(self.column_source("events", "customer_id")), copy=False).from_(
+                              table("ve"), copy=False), distinct=True, copy=False)
+        return exp.select(exp.alias_(col(customer_id), ident("customer_id"), copy=False), copy=False).from_(
+            union.subquery(ident("u")), copy=False)
+
+    def all_ids(self, joined: Sequence[str]) -> exp.Expression:
+        """Every id of the customers table and of the aggregates, once each."""
+        id_column = self.column_source("customers", "id")
+        parts = [exp.select(exp.alias_(col(id_column), ident("customer_id")), copy=False).from_(
+            table(self.source("customers")), copy=False)]
+        parts += [exp.select(col("customer_id"), copy=False).from_(table(alias), copy=False) for alias in joined]
+        union = parts[0]
+        for part in parts[1:]:
+            union = exp.union(union, part, distinct=True, copy=False)
+        return union
+
+    def population_ctes(self, layout: Layout) -> list[tuple[str, exp.Expression]]:
+        """A CTE per `among` condition ranking its customers, one NTILE column per ranked value."""
+        ctes = []
+        for population in self.needs.populations.values():
+            driver = AGG_CTE.get(population.driver)
+            driven = driver in layout.joined
+            # everyone of the population has rows in `driver`: start from its customers, not from everyone
+            key = col("customer_id", driver) if driven else self.known_id(layout, layout.joined)
+            windows = []
+            for tile in population.tiles.values():
+                # ties go by id, so every engine (and memory) deals the same customers into each tile
+                order = exp.Order(expressions=[exp.Ordered(this=tile.value.copy()), exp.Ordered(this=key.copy())])
+                ntile = exp.Anonymous(this="NTILE", expressions=[number(tile.buckets)])
+                if tile.never_null:
+                    windows.append(exp.alias_(exp.Window(this=ntile, order=order), ident(tile.column), copy=False))
+                    continue
+                # customers without a value are not ranked: they get a partition (and a null) of their own
+                missing = exp.Is(this=paren(tile.value.copy()), expression=exp.Null())
+                window = exp.Window(this=ntile, partition_by=[paren(missing)], order=order)
+                windows.append(exp.alias_(case_when(exp.Not(this=missing.copy()), window), ident(tile.column),
+                                          copy=False))
+            select = exp.select(exp.alias_(key.copy(), ident("customer_id")), *windows, copy=False)
+            if driven:
+                select = self.from_driver(select, driver, layout, [population.among])
+            else:
+                select = self.everyone(select, layout, [population.among])
+            ctes.append((population.alias, select))
+        return ctes
+
+    # ------------------------------------------------------------- the rows
+    def known_id(self, layout: Layout, aliases: Sequence[str]) -> exp.Expression:
+        """The id of a row of the full join: the customer row's, or else the first aggregate's that has one."""
+        if layout.through_ids and aliases:
+            return col("customer_id", "ids")
+        id_column = self.column_source("customers", "id")
+        ids = [col("customer_id", a) for a in aliases]
+        return exp.Coalesce(this=col(id_column, "c"), expressions=ids) if ids else col(id_column, "c")
+
+    def join_on_id(self, select: exp.Select, alias: str, key: exp.Expression) -> exp.Select:
+        """The select LEFT JOINed with a relation on the customer id (`c`: the customer row)."""
+        if alias == "c":
+            return select.join(table(self.source("customers"), "c"), join_type="left", copy=False,
+                               on=exp.EQ(this=col(self.column_source("customers", "id"), "c"), expression=key.copy()))
+        return select.join(table(alias), join_type="left", copy=False,
+                           on=exp.EQ(this=col("customer_id", alias), expression=key.copy()))
+
+    def everyone(self, select: exp.Select, layout: Layout, conditions: list[exp.Expression]) -> exp.Select:
+        """FROM customers, fully joined with the aggregates, keeping whoever exists at `now` and meets `conditions`."""
+        joined = layout.joined
+        if layout.through_ids:
+            # the same rows as the full joins below, from left joins SQLite can index (its full joins are quadratic)
+            key = col("customer_id", "ids")
+            select = select.from_(table("ids"), copy=False)
+            for alias in ["c", *joined]:
+                select = self.join_on_id(select, alias, key)
+        else:
+            select = select.from_(table(self.source("customers"), "c"), copy=False)
+            for index, alias in enumerate(joined):
+                select = select.join(table(alias), join_type="full", copy=False, on=exp.EQ(
+                    this=col("customer_id", alias), expression=self.known_id(layout, joined[:index])))
+        return select.where(and_(not_null(self.known_id(layout, joined)), *self.registered(), *conditions),
+                            copy=False)
+
+    def registered(self) -> list[exp.Expression]:
+        """The condition that a customer row exists at `now` (`compiler.visibility`)."""
+        condition = visibility.registered(self.schema)
+        return [] if condition is None else [self.compiler.expr(condition, "customers")]
+
+    def not_registered_later(self, key: exp.Expression) -> list[exp.Expression]:
+        """`key` is not the id of a customer who registers after `now` (an anti-join with a tiny set)."""
+        condition = visibility.registered(self.schema)
+        if condition is None:
+            return []
+        id_column = col(self.column_source("customers", "id"), "c")
+        later = exp.select(id_column, copy=False).from_(table(self.source("customers"), "c"), copy=False)
+        later = later.where(and_(exp.Not(this=self.compiler.expr(condition, "customers")), not_null(id_column.copy())),
+                            copy=False)
+        return [exp.Not(this=exp.In(this=key.copy(), query=later.subquery(copy=False)))]
+
+    def from_driver(self, select: exp.Select, driver: str, layout: Layout,
+                    conditions: list[exp.Expression]) -> exp.Select:
+        """FROM one aggregate's customers, with the customer row and the other aggregates the select and the
+        conditions read left-joined, keeping those who exist at `now` and meet the conditions."""
+        key = col("customer_id", driver)
+        read = {column.table for part in [*select.expressions, *conditions] for column in part.find_all(exp.Column)}
+        select = select.from_(table(driver), copy=False)
+        # nothing else needs the customer row? then only its registration date: leave out who registers later
+        exists = self.registered() if "c" in read else self.not_registered_later(key)
+        for alias in ["c", *layout.joined]:
+            # `others` only lists ids: nothing reads from it once the rows come from `driver`
+            if alias in read and alias not in (driver, "others"):
+                select = self.join_on_id(select, alias, key)
+        # rows without a customer id (orders of nobody) make a group of their own: it is no customer
+        return select.where(and_(not_null(key.copy()), *exists, *conditions), copy=False)
+
+    def driven(self, layout: Layout, ctes, columns: Columns, where: exp.Expression) -> exp.Select:
+        """Members drawn from one aggregate's customers, the customer row and other aggregates joined on."""
+        ranked = self.same_population(layout.driver, where)
+        if ranked is not None:
+            # the members are exactly a population, already selected and ranked: read its CTE
+            return _with(self.from_population(ranked, layout, columns), ctes)
+        key = col("customer_id", layout.driver)
+        select = exp.select(exp.alias_(key, ident("customer_id")), copy=False)
+        select = select.select(*(exp.alias_(c, ident(n), copy=False) for n, c in columns), copy=False)
+        return _with(self.with_populations(self.from_driver(select, layout.driver, layout, [where]), key), ctes)
+
+    def same_population(self, driver: str, where: exp.Expression) -> Population | None:
+        """The population whose customers are exactly those `where` selects from `driver`, if any."""
+        for population in self.needs.populations.values():
+            if AGG_CTE.get(population.driver) == driver and population.among == where:
+                return population
+        return None
+
+    def from_population(self, ranked: Population, layout: Layout, columns: Columns) -> exp.Select:
+        """SELECT the columns FROM a population's CTE, joining only the relations they read."""
+        key = col("customer_id", ranked.alias)
+        select = exp.select(exp.alias_(key, ident("customer_id")), copy=False)
+        select = select.select(*(exp.alias_(c, ident(n), copy=False) for n, c in columns), copy=False)
+        select = select.from_(table(ranked.alias), copy=False)
+        read = {column.table for _, c in columns for column in c.find_all(exp.Column)}
+        others = (p.alias for p in self.needs.populations.values() if p is not ranked)
+        for alias in ["c", *layout.joined, *others]:
+            if alias in read and alias != "others":
+                select = self.join_on_id(select, alias, key)
+        return select
+
+    def with_populations(self, select: exp.Select, key: exp.Expression) -> exp.Select:
+        """The select with every population CTE left-joined on the customer id `key`."""
+        for population in self.needs.populations.values():
+            select = self.join_on_id(select, population.alias, key)
+        return select
+
+
+def _with(select: exp.Select, ctes: list[tuple[str, exp.Expression]]) -> exp.Select:
+    for name, body in ctes:
+        select = select.with_(ident(name), as_=body, copy=False)
+    return select

@@ -1,0 +1,24 @@
+"""The `crmrules` command line: the group `main` and its commands, one module per family.
+
+`rules` holds check, fmt, eval, test, run and sql; `catalogue` holds attributes,
+templates, rfm and profile; `common` the options and error reporting they share.
+"""
+
+from __future__ import annotations
+
+import click
+
+from crmrules.cli import catalogue, rules
+from crmrules.cli.common import CommandGroup
+
+
+@click.group(cls=CommandGroup)
+@click.version_option(package_name="crmrules")
+def main() -> None:
+    """crmrules: segments and campaigns for e-commerce customers, in a small rule language."""
+
+
+for _command in (*rules.COMMANDS, *catalogue.COMMANDS):
+    main.add_command(_command)
+
+__all__ = ["main"]

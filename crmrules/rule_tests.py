@@ -1,0 +1,73 @@
+"""The `test` blocks of rule files: each `given ... expect` case run with the in-memory engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from crmrules import ast
+from crmrules.backends.customer_data import prepare_customer
+from crmrules.backends.memory import memory
+from crmrules.compiler.pipeline import Program
+from crmrules.context import evaluation_context
+from crmrules.errors import CrmRulesError
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """The outcome of one `given ... expect` case of a rule-file test."""
+
+    __test__ = False
+
+    segment: str
+    case: int
+    expected_in: bool
+    actual_in: bool
+    span: object
+
+    @property
+    def passed(self) -> bool:
+        """Whether the segment said what the test expected."""
+        return self.expected_in == self.actual_in
+
+
+def run_tests(program: Program, today: date | None = None) -> list[TestResult]:
+    """Run every test case of a checked program; a case without `as of` runs as of `today`
+    (default: today in the store's time zone)."""
+    results = []
+    compiled = {}
+    default = None
+    for decl in program.tests:
+        matches = compiled.get(decl.segment)
+        if matches is None:
+            matches = compiled[decl.segment] = memory(program, decl.segment).matches
+        for index, case in enumerate(decl.cases, start=1):
+            if case.as_of is None and default is None:
+                default = evaluation_context(today, program.schema)
+            ctx = default if case.as_of is None else evaluation_context(case.as_of, program.schema)
+            customer = prepare_customer(_test_customer(case), program.schema)
+            results.append(TestResult(decl.segment, index, case.expect_in, matches(customer, ctx.instant),
+                                      case.span))
+    return results
+
+
+def _test_customer(case: ast.TestCase) -> dict:
+    customer: dict = {}
+    for given in case.given:
+        value = _plain(given.value)
+        if given.table == "customer":
+            customer.update(value)
+        else:
+            customer[given.table] = value
+    return customer
+
+
+def _plain(node: ast.Expr):
+    match node:
+        case ast.Record(fields=fields):
+            return {f.name: _plain(f.value) for f in fields}
+        case ast.ListLiteral(items=items):
+            return [_plain(i) for i in items]
+        case ast.Literal(value=value):
+            return value
+    raise CrmRulesError("test data must be written as literals", node.span, code="E0103")
