@@ -375,6 +375,7 @@ class EventTrigger(Node):
 
     event_type: str
     where: Expr | None = None
+    at: time | None = None  # only meaningful once the name turns out to be a date (`on birthday at 10:00`)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -392,6 +393,7 @@ class DateTrigger(Node):
 
     anchor: Expr
     where: Expr | None = None
+    at: time | None = None  # the time of day it fires (default 09:00)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -401,6 +403,7 @@ class AfterTrigger(Node):
     delay: Duration
     anchor: Expr
     where: Expr | None = None
+    at: time | None = None  # for a date anchor: the time of day it fires (default 09:00)
 
 
 class ChangeKind(StrEnum):
@@ -461,6 +464,16 @@ class CampaignDecl(Node):
     cap: Cap | None = None
     quiet: QuietHours | None = None
     holdout: Decimal | None = None
+    priority: int | None = None  # wins ties for a channel's `limit` (higher first); else declaration order
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LimitDecl(Node):
+    """`limit email: 2 per 7d`: at most this many messages of a channel per customer, across campaigns."""
+
+    channel: str
+    count: int
+    per: Duration
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -508,7 +521,7 @@ class TestDecl(Node):
     cases: tuple[TestCase, ...]
 
 
-Declaration = SegmentDecl | AttributeDecl | FunctionDecl | CampaignDecl | TestDecl
+Declaration = SegmentDecl | AttributeDecl | FunctionDecl | CampaignDecl | LimitDecl | TestDecl
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

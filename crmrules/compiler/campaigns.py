@@ -53,7 +53,7 @@ def check_campaign(decl: ast.CampaignDecl, names: Names, schema: Schema, attribu
     match trigger:
         case ast.EventTrigger(event_type=name) if _is_date(name, names, schema, attribute_types):
             trigger = ast.DateTrigger(anchor=ast.Name(name=name, span=trigger.span), where=trigger.where,
-                                      span=trigger.span)
+                                      at=trigger.at, span=trigger.span)
     match trigger:
         case ast.EventTrigger():
             trigger = dataclasses.replace(trigger, where=expr(trigger.where, {t.BOOL}, "a trigger's `where`",
@@ -75,8 +75,11 @@ def check_campaign(decl: ast.CampaignDecl, names: Names, schema: Schema, attribu
                                                 subject.span))
             trigger = dataclasses.replace(trigger, subject=subject, value=value)
     match trigger:
-        case ast.EventTrigger(event_type=name):
+        case ast.EventTrigger(event_type=name, at=at):
             _check_event_type(name, trigger.span, names, schema, errors, warnings)
+            if at is not None:
+                errors.append(CrmRulesError("an event trigger fires when the event happens: it takes no `at`",
+                                            trigger.span, "leave out `at HH:MM`, or trigger on a date", code="E0209"))
     action = decl.action
     if action.kind not in ACTIONS:
         errors.append(UnknownNameError(f"unknown action `{action.kind}`", action.span,
@@ -150,3 +153,19 @@ def _check_event_type(name: str, span, names: Names, schema: Schema, errors: lis
         warnings.append(RuleWarning(f"`{name}` is not a date nor a known event type", span,
                                     f"{hint} (add it to events.type `values` in a schema mapping if it is right)",
                                     code="W0302"))
+
+
+def check_limit(decl: ast.LimitDecl, seen: dict[str, ast.LimitDecl], errors: list[CrmRulesError]) -> bool:
+    """Whether `limit CHANNEL: N per D` names a channel once, lets a message through and has a period."""
+    before = len(errors)
+    if decl.channel not in ACTIONS:
+        errors.append(UnknownNameError(f"unknown channel `{decl.channel}`", decl.span,
+                                       did_you_mean(decl.channel, ACTIONS) or f"channels: {', '.join(ACTIONS)}",
+                                       code="E0202"))
+    elif decl.channel in seen:
+        errors.append(CrmRulesError(f"`{decl.channel}` is limited twice", decl.span, "keep one `limit` per channel",
+                                    code="E0105"))
+    if decl.count < 1 or decl.per.amount < 1:
+        errors.append(CrmRulesError("a limit needs at least 1 message per a positive period", decl.span,
+                                    "write e.g. `limit email: 2 per 7d`", code="E0209"))
+    return len(errors) == before

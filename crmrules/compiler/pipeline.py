@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from crmrules import ast
 from crmrules import types as t
-from crmrules.compiler.campaigns import check_campaign
+from crmrules.compiler.campaigns import check_campaign, check_limit
 from crmrules.compiler.dependencies import dependencies, used_names
 from crmrules.compiler.fold_constants import fold_constants
 from crmrules.compiler.functions import FUNCTIONS
@@ -38,6 +38,7 @@ class Program:
     # the names the rule file itself declares, in file order; the rest came from the catalogue
     own: list[str] = field(default_factory=list)
     campaigns: dict[str, ast.CampaignDecl] = field(default_factory=dict)
+    limits: dict[str, ast.LimitDecl] = field(default_factory=dict)  # by channel
     tests: list[ast.TestDecl] = field(default_factory=list)
     # what is probably a mistake but may be right (a literal no data has shown yet): reported, not raised
     warnings: list[CrmRulesError] = field(default_factory=list)
@@ -176,6 +177,9 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True,
             checked = check_campaign(decl, names, schema, attribute_types, errors, program.warnings, finish)
             if checked is not None:
                 program.campaigns[decl.name] = checked
+        elif isinstance(decl, ast.LimitDecl):
+            if check_limit(decl, program.limits, errors):
+                program.limits[decl.channel] = decl
         elif isinstance(decl, ast.TestDecl) and decl.segment not in failed:
             if check_test(decl, names, schema, errors):
                 program.tests.append(decl)

@@ -19,7 +19,7 @@ from crmrules.private_cache import trusted_file
 MAX_DEPTH = 200
 MAX_DECLARATION_CHARS = 100_000
 
-_DECLARATION_START = re.compile(r"^(segment|attribute|function|campaign|test)\b", re.MULTILINE)
+_DECLARATION_START = re.compile(r"^(segment|attribute|function|campaign|limit|test)\b", re.MULTILINE)
 
 # What the user sees instead of a terminal's name.
 _WORDS = {

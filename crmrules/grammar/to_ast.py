@@ -345,6 +345,13 @@ class ToAst(Transformer):
         node = ast.QuietHours(start=self._time(start), end=self._time(end), span=self._span(meta))
         return ("quiet", node, self._span(meta))
 
+    def priority(self, meta, children):
+        return ("priority", int(children[0]), self._span(meta))
+
+    def limit(self, meta, children):
+        channel, count, per = children
+        return ast.LimitDecl(channel=str(channel), count=int(count), per=self._duration(per), span=self._span(meta))
+
     def holdout(self, meta, children):
         value = Decimal(children[0].value)
         if not 0 <= value < 100:
@@ -353,10 +360,11 @@ class ToAst(Transformer):
         return ("holdout", value, self._span(meta))
 
     def on_trigger(self, meta, children):
-        subject, where = children
+        subject, at, where = children
+        at = self._time(at) if at is not None else None
         if isinstance(subject, ast.Name):
-            return ast.EventTrigger(event_type=subject.name, where=where, span=self._span(meta))
-        return ast.DateTrigger(anchor=subject, where=where, span=self._span(meta))
+            return ast.EventTrigger(event_type=subject.name, where=where, at=at, span=self._span(meta))
+        return ast.DateTrigger(anchor=subject, where=where, at=at, span=self._span(meta))
 
     def daily(self, meta, children):
         return ast.ScheduleTrigger(every="daily", at=self._time(children[0]), span=self._span(meta))
@@ -370,15 +378,16 @@ class ToAst(Transformer):
 
     def monthly(self, meta, children):
         day, at = children
-        if not 1 <= int(day) <= 28:
-            raise self._error(f"day {day} does not come in every month", day, "use a day from 1 to 28")
+        if not 1 <= int(day) <= 31:
+            raise self._error(f"there is no day {day} in a month", day, "use a day from 1 to 31 (past a "
+                              "month's end it fires on its last day)")
         return ast.ScheduleTrigger(every="monthly", day=str(int(day)), at=self._time(at),
                                    span=self._span(meta))
 
     def after_trigger(self, meta, children):
-        delay, anchor, where = children
+        delay, anchor, at, where = children
         return ast.AfterTrigger(delay=self._duration(delay), anchor=anchor, where=where,
-                                span=self._span(meta))
+                                at=self._time(at) if at is not None else None, span=self._span(meta))
 
     def becomes(self, meta, children):
         return ast.ChangeTrigger(subject=children[0], kind=ast.ChangeKind.BECOMES, value=children[1],
