@@ -21,6 +21,8 @@ demo: $(BIN)/.installed $(DEMO_DATA)/customers.csv
 	$(BIN)/crmrules test examples/shop/shop.crm
 	$(BIN)/crmrules run examples/shop/shop.crm --data $(DEMO_DATA) --as-of 2026-06-30
 	$(BIN)/crmrules profile examples/shop/shop.crm --segment coat_fans --vs dormant --data $(DEMO_DATA) --as-of 2026-06-30
+	$(BIN)/crmrules campaigns list examples/shop/shop.crm --data $(DEMO_DATA) --as-of 2026-06-01
+	$(BIN)/crmrules campaigns simulate examples/shop/shop.crm --data $(DEMO_DATA) --from 2026-06-01 --to 2026-06-30 --format summary
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
@@ -28,6 +30,7 @@ test: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_matches.py
 	$(BIN)/python benchmarks/bench_sql.py
+	$(BIN)/python benchmarks/bench_campaigns.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

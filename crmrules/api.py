@@ -230,6 +230,12 @@ class RuleSet:
         with open_data(program, data, backend) as (engine, opened):
             return engine.node_values(program, opened, customer_id, body, ctx)
 
+    def campaign_engine(self, outbox=":memory:", tick: str = "1h"):
+        """The campaigns for an app, in memory: `on_event(event, customer)`, `tick(now, customers)`."""
+        from crmrules.campaigns.engine import CampaignEngine
+
+        return CampaignEngine(self._program, outbox, tick)
+
     def _is_segment(self, name: str) -> bool:
         if name in self._program.segments or name in self._program.attributes:
             return name in self._program.segments
@@ -237,9 +243,45 @@ class RuleSet:
 
         return any(d.name == name and isinstance(d, ast.SegmentDecl) for d in prelude().declarations)
 
-    def run_tests(self, today: date | None = None) -> list[TestResult]:
-        """Run every `test` block with the in-memory engine (cases without `as of`: today in the store's zone)."""
-        return run_tests(self._program, today)
+    def run_tests(self, today: date | None = None, data=None) -> list[TestResult]:
+        """Run every `test` block with the in-memory engine (cases without `as of`: today in the store's zone).
+
+        Rules that rank customers (`ntile`) rank each test customer against the customer base in `data`
+        (as `population` takes it), as of each case's own date."""
+        ranked = None
+        if data is not None:
+            tested = sorted({decl.segment for decl in self._program.tests})
+            populations: dict = {}
+
+            def ranked(as_of):
+                if as_of not in populations:
+                    populations[as_of] = self.population(data, as_of, segments=tested)
+                return populations[as_of]
+        return run_tests(self._program, today, ranked)
+
+    def learning(self, data, backend: str | None = None, warnings: list[str] | None = None) -> RuleSet:
+        """These rules checked again knowing the values `data` holds in open columns (e.g. `events.type`):
+        a literal the data holds is then no warning. `data` and `backend` as `run` takes them."""
+        from crmrules.backends.dispatch import open_data
+
+        program = self._program
+        schema = program.schema
+        columns = [(table.name, column.name) for table in schema.tables.values()
+                   for column in table.columns.values() if column.values and not column.closed]
+        learned: dict[tuple[str, str], frozenset[str]] = {}
+        with open_data(program, data, backend, warnings) as (engine, opened):
+            for table, column in columns:
+                if engine.takes == "sql":
+                    from crmrules.backends.sql.backend import distinct_values
+
+                    found = distinct_values(opened, schema, table, column)
+                else:
+                    found = _row_values(opened, schema, table, column)
+                if found:
+                    learned[(table, column)] = frozenset(found)
+        if not learned:
+            return self
+        return RuleSet(self._rules, check_with_catalogue(self._rules, schema, learned=learned))
 
 
 def _ranked_attributes() -> list[str]:
@@ -292,9 +334,38 @@ def load(paths: str | Path | Iterable[str | Path], schema: Schema | str | Path |
     return RuleSet(rules, check_with_catalogue(rules, resolve_schema(schema)))
 
 
-def check_with_catalogue(rules: ast.RuleFile, schema: Schema, roots: tuple[str, ...] = ()) -> Program:
+def check_with_catalogue(rules: ast.RuleFile, schema: Schema, roots: tuple[str, ...] = (),
+                         learned: dict[tuple[str, str], frozenset[str]] | None = None) -> Program:
     """Check rules with the built-in catalogue usable by name; only the catalogue declarations the
-    rules (or `roots`) use are checked. The parsed catalogue is cached (~3 ms to read once a process)."""
+    rules (or `roots`) use are checked; `learned` adds values seen in the data to open columns.
+    The parsed catalogue is cached (~3 ms to read once a process)."""
     from crmrules.stdlib import prelude
 
-    return check(rules, schema, prelude=prelude, roots=roots)
+    return check(rules, schema, prelude=prelude, roots=roots, learned=learned)
+
+
+# where each table's rows sit in a customer dict: the path of list keys from the customer
+_ROW_PATHS = {"customers": (), "orders": ("orders",), "events": ("events",), "order_items": ("orders", "items")}
+
+
+def _row_values(people: list[dict], schema: Schema, table: str, column: str) -> set[str]:
+    """The distinct non-null values of `table.column` in customer dicts (products are not nested: none)."""
+    path = _ROW_PATHS.get(table)
+    if path is None:
+        return set()
+    key = schema.column(table, column).source
+    found: set[str] = set()
+
+    def visit(row: dict, rest: tuple[str, ...]) -> None:
+        if not rest:
+            value = row.get(key)
+            if isinstance(value, str):
+                found.add(value)
+            return
+        for child in row.get(rest[0]) or ():
+            if isinstance(child, dict):
+                visit(child, rest[1:])
+
+    for person in people:
+        visit(person, path)
+    return found

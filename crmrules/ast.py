@@ -117,6 +117,12 @@ class Literal(Expr):
     """A literal: null, boolean, integer, decimal, string, date, timestamp or duration."""
 
     value: LiteralValue
+    # Python says `1 == True == Decimal(1)`: literals of different kinds must not be equal nodes
+    # (nodes key per-node values and deduplicate aggregates)
+    kind: type = field(init=False, repr=False, compare=True, default=type(None))
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", type(self.value))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -538,7 +544,8 @@ N = TypeVar("N", bound=Node)
 def _fields(cls: type) -> tuple[str, ...]:
     names = _FIELD_NAMES.get(cls)
     if names is None:
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("span", "type"))
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls)
+                                          if f.name not in ("span", "type", "kind"))
     return names
 
 

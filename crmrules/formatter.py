@@ -8,26 +8,35 @@ from decimal import Decimal
 
 from crmrules import ast
 from crmrules.grammar.parser import parse
-from crmrules.grammar.to_ast import encode_string
+from crmrules.grammar.to_ast import encode_string as _encode_string
 
 INDENT = "    "
+WIDTH = 100  # lines longer than this are broken at `and` / `or` where the rule allows it
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encode_string(value: str) -> str:
+    """A string literal that decodes back to `value`; a lone surrogate (only ever written as an escape)
+    stays an escape, so the formatted file is UTF-8 like any other."""
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", _encode_string(value))
 
 # binding strength, loosest first; atoms bind tightest
 _OR, _AND, _NOT, _COMPARE, _UNION, _INTERSECT, _ADD, _MUL, _UNARY, _ATOM = range(1, 11)
 _ARITH_LEVEL = {ast.ArithOp.ADD: _ADD, ast.ArithOp.SUB: _ADD, ast.ArithOp.MUL: _MUL, ast.ArithOp.DIV: _MUL,
                 ast.ArithOp.MOD: _MUL}
 _SET_LEVEL = {ast.SetOpKind.UNION: _UNION, ast.SetOpKind.INTERSECT: _INTERSECT, ast.SetOpKind.DIFFERENCE: _ADD}
-_CAMPAIGN_FIELDS = ("audience", "trigger", "wait", "unless", "action", "cap", "quiet", "holdout")
+_CAMPAIGN_FIELDS = ("audience", "trigger", "wait", "unless", "action", "cap", "quiet", "holdout", "priority")
 
 
-def format_rules(node: ast.Node) -> str:
-    """Canonical source for a rule file, a declaration or an expression."""
+def format_rules(node: ast.Node, width: int = WIDTH) -> str:
+    """Canonical source for a rule file, a declaration or an expression; a declaration's body longer than
+    `width` is laid out over several lines, broken at `and` / `or`."""
     match node:
         case ast.RuleFile(declarations=decls):
-            return "\n".join(_declaration(d) for d in decls)
+            return "\n".join(_declaration(d, width) for d in decls)
         case ast.Expr():
             return format_expr(node)
-    return _declaration(node)
+    return _declaration(node, width)
 
 
 def format_expr(node: ast.Expr) -> str:
@@ -149,19 +158,61 @@ def _header(keyword: str, name: str, title: str | None) -> str:
     return f"{keyword} {name}" + (f" {encode_string(title)}" if title is not None else "")
 
 
-def _declaration(decl: ast.Node) -> str:
+def _layout(node: ast.Expr, indent: str, width: int) -> list[str]:
+    """The lines of an expression starting at `indent`: as one line when it fits; a junction too long is
+    broken before its `and` / `or`, its operands packed while they fit and a long operand broken deeper."""
+    flat = format_expr(node)
+    if len(indent) + len(flat) <= width or not isinstance(node, (ast.Or, ast.And)):
+        return [indent + flat]
+    word = "or" if isinstance(node, ast.Or) else "and"
+    lines: list[str] = []
+    current: str | None = None
+    for index, operand in enumerate(node.operands):
+        # the parentheses `_expr` gives an operand: a nested junction of the same kind, or a looser one
+        parens = type(operand) is type(node) or _level(operand) < _level(node) + 1
+        text = f"({format_expr(operand)})" if parens else format_expr(operand)
+        piece = text if index == 0 else f"{word} {text}"
+        if current is not None and len(current) + 1 + len(piece) <= width:
+            current += " " + piece
+            continue
+        if current is not None:
+            lines.append(current)
+        if len(indent) + len(piece) <= width:
+            current = indent + piece
+            continue
+        inner = _layout(operand, indent + INDENT, width - (1 if parens else 0))
+        lead = indent + ("" if index == 0 else f"{word} ") + ("(" if parens else "")
+        inner[0] = lead + inner[0].lstrip()
+        if parens:
+            inner[-1] += ")"
+        lines.extend(inner)  # the next operand starts a line of its own, at this junction's depth
+        current = None
+    if current is not None:
+        lines.append(current)
+    return lines
+
+
+def _after_equals(header: str, body: ast.Expr, width: int) -> str:
+    """`header = body`, with the body on lines of its own below when it does not fit on one."""
+    flat = f"{header} = {format_expr(body)}"
+    if len(flat) <= width:
+        return flat + "\n"
+    return f"{header} =\n" + "\n".join(_layout(body, INDENT, width)) + "\n"
+
+
+def _declaration(decl: ast.Node, width: int = WIDTH) -> str:
     match decl:
         case ast.SegmentDecl(name=name, title=title, body=body, uses_equals=True):
-            return f"{_header('segment', name, title)} = {format_expr(body)}\n"
+            return _after_equals(_header("segment", name, title), body, width)
         case ast.SegmentDecl(name=name, title=title, body=body):
-            return f"{_header('segment', name, title)}:\n{INDENT}{format_expr(body)}\n"
+            return f"{_header('segment', name, title)}:\n" + "\n".join(_layout(body, INDENT, width)) + "\n"
         case ast.AttributeDecl(name=name, title=title, body=body):
-            return f"{_header('attribute', name, title)} = {format_expr(body)}\n"
+            return _after_equals(_header("attribute", name, title), body, width)
         case ast.FunctionDecl(name=name, title=title, params=params, body=body):
             listed = ", ".join(p.name if p.default is None else f"{p.name}: {format_expr(p.default)}"
                                for p in params)
             title_text = f" {encode_string(title)}" if title is not None else ""
-            return f"function {name}({listed}){title_text} = {format_expr(body)}\n"
+            return _after_equals(f"function {name}({listed}){title_text}", body, width)
         case ast.CampaignDecl():
             lines = [f"{_header('campaign', decl.name, decl.title)}:"]
             for field_name in _CAMPAIGN_FIELDS:
@@ -169,6 +220,8 @@ def _declaration(decl: ast.Node) -> str:
                 if value is not None:
                     lines.append(f"{INDENT}{field_name}: {_campaign_value(value)}")
             return "\n".join(lines) + "\n"
+        case ast.LimitDecl(channel=channel, count=count, per=per):
+            return f"limit {channel}: {count} per {per}\n"
         case ast.TestDecl(segment=segment, title=title, cases=cases):
             lines = [f"{_header('test', segment, title)}:"]
             for index, case in enumerate(cases):
@@ -191,6 +244,8 @@ def _campaign_value(value) -> str:  # noqa: C901 - one case per field kind
             return str(value)
         case Decimal():
             return f"{_literal(value).removesuffix('.0')}%"
+        case int():
+            return str(value)
         case ast.Cap(count=count, per=per):
             return f"{count} per {per}"
         case ast.QuietHours(start=start, end=end):
@@ -199,14 +254,15 @@ def _campaign_value(value) -> str:  # noqa: C901 - one case per field kind
             return f"{kind}({', '.join(_named(a) for a in args)})"
         case ast.EventTrigger(event_type=event_type, where=where):
             return f"on {event_type}" + (f" where {format_expr(where)}" if where is not None else "")
-        case ast.DateTrigger(anchor=anchor, where=where):
-            return f"on {format_expr(anchor)}" + (f" where {format_expr(where)}" if where is not None else "")
+        case ast.DateTrigger(anchor=anchor, where=where, at=at):
+            return f"on {format_expr(anchor)}" + (f" at {_time(at)}" if at is not None else "") + \
+                (f" where {format_expr(where)}" if where is not None else "")
         case ast.ScheduleTrigger(every="daily", at=at):
             return f"daily at {_time(at)}"
         case ast.ScheduleTrigger(every=every, day=day, at=at):
             return f"{every} on {day} at {_time(at)}"
-        case ast.AfterTrigger(delay=delay, anchor=anchor, where=where):
-            text = f"{delay} after {format_expr(anchor)}"
+        case ast.AfterTrigger(delay=delay, anchor=anchor, where=where, at=at):
+            text = f"{delay} after {format_expr(anchor)}" + (f" at {_time(at)}" if at is not None else "")
             return text + (f" where {format_expr(where)}" if where is not None else "")
         case ast.ChangeTrigger(subject=subject, kind=ast.ChangeKind.TRUE):
             return f"when {format_expr(subject)}"
@@ -222,8 +278,9 @@ def _comments(text: str) -> list[re.Match]:
     return [m for m in _TOKENS_WITH_COMMENTS.finditer(text) if m.group().startswith("#")]
 
 
-def format_source(text: str, name: str = "<rules>") -> str:
-    """Reformat rule-file text, keeping every comment: a declaration with comments inside stays as written."""
+def format_source(text: str, name: str = "<rules>", width: int = WIDTH) -> str:
+    """Reformat rule-file text, keeping every comment: a declaration with comments inside stays as written.
+    Bodies longer than `width` are laid out over several lines, broken at `and` / `or`."""
     tree = parse(text, name)
     blocks: list[str] = []
     position = 0
@@ -234,7 +291,7 @@ def format_source(text: str, name: str = "<rules>") -> str:
             first, _, gap = gap.partition("\n")
             blocks[-1] = blocks[-1].rstrip("\n") + "  " + first.strip() + "\n"
         own = text[decl.span.start:decl.span.end]
-        body = own.rstrip() + "\n" if _comments(own) else _declaration(decl)
+        body = own.rstrip() + "\n" if _comments(own) else _declaration(decl, width)
         blocks.extend(_paragraphs(gap, attach_to=body))
         position = decl.span.end
     tail = text[position:]

@@ -29,6 +29,7 @@ def profile(program: Program, data, segments: list[str], ctx: EvaluationContext,
         if engine.takes != "sql":
             raise UnsupportedFeatureError("this report runs on a SQL backend", None,
                                           "use --backend duckdb, sqlite, postgres or spark", code="E0402")
+        program = handle.fitted(program)  # the source's own schema (dispatch.fit_schema)
         dialect = dialect_named(handle.kind)
         query = render(profile_query(program, segments, dialect, ctx), dialect, pretty=False)
         rows = fetch(handle.kind, handle.connection, query)

@@ -13,16 +13,19 @@ METRICS = (("customers", "customers"), ("subscribers", "subscribers (email or SM
 
 
 def print_profile(profile: dict, console=None) -> None:
-    """Print the summary and every distribution."""
-    from rich.console import Console
+    """Print the summary and every distribution; names and values from the data are shown as they are
+    (never read as markup, control characters escaped), and never cut when stdout is not a terminal."""
     from rich.table import Table
 
-    console = console or Console()
+    from crmrules.cli.common import cell
+    from crmrules.cli.common import console as stdout_console
+
+    console = console or stdout_console()
     segments = profile["segments"]
-    summary = Table(title=f"profile of {' vs '.join(segments)} as of {profile['as_of']}")
+    summary = Table(title=cell(f"profile of {' vs '.join(segments)} as of {profile['as_of']}"))
     summary.add_column("metric")
     for name in segments:
-        summary.add_column(name, justify="right")
+        summary.add_column(cell(name), justify="right")
     if len(segments) == 2:
         summary.add_column("difference", justify="right")
     for key, label in METRICS:
@@ -32,10 +35,10 @@ def print_profile(profile: dict, console=None) -> None:
         summary.add_row(label, *cells)
     console.print(summary)
     for dimension, per_segment in profile["distributions"].items():
-        table = Table(title=dimension.replace("_", " "))
-        table.add_column(dimension)
+        table = Table(title=cell(dimension.replace("_", " ")))
+        table.add_column(cell(dimension))
         for name in segments:
-            table.add_column(name, justify="right")
+            table.add_column(cell(name), justify="right")
         keys = list(dict.fromkeys(k for name in segments for k in per_segment[name]))
         for key in keys:
             cells = []
@@ -43,7 +46,7 @@ def print_profile(profile: dict, console=None) -> None:
                 count = per_segment[name].get(key, 0)
                 total = profile["summary"][name]["customers"] or 1
                 cells.append(f"{count:,} ({100 * count / total:.1f}%)")
-            table.add_row(key, *cells)
+            table.add_row(cell(key), *cells)
         console.print(table)
 
 

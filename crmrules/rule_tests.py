@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from crmrules import ast
 from crmrules.backends.customer_data import prepare_customer
@@ -31,9 +32,11 @@ class TestResult:
         return self.expected_in == self.actual_in
 
 
-def run_tests(program: Program, today: date | None = None) -> list[TestResult]:
+def run_tests(program: Program, today: date | None = None,
+              ranked: Callable[[date | datetime], object] | None = None) -> list[TestResult]:
     """Run every test case of a checked program; a case without `as of` runs as of `today`
-    (default: today in the store's time zone)."""
+    (default: today in the store's time zone). `ranked(as_of)` gives the population that rules
+    ranking customers (`ntile`) rank a test customer against; without it such a rule is an error."""
     results = []
     compiled = {}
     default = None
@@ -46,8 +49,9 @@ def run_tests(program: Program, today: date | None = None) -> list[TestResult]:
                 default = evaluation_context(today, program.schema)
             ctx = default if case.as_of is None else evaluation_context(case.as_of, program.schema)
             customer = prepare_customer(_test_customer(case), program.schema)
-            results.append(TestResult(decl.segment, index, case.expect_in, matches(customer, ctx.instant),
-                                      case.span))
+            population = ranked(ctx.as_of) if ranked is not None else None
+            results.append(TestResult(decl.segment, index, case.expect_in,
+                                      matches(customer, ctx.instant, population=population), case.span))
     return results
 
 

@@ -17,8 +17,12 @@ END_OF_DAY = datetime(2026, 6, 30, 23, 59, 59, 999999)
 
 INTS = st.sampled_from([0, 1, 2, 5, 18, 30, 100, -3])
 MONEY = st.sampled_from([Decimal("0"), Decimal("0.10"), Decimal("0.20"), Decimal("99.99"), Decimal("100"),
-                         Decimal("100.00"), Decimal("100.01"), Decimal("150.5"), Decimal("-5")])
-STRINGS = st.sampled_from(["coat", "dress", "paid", "refunded", "PT", "", "Coat", "view", "add_to_cart"])
+                         Decimal("100.00"), Decimal("100.01"), Decimal("150.5"), Decimal("-5"),
+                         # every digit money holds, and halves that rounding to tens must take away from zero
+                         Decimal("100.123457"), Decimal("-125"), Decimal("125.000000")])
+STRINGS = st.sampled_from(["coat", "dress", "paid", "refunded", "PT", "", "Coat", "view", "add_to_cart",
+                           # code-point order (B < a < é), ASCII-only regex classes, a no-break space
+                           "B", "a", "école", "é", "z_9", "\u00a0"])
 TIMESTAMPS = st.sampled_from([
     END_OF_DAY, END_OF_DAY - timedelta(days=30), END_OF_DAY - timedelta(days=30) + timedelta(microseconds=1),
     datetime(2026, 6, 1), datetime(2026, 5, 31, 23, 59, 59), datetime(2026, 7, 1), datetime(2025, 12, 31),
@@ -127,7 +131,10 @@ def _numeric_value():
         st.sampled_from(["sum(order_items.quantity)", "max(order_items.price)", "days_since(registered_at)",
                          "days_since(max(orders.created_at))", "points + age", "score - points",
                          "points * 2", "score / 3", "age % 7", "-points", "coalesce(age, points, 0)",
-                         "abs(score)", "round(score, 1)", "length(tags)", "month(birthday)"]),
+                         "abs(score)", "round(score, 1)", "length(tags)", "month(birthday)",
+                         # rounding to tens and past any digit a decimal holds; `%` by a fraction
+                         "round(score, -1)", "round(score, -2)", "round(score, 100)", "round(score, -100)",
+                         "score % 0.5", "score % 0.000001"]),
     )
 
 
@@ -142,6 +149,8 @@ def conditions():
                          '"coat" in tags', '"coat" not in tags', 'tags contains "PT"',
                          'country in ["PT", "coat", ""]', 'country not in ["PT"]',
                          'lower(country) starts_with "c"', 'country contains "o"', 'country matches "^[A-Z]"',
+                         'country matches "^\\\\w+$"', 'country matches "\\\\s"', 'country matches "^[\\\\w]*$"',
+                         'country < "a"', 'country >= "é"', 'country > "Z"', 'min(orders.coupon) < "b"',
                          'gender == "female"', "birthday > 2000-01-01", "registered_at within 30d",
                          "birthday + 1y <= today", "registered_at > 2026-06-01",
                          "if(vip, points, age) > 1", 'top(order_items.category by price * quantity) == "coat"',

@@ -20,7 +20,8 @@ def test_load_lists_segments_with_titles():
     # the catalogue's segments and attributes are usable, but only the file's own are listed
     assert ("dormant", "No paid order for 60 days or more (沉睡客户)") not in rules.segments
     assert rules.attributes == ["dormant_days", "coat_orders"]
-    assert set(rules.campaigns) == {"winback", "cart_reminder"}
+    assert set(rules.campaigns) == {"winback", "cart_reminder", "birthday", "replenish", "first_order_thanks",
+                                    "vip_welcome"}
 
 
 def test_load_several_files_as_one_rule_set(tmp_path):

@@ -25,7 +25,7 @@ def crmrules(*args: str, stdin: str | None = None, cwd: Path | None = None) -> s
 def test_check_ok():
     result = crmrules("check", str(EXAMPLE))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("ok: 14 segments, 2 attributes, 2 campaigns, 6 tests")
+    assert result.stdout.startswith("ok: 14 segments, 2 attributes, 6 campaigns, 6 tests")
 
 
 def test_check_reports_every_error_with_exit_1(tmp_path):

@@ -117,7 +117,7 @@ def test_run_reads_a_duckdb_and_a_sqlite_file(tmp_path, shop_data):
 def test_unknown_dialect_and_usage_errors(shop_data):
     result = crmrules("sql", str(SHOP), "--segment", "dormant", "--dialect", "postgress")
     assert result.returncode == 1 and "did you mean `postgres`?" in result.stderr
-    result = crmrules("run", str(SHOP), "--data", str(shop_data), "--format", "csv")
+    result = crmrules("run", str(SHOP), "--data", str(shop_data), "--format", "table", "--members")
     assert result.returncode == 2
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from datasets import with_unique_ids
 from helpers import EXTRA_COLUMNS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -58,7 +59,7 @@ def test_optimise_is_idempotent(condition):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(conditions(), st.lists(customers(), min_size=1, max_size=4))
+@given(conditions(), st.lists(customers(), min_size=1, max_size=4).map(with_unique_ids))
 def test_optimise_preserves_membership(condition, people):
     text = f"segment s: {condition}\n"
     raw_rules = crmrules.RuleSet(parse(text), check(parse(text), SCHEMA, optimize=False))
@@ -72,7 +73,7 @@ def test_optimise_preserves_membership(condition, people):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(conditions(), st.lists(customers(), min_size=1, max_size=4))
+@given(conditions(), st.lists(customers(), min_size=1, max_size=4).map(with_unique_ids))
 def test_p_not_p_and_p_is_null_partition_the_customers(condition, people):
     rules = crmrules.load_text(f"segment p: {condition}\nsegment not_p: not ({condition})\n"
                                f"segment unknown_p: ({condition}) is null\n", schema=SCHEMA)

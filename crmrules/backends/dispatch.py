@@ -5,6 +5,12 @@ file, a PostgreSQL URL, a SparkSession, or a list of customer dicts. `open_data`
 turns it into what the chosen engine takes (see `backends.protocol`): customer
 dicts for the in-memory engines, an `SqlHandle` for a SQL engine (copying the
 data over when the engine cannot read it where it is).
+
+Sources are only ever read: files through a private DuckDB, databases read-only.
+A database of the user's own may lack what no rule reads: its schema is fitted
+(`fit_schema`) before any query runs, so a time column it lacks is left out of
+visibility, a table it lacks is empty (DuckDB, SQLite), and a column or table a
+rule reads but the source lacks is one clear error naming the mapping fix.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crmrules import ast
-from crmrules.errors import DataError, UnsupportedFeatureError, did_you_mean
+from crmrules.errors import DataError, UnsupportedFeatureError, did_you_mean, raise_all
 
 if TYPE_CHECKING:
     from crmrules.backends.protocol import Backend
+    from crmrules.backends.sql.runners import SqlHandle
     from crmrules.compiler.pipeline import Program
+    from crmrules.schema import Schema
 
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -88,7 +96,7 @@ def default_backend(data) -> str:
     text = str(data)
     if text.startswith(POSTGRES_SCHEMES):
         return "postgres"
-    if Path(text).suffix in SQLITE_SUFFIXES:
+    if Path(text).suffix.lower() in SQLITE_SUFFIXES:
         return "sqlite"
     return "duckdb"
 
@@ -125,7 +133,7 @@ def _opened(program: Program, data, name: str, warnings: list[str]):
 
         connection = runners.connect_postgres(str(data))
         with connection:
-            yield _handle("postgres", connection)
+            yield fit_schema(program, _handle("postgres", connection), "the PostgreSQL database", warnings)
         return
     if name == "spark" and not isinstance(data, (str, Path)):
         yield _handle("spark", data)
@@ -133,23 +141,29 @@ def _opened(program: Program, data, name: str, warnings: list[str]):
     path = Path(data)
     if not path.exists():
         raise DataError(f"{path}: no such data directory or database file")
-    if path.is_dir():
-        from crmrules.backends.sql.datadir import load_directory
+    from crmrules.backends.sql.datadir import EXTENSIONS
 
-        loaded = load_directory(path, program.schema)
-        warnings.extend(loaded.warnings)
-        warnings.extend(missing_tables(program, loaded.files, path))
-        with _loaded(loaded, program, name) as opened:
-            yield opened
+    if path.is_dir() or path.suffix.lower() in EXTENSIONS:
+        from crmrules.backends.sql.datadir import load_directory, load_file
+
+        # one file is the customers table; a directory holds a file per table
+        loaded = load_directory(path, program.schema) if path.is_dir() else load_file(path, program.schema)
+        try:
+            warnings.extend(loaded.warnings)
+            warnings.extend(missing_tables(program, loaded.files, path))
+            with _loaded(loaded, program, name) as opened:
+                yield opened
+        finally:
+            loaded.connection.close()
         return
-    if path.suffix in SQLITE_SUFFIXES:
+    if path.suffix.lower() in SQLITE_SUFFIXES:
         if name != "sqlite":
             raise DataError(f"{path}: a SQLite database runs on the sqlite backend", hint="use --backend sqlite")
         from crmrules.backends.sql import runners
 
         connection = runners.sqlite_connection(path)
         try:
-            yield _handle("sqlite", connection)
+            yield fit_schema(program, _handle("sqlite", connection), path, warnings)
         finally:
             connection.close()
         return
@@ -162,7 +176,7 @@ def _opened(program: Program, data, name: str, warnings: list[str]):
     except duckdb.Error as error:
         raise DataError(f"{path}: cannot open as a DuckDB database: {str(error).splitlines()[0]}") from None
     try:
-        yield _handle("duckdb", connection)
+        yield fit_schema(program, _handle("duckdb", connection), path, warnings)
     finally:
         connection.close()
 
@@ -172,14 +186,16 @@ def _opened_people(program: Program, people: list, name: str):
     """Customer dicts for an engine: as they are (converted) for rows engines, loaded for SQL ones."""
     from crmrules.backends.customer_data import prepare_customer
 
-    if BACKENDS.takes(name) == "rows":
-        yield [prepare_customer(person, program.schema) for person in people]
-        return
     if name == "postgres":
         raise DataError("the postgres backend reads a PostgreSQL database: give --data postgresql://...")
+    prepared = [prepare_customer(person, program.schema) for person in people]
+    unique_people(prepared, program.schema)
+    if BACKENDS.takes(name) == "rows":
+        yield prepared
+        return
     from crmrules.backends.people import people_to_duckdb
 
-    loaded = people_to_duckdb(people, program.schema)
+    loaded = people_to_duckdb(prepared, program.schema)
     try:
         with _loaded(loaded, program, name) as opened:
             yield opened
@@ -218,27 +234,131 @@ def _loaded(loaded, program: Program, name: str):
         yield _handle("spark", spark)
 
 
-def missing_tables(program: Program, found: dict, directory: Path) -> list[str]:
-    """A warning for each table the rules read that the directory has no file for (it is empty)."""
-    readers: dict[str, list[str]] = {}
-    declarations = [*program.segments.values(), *program.attributes.values()]
-    for decl in declarations:
+def _readers(program: Program) -> tuple[dict[str, list[str]], dict[tuple[str, str], list[str]]]:
+    """Who reads what: table -> the declarations aggregating over it, (table, column) -> those reading it
+    (the key columns a table's rows are joined by included)."""
+    tables: dict[str, list[str]] = {}
+    columns: dict[tuple[str, str], list[str]] = {}
+
+    def note(found: dict, key, name: str) -> None:
+        if name not in found.setdefault(key, []):
+            found[key].append(name)
+
+    for decl in [*program.segments.values(), *program.attributes.values()]:
         for node in ast.walk(decl.body):
             if isinstance(node, ast.Aggregate):
-                tables = {node.table} | ({"orders"} if node.table == "order_items" else set())
-                for table in tables:
-                    if decl.name not in readers.setdefault(table, []):
-                        readers[table].append(decl.name)
-    warnings = []
+                read = [node.table] + (["orders"] if node.table == "order_items" else [])
+                for table in read:
+                    note(tables, table, decl.name)
+                    for column in JOIN_KEYS.get(table, ()):
+                        note(columns, (table, column), decl.name)
+                if node.table == "order_items":
+                    note(columns, ("orders", "id"), decl.name)
+            elif isinstance(node, ast.Column):
+                note(columns, (node.table, node.name), decl.name)
+    return tables, columns
+
+
+# the columns each table's rows are tied to their customer (or order) by
+JOIN_KEYS = {"orders": ("customer_id",), "events": ("customer_id",), "order_items": ("order_id",)}
+
+
+def _shown(users: list[str]) -> str:
+    return ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+
+
+def missing_tables(program: Program, found: dict, where: Path) -> list[str]:
+    """A warning for each table the rules read that the directory has no file for (it is empty)."""
     from crmrules.backends.sql.datadir import EXTENSIONS
 
-    for table, users in readers.items():
+    warnings = []
+    for table, users in _readers(program)[0].items():
         if table not in found:
             source = program.schema.table(table).source
-            shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
-            warnings.append(f"{directory}: no {source} file ({', '.join(EXTENSIONS)}): {table} is empty for "
-                            f"{shown}")
+            if where.is_dir():
+                warnings.append(f"{where}: no {source} file ({', '.join(EXTENSIONS)}): {table} is empty for "
+                                f"{_shown(users)}")
+            else:
+                warnings.append(f"{where}: one file is the customers table only: {table} is empty for "
+                                f"{_shown(users)}")
     return warnings
+
+
+def unique_people(people: list[dict], schema: Schema) -> None:
+    """One customer per id in a list of customers: a repeated id is an error naming both entries."""
+    id_of = schema.column("customers", "id").source
+    first: dict[object, int] = {}
+    errors = []
+    for index, person in enumerate(people):
+        key = person.get(id_of)
+        if key is None:
+            continue
+        if key in first and len(errors) < 20:
+            errors.append(DataError(f"customer[{index}]: id `{key}` again (first at customer[{first[key]}])",
+                                    hint="give each customer once, with all their orders and events", code="E0504"))
+        first.setdefault(key, index)
+    raise_all(errors)
+
+
+def fit_schema(program: Program, handle: SqlHandle, where, warnings: list[str]) -> SqlHandle:
+    """The handle of a user's own database with the schema fitted to what it holds, checked before any query:
+    a table or column a rule reads but the database lacks is an error naming the mapping fix; a time column
+    it lacks and no rule reads is left out (every row of it is undated); a table no rule reads is empty;
+    customer ids are unique."""
+    from dataclasses import replace
+
+    from crmrules.backends.sql import runners
+    from crmrules.schema import build_schema
+
+    found = runners.source_columns(handle)
+    if found is None:
+        return handle
+    schema = program.schema
+    fold = (lambda name: name.lower()) if handle.kind != "postgres" else (lambda name: name)
+    read_tables, read_columns = _readers(program)
+    errors: list[DataError] = []
+    tables = dict(schema.tables)
+    for spec in schema.tables.values():
+        columns = found.get(fold(spec.source))
+        users = read_tables.get(spec.name, [])
+        if columns is None:
+            if spec.name == "customers" or users or (handle.kind == "postgres" and spec.name in ("orders", "events")):
+                errors.append(DataError(
+                    f"{where}: no table `{spec.source}` ({spec.name}"
+                    + (f", read by {_shown(users)})" if users else ")"),
+                    hint=f"map yours with --schema: [tables.{spec.name}] source = \"their_table\""
+                         + (", or create it empty" if spec.name != "customers" else ""), code="E0503"))
+            else:
+                runners.create_empty_view(handle, spec)
+            continue
+        kept = dict(spec.columns)
+        for column in spec.columns.values():
+            if fold(column.source) in columns:
+                continue
+            readers = read_columns.get((spec.name, column.name))
+            if readers or (spec.name == "customers" and column.name == "id"):
+                errors.append(DataError(
+                    f"{where}: table `{spec.source}` has no column `{column.source}` ({spec.name}.{column.name}"
+                    + (f", read by {_shown(readers)})" if readers else ")"),
+                    hint=f"map yours with --schema: [tables.{spec.name}.columns] {column.name} = \"their_name\"",
+                    code="E0503"))
+            elif column.name == "registered_at" and spec.name == "customers" or column.name == spec.time_column:
+                # only visibility would read it: without it, every row is undated (exists)
+                del kept[column.name]
+                warnings.append(f"{where}: no column {spec.name}.{column.source}: every row of {spec.source} "
+                                f"counts as {'registered' if spec.name == 'customers' else 'dated before now'}")
+        if len(kept) != len(spec.columns):
+            from types import MappingProxyType
+
+            tables[spec.name] = replace(spec, columns=MappingProxyType(kept))
+    raise_all(errors)
+    customers = schema.table("customers")
+    repeated = runners.repeated_ids(handle, customers.source, customers.columns["id"].source)
+    raise_all([DataError(f"{where}: customer id `{key}` is on {count} rows of `{customers.source}`",
+                         hint="keep one row per customer", code="E0504") for key, count in repeated])
+    if all(tables[name] is spec for name, spec in schema.tables.items()):
+        return handle
+    return replace(handle, schema=build_schema(tables, schema.timezone))
 
 
 def local_spark():

@@ -24,6 +24,7 @@ from crmrules import types as t
 from crmrules import values
 from crmrules.backends import runtime
 from crmrules.backends.builtins import BUILTINS
+from crmrules.backends.customer_data import convert, fits, prepare_customer
 from crmrules.compiler.defaults import empty_value
 from crmrules.compiler.pipeline import Program
 from crmrules.compiler.visibility import visible
@@ -32,21 +33,28 @@ from crmrules.errors import InternalError
 
 
 class Evaluation:
-    """The values of the customer-level nodes of one evaluation, by node identity, in evaluation order."""
+    """The values of the customer-level nodes of one evaluation, by node identity, in evaluation order.
+
+    A node equal to an evaluated one (a second `ntile(3, points)` read from the memo) has the same
+    value for the same customer and instant, so lookups fall back to equality.
+    """
 
     def __init__(self) -> None:
         self._values: dict[int, tuple[ast.Expr, object]] = {}
+        self._equal: dict[ast.Expr, object] = {}
 
     def record(self, node: ast.Expr, value) -> None:
         """Keep `node`'s value."""
         self._values[id(node)] = (node, value)
+        self._equal.setdefault(node, value)
 
     def value(self, node: ast.Expr):
-        """The value of this very node (not of an equal one elsewhere); KeyError when it was not evaluated."""
-        return self._values[id(node)][1]
+        """The value of this node (or of an equal one evaluated in its place); KeyError when neither was."""
+        found = self._values.get(id(node))
+        return found[1] if found is not None else self._equal[node]
 
     def __contains__(self, node: ast.Expr) -> bool:
-        return id(node) in self._values
+        return id(node) in self._values or node in self._equal
 
     def __iter__(self) -> Iterator[tuple[ast.Expr, object, object]]:
         """(node, span, value) for each node evaluated, in evaluation order (operands before the operation)."""
@@ -111,6 +119,8 @@ class Interpreter:
         return [(r, target) for r in self._rows[target]]
 
     def visible_rows(self, rows, table: str) -> list[dict]:
+        if rows is not None and (rows.__class__ is not list or any(r.__class__ is not dict for r in rows)):
+            self.wrong_type()
         condition = visible(table, self.schema)
         if condition is None:
             return list(rows or ())
@@ -124,7 +134,17 @@ class Interpreter:
         return [self.eval(item, row, table) for item in node.items]
 
     def _Column(self, node: ast.Column, row, table):
-        return row.get(self.schema.column(node.table, node.name).source)
+        column = self.schema.column(node.table, node.name)
+        value = row.get(column.source)
+        if value is None or fits(value, column.type):
+            return value
+        self.wrong_type()
+        return convert(value, column.type, column.source, self.schema.timezone)
+
+    def wrong_type(self) -> None:
+        """A value of another Python type than its column's: as the generated code does, check the whole
+        customer (DataError naming the first bad field), and go on with the value converted."""
+        prepare_customer(self.customer, self.schema)
 
     def _Now(self, node, row, table):
         return self.ctx.instant
@@ -228,7 +248,7 @@ class Interpreter:
             return None
         match node.op:
             case ast.TextOpKind.MATCHES:
-                return re.search(b, a) is not None
+                return re.search(b, a, runtime.REGEX_FLAGS) is not None
             case ast.TextOpKind.CONTAINS:
                 return b in a
         return a.startswith(b)

@@ -19,14 +19,15 @@ import itertools
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from crmrules import ast
 from crmrules import types as t
 from crmrules import values
 from crmrules.backends import runtime
 from crmrules.backends.builtins import BUILTINS
-from crmrules.backends.customer_data import prepare_customer
+from crmrules.backends.column_reads import ColumnReads, fill_missing, plain
+from crmrules.backends.customer_data import TEST_NAMES, prepare_customer, type_test
 from crmrules.compiler.defaults import empty_value
 from crmrules.compiler.never_null import never_null
 from crmrules.compiler.pipeline import Program
@@ -38,11 +39,11 @@ _PLACEHOLDER = re.compile("\x00(\\d+)([TFV])\x00")
 _SIMPLE = re.compile(r"[\w.']*")  # code as cheap to repeat as to remember: a name, a number, a string
 
 _RUNTIME = {
-    "Decimal": Decimal, "_U": runtime.UNSET, "_sum": runtime.agg_sum, "_top": runtime.agg_top,
+    "Decimal": Decimal, "_NaN": InvalidOperation, "_U": runtime.UNSET, "_sum": runtime.agg_sum, "_top": runtime.agg_top,
     "_min": runtime.agg_min, "_max": runtime.agg_max, "_distinct": runtime.agg_distinct,
     "_tile": runtime.tile, "_div": values.divide, "_mod": values.modulo,
     "_round": values.round_half_up, "_shift": values.shift, "_ts": values.as_timestamp,
-    "_days": values.days_between, "_to_date": runtime.to_date,
+    "_days": values.days_between, "_to_date": runtime.to_date, "_bad": runtime.wrong_type, "_plain": plain, **TEST_NAMES,
     **{f"_fn_{name}": builtin.fn for name, builtin in BUILTINS.items()},
 }
 
@@ -71,21 +72,28 @@ def memory(program: Program, segment: str) -> MemorySegment:
     """Compile the named segment of a checked program for in-memory evaluation."""
     decl = program.segments[segment]
     generator = _Generator(program)
+    generator.subscript = True  # the hot path: see column_reads
     source = generator.module(generator.true(decl.body, "c"))
+    if generator.tables or "_tile(" in source:
+        # a rule over orders or rankings spends its time there, not reading fields: `.get`, so a missing
+        # field never makes that work run twice
+        generator = _Generator(program)
+        source = generator.module(generator.true(decl.body, "c"))
     namespace = _namespace(generator)
+    namespace.update(_fill=fill_missing, _keys=frozenset(generator.customer_keys))
     schema = program.schema
 
-    def prepare(customer):
-        return prepare_customer(customer, schema)
+    def validate(customer):
+        return prepare_customer(customer, schema, strict=True)
 
     def retry(customer, now, error, population=None):
         # data of the wrong type: convert it and evaluate again, or name exactly what is wrong
-        fixed = prepare(customer)
+        fixed = prepare_customer(customer, schema)
         if fixed is customer:
             raise InternalError(f"evaluation of segment `{segment}` failed: {error}") from error
         return namespace["matches"](fixed, now, population=population)
 
-    namespace.update(_prepare=prepare, _retry=retry)
+    namespace.update(_prepare=validate, _retry=retry)
     exec(compile(source, f"<segment {segment}>", "exec"), namespace)  # noqa: S102 - our own generated code
     return MemorySegment(segment, decl.title, source, namespace["matches"], program)
 
@@ -191,7 +199,7 @@ class MemoryBackend:
         return lambda person: compute(person, ctx)[0]
 
 
-class _Generator:
+class _Generator(ColumnReads):
     """Emits Python expressions for T(e), F(e) and V(e)."""
 
     def __init__(self, program: Program):
@@ -201,6 +209,7 @@ class _Generator:
         self.windows: list[ast.Duration] = []
         self.tables: dict[str, str] = {}  # table -> the local holding the customer's visible rows of it
         self.row_tables: dict[str, str] = {"c": "customers"}  # row variable -> its table
+        self.customer_keys = set()
         self.counter = itertools.count()
         # memoised customer-level values: key -> index, and the code of each (index, kind)
         self.keys: dict[tuple, int] = {}
@@ -285,7 +294,7 @@ class _Generator:
             path = runtime.row_path(table)
             key, _ = path[-1]
             parent = "c" if len(path) == 1 else self.tables[path[-2][1]]
-            source = f"(c.get({key!r}) or ())" if parent == "c" else \
+            source = f"({self.read('c', key)} or ())" if parent == "c" else \
                 f"[x for p in {parent} for x in (p.get({key!r}) or ())]"
             self.row_lines.append(f"{self.tables[table]} = {self.visible(source, table)}")
 
@@ -327,12 +336,14 @@ class _Generator:
         last = _context_of(now)
     if validate:
         customer = _prepare(customer)
-    c = customer
+    c = customer if type(customer) is dict else _plain(customer)
 {self.context_lines([body, exists, *self.row_lines], "    ")}
     try:
 {inline}
-    except (TypeError, AttributeError, ValueError) as error:
-        return _retry(customer, now, error, population)
+    except KeyError as error:
+        return matches(_fill(c, _keys, error), now, population=population)
+    except (TypeError, AttributeError, ValueError, _NaN) as error:
+        return _retry(c, now, error, population)
 """
 
     def context_lines(self, codes: list[str], indent: str) -> str:
@@ -342,14 +353,11 @@ class _Generator:
             lines.append("P = population if population is not None else last[3]")
         return "\n".join(indent + line for line in lines)
 
-    def column(self, node: ast.Column, row: str) -> str:
-        return f"{row}.get({self.schema.column(node.table, node.name).source!r})"
-
     def rows(self, table: str, row: str) -> str:
         """The visible rows of `table` in scope of `row`: its own child rows, else the customer's."""
         key = runtime.child_key(self.row_tables[row], table) if row != "c" else None
         if key is not None:
-            return self.visible(f"({row}.get({key!r}) or ())", table)
+            return self.visible(f"({self.read(row, key)} or ())", table)
         for _, step in runtime.row_path(table):
             self.tables.setdefault(step, f"_t{len(self.tables)}")
         return self.tables[table]
@@ -366,9 +374,8 @@ class _Generator:
             if never_null(side) and not widen:
                 names.append(self.value(side, row))
                 continue
-            var = self.temp()
-            expr = self.value(side, row)
-            checks.append(f"({var} := {'_ts(' + expr + ')' if widen else expr}) is not None")
+            var, check = self.present(side, row, f"_ts({self.value(side, row)})" if widen else None)
+            checks.append(check)
             names.append(var)
         return names[0], names[1], checks
 
@@ -384,8 +391,14 @@ class _Generator:
                 # `x is null or x <= now`, as visibility says: read x once
                 var = self.temp()
                 _, b, checks = self.value_pair(ast.Literal(value=0), compare.right, row)
+                if isinstance(x, ast.Column):  # its type checked as every column read is
+                    column = self.schema.column(x.table, x.name)
+                    checks.insert(0, f"({type_test(column.type, var, var)} or _bad())")
+                    read = self.read(row, column.source)
+                else:
+                    read = self.value(x, row)
                 tests = " and ".join([*checks, f"{var} {compare.op} {b}"])
-                return f"(({var} := {self.value(x, row)}) is None or {tests})"
+                return f"(({var} := {read}) is None or {tests})"
             case ast.Or(operands=ops):
                 return "(" + " or ".join(self.true(op, row) for op in ops) + ")"
             case ast.Not(operand=op):
@@ -455,34 +468,30 @@ class _Generator:
     def membership(self, node: ast.In, row: str, want_in: bool) -> str:
         element = t.element_of(node.haystack.type)
         widen = runtime.widens(node.needle.type, element)
-        needle, hay = self.temp(), self.temp()
-        needle_expr = self.value(node.needle, row)
-        if widen:
-            needle_expr = f"_ts({needle_expr})"
-        checks = [f"({needle} := {needle_expr}) is not None"]
         if isinstance(node.needle, ast.Literal) and not widen:
-            needle, checks = needle_expr, []
+            needle, checks = self.value(node.needle, row), []
+        else:
+            needle, check = self.present(node.needle, row, f"_ts({self.value(node.needle, row)})" if widen else None)
+            checks = [check]
         test = "in" if want_in else "not in"
         if isinstance(node.haystack, ast.ListLiteral):
             items = [i.value if isinstance(i, ast.Literal) else None for i in node.haystack.items]
             if all(isinstance(i, ast.Literal) for i in node.haystack.items):
                 converted = [values.as_timestamp(i) if widen else i for i in items]
                 return "(" + " and ".join([*checks, f"{needle} {test} {self.constant(frozenset(converted))}"]) + ")"
-        hay_expr = self.value(node.haystack, row)
-        if widen:
-            hay_expr = f"[_ts(x) for x in {hay_expr}]"
-        return "(" + " and ".join([*checks, f"({hay} := {hay_expr}) is not None and {needle} {test} {hay}"]) + ")"
+        hay, check = self.present(node.haystack, row, f"[_ts(x) for x in {self.value(node.haystack, row)}]"
+                                  if widen else None)
+        return "(" + " and ".join([*checks, f"{check} and {needle} {test} {hay}"]) + ")"
 
     def text(self, node: ast.TextOp, row: str, want: bool) -> str:
-        a, b = self.temp(), self.temp()
-        left = self.value(node.left, row)
+        a, checks = self.present(node.left, row)
         if node.op == ast.TextOpKind.MATCHES:
-            pattern = self.constant(re.compile(node.right.value))
+            pattern = self.constant(re.compile(node.right.value, runtime.REGEX_FLAGS))
             test = f"{pattern}.search({a}) is not None"
-            checks = f"({a} := {left}) is not None"
         else:
+            b, right = self.present(node.right, row)
             test = f"{b} in {a}" if node.op == ast.TextOpKind.CONTAINS else f"{a}.startswith({b})"
-            checks = f"({a} := {left}) is not None and ({b} := {self.value(node.right, row)}) is not None"
+            checks = f"{checks} and {right}"
         return f"({checks} and {'' if want else 'not '}({test}))"
 
     # -------------------------------------------------------------------- values
@@ -515,7 +524,7 @@ class _Generator:
                 id_source = self.schema.column("customers", "id").source
                 return self.once(("ntile", node), "V", {"V": lambda: (
                     f"_tile(P, {self.constant(node)}, {self.value(value, 'c')}, {self.true(among, 'c')}, "
-                    f"c.get({id_source!r}))")})
+                    f"{self.read('c', id_source)})")})
         if node.type == t.BOOL:
             return f"(True if {self.true(node, row)} else (False if {self.false(node, row)} else None))"
         raise InternalError(f"the memory backend cannot evaluate {type(node).__name__}", node.span)
@@ -550,7 +559,7 @@ class _Generator:
         if node.value is not None:
             value = self.value(node.value, var)
         elif node.column is not None:
-            value = f"{var}.get({self.schema.column(node.table, node.column).source!r})"
+            value = self.column(ast.Column(table=node.table, name=node.column), var)
         else:
             value = None
         if node.func in (ast.AggFunc.ANY, ast.AggFunc.NONE):

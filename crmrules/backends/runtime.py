@@ -10,6 +10,7 @@ that calls them (or inlines exactly what they do, where noted).
 from __future__ import annotations
 
 import operator
+import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -25,8 +26,22 @@ from crmrules.errors import DataError, EvaluationError, InternalError
 from crmrules.schema import Schema
 from crmrules.values import as_timestamp
 
+# `matches`: `\d`, `\w`, `\s` and `\b` are ASCII in every engine (RE2 and Java have them so; SQL
+# dialects spell them out, `SqlDialect.ascii_pattern`)
+REGEX_FLAGS = re.ASCII
+
 # the sentinel of a memoised value not computed yet in generated code
 UNSET = object()
+
+
+class WrongTypeError(DataError, TypeError):
+    """A field holds a value of another Python type than its column's: generated code raises it to take
+    the slow path (`prepare_customer` converts the value or names the field)."""
+
+
+def wrong_type():
+    """Raise WrongTypeError: called by the generated code's inline type checks."""
+    raise WrongTypeError("customer data of the wrong type for the engine: prepare it with prepare_customer")
 
 COMPARE = {ast.CompareOp.EQ: operator.eq, ast.CompareOp.NE: operator.ne, ast.CompareOp.LT: operator.lt,
            ast.CompareOp.LE: operator.le, ast.CompareOp.GT: operator.gt, ast.CompareOp.GE: operator.ge}

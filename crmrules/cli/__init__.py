@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from crmrules.cli import catalogue, rules
+from crmrules.cli import campaigns, catalogue, rules
 from crmrules.cli.common import CommandGroup
 
 
@@ -18,7 +18,7 @@ def main() -> None:
     """crmrules: segments and campaigns for e-commerce customers, in a small rule language."""
 
 
-for _command in (*rules.COMMANDS, *catalogue.COMMANDS):
+for _command in (*rules.COMMANDS, *catalogue.COMMANDS, *campaigns.COMMANDS):
     main.add_command(_command)
 
 __all__ = ["main"]

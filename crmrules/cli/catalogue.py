@@ -11,12 +11,24 @@ from pathlib import Path
 import click
 
 from crmrules.api import RuleSet, load, load_text
-from crmrules.cli.common import as_of_option, backend_option, data_option, format_option, rule_files, schema_option
+from crmrules.cli.common import (
+    as_of_option,
+    backend_option,
+    cell,
+    console,
+    data_option,
+    format_option,
+    rule_files,
+    schema_option,
+    show_warnings,
+)
 from crmrules.errors import CrmRulesError, UnknownNameError, did_you_mean
 
 
 def _rules(files: tuple[str, ...], schema: str | None) -> RuleSet:
-    return load(files, schema=schema) if files else load_text("", "<catalogue>", schema=schema)
+    rules = load(files, schema=schema) if files else load_text("", "<catalogue>", schema=schema)
+    show_warnings(rules.program.warnings)
+    return rules
 
 
 @click.command("attributes")
@@ -50,15 +62,14 @@ def _print_items(listed, output: str, title: str) -> None:
     if output == "json":
         click.echo(json.dumps([dataclasses.asdict(i) for i in listed], indent=2, ensure_ascii=False))
         return
-    from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{title} ({len(listed)})")
+    table = Table(title=cell(f"{title} ({len(listed)})"))
     for column in ("name", "kind", "group", "type", "meaning"):
         table.add_column(column)
     for item in listed:
-        table.add_row(item.name, item.kind, item.group, item.type, item.title)
-    Console().print(table)
+        table.add_row(*(cell(text) for text in (item.name, item.kind, item.group, item.type, item.title)))
+    console().print(table)
 
 
 @click.command("rfm")
@@ -82,11 +93,10 @@ def rfm_command(files, data, backend, as_of, output, schema) -> None:
     if output == "json":
         click.echo(json.dumps(report, indent=2, default=str))
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    console.print(f"RFM over {report['scored']:,} customers with a paid order ({report['customers']:,} in all)")
+    out = console()
+    out.print(cell(f"RFM over {report['scored']:,} customers with a paid order ({report['customers']:,} in all)"))
     scores = Table(title="cut points: the values each score covers")
     scores.add_column("score", justify="right")
     for label in ("R: days since last order", "F: paid orders", "M: paid spend"):
@@ -97,13 +107,13 @@ def rfm_command(files, data, backend, as_of, output, schema) -> None:
             cut = report["scores"][key].get(str(score))
             cells.append(f"{_plain(cut['min'])}–{_plain(cut['max'])} ({cut['customers']:,})" if cut else "—")
         scores.add_row(str(score), *cells)
-    console.print(scores)
+    out.print(scores)
     classes = Table(title="classes")
     classes.add_column("class")
     classes.add_column("customers", justify="right")
     for name, count in report["classes"].items():
-        classes.add_row(name, f"{count:,}")
-    console.print(classes)
+        classes.add_row(cell(name), f"{count:,}")
+    out.print(classes)
 
 
 def _plain(value) -> str:
@@ -156,8 +166,7 @@ def profile_command(files, segment, vs, data, backend, as_of, output, output_fil
     warnings: list[str] = []
     with progress("profiling"):
         profile = rules.profile(data, segment, vs=vs, backend=backend, as_of=as_of, warnings=warnings)
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
+    show_warnings(warnings)
     if output == "json":
         text = json.dumps(profile, indent=2, ensure_ascii=False) + "\n"
     elif output == "html":
@@ -170,10 +179,8 @@ def profile_command(files, segment, vs, data, backend, as_of, output, output_fil
         if output_file is None:
             print_profile(profile)
             return
-        from rich.console import Console
-
         with Path(output_file).open("w", encoding="utf-8") as handle:
-            print_profile(profile, Console(file=handle, width=120))
+            print_profile(profile, console(file=handle, width=120))
         return
     if output_file is None:
         click.echo(text, nl=False)

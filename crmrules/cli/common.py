@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import traceback
+import unicodedata
 from collections.abc import Callable
 from contextlib import contextmanager
 from decimal import Decimal
@@ -24,6 +26,27 @@ EXIT_OK = 0
 EXIT_USER_ERROR = 1
 EXIT_USAGE_ERROR = 2  # click's own
 EXIT_INTERNAL_ERROR = 3
+EXIT_CLOSED_PIPE = 141  # what a shell reports for a process ended by SIGPIPE (128 + 13), as `yes | head` gives
+
+# `scheme://user:password@host` and `password=...` (a libpq keyword string): the password is never shown
+_PASSWORDS = (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*:/+[^\s:/@]*:)[^\s@/]*@"), re.compile(r"(?i)\b(password=)\S+"))
+
+
+def mask_passwords(text: str) -> str:
+    """`text` with the password of every URL (and libpq `password=`) replaced by `***`."""
+    text = _PASSWORDS[0].sub(r"\1***@", text)
+    return _PASSWORDS[1].sub(r"\1***", text)
+
+
+def say(text: str) -> None:
+    """One message on stderr, passwords masked."""
+    click.echo(mask_passwords(text), err=True)
+
+
+def show_warnings(warnings) -> None:
+    """Print rule warnings (`RuleWarning`, rendered like errors) or data warnings (strings) on stderr."""
+    for warning in warnings:
+        say(warning.render() if isinstance(warning, CrmRulesError) else f"warning: {warning}")
 
 
 @contextmanager
@@ -31,12 +54,14 @@ def reporting_errors():
     """Render crmrules errors for people and exit 1; never show a traceback for a user mistake."""
     try:
         yield
+    except BrokenPipeError:
+        _closed_pipe()
     except InternalError as error:
         _internal(error)
     except CrmRulesError as error:
-        click.echo(error.render(), err=True)
+        say(error.render())
         count = len(getattr(error, "errors", [error]))
-        click.echo(f"{count} error{'s' if count != 1 else ''}", err=True)
+        say(f"{count} error{'s' if count != 1 else ''}")
         sys.exit(EXIT_USER_ERROR)
     except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
         raise
@@ -44,8 +69,19 @@ def reporting_errors():
         _internal(error)
 
 
+def _closed_pipe() -> None:
+    # the reader went away (`crmrules attributes | head -1`): nothing more can be shown, and Python's own
+    # flush of stdout at exit would fail again, so stdout points at /dev/null from here on
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(EXIT_CLOSED_PIPE)
+
+
 def _internal(error: Exception) -> None:
-    click.echo(f"internal error: {error} (a bug in crmrules; please report it with the rule file)", err=True)
+    say(f"internal error: {error} (a bug in crmrules; please report it with the rule file)")
     if os.environ.get("CRMRULES_DEBUG"):
         traceback.print_exception(error)
     sys.exit(EXIT_INTERNAL_ERROR)
@@ -57,6 +93,46 @@ class CommandGroup(click.Group):
     def invoke(self, ctx: click.Context):
         with reporting_errors():
             return super().invoke(ctx)
+
+    def main(self, *args, **kwargs):
+        """click's main, with a pipe closed by the reader (even while help is printed) ending quietly."""
+        with reporting_errors():
+            return super().main(*args, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------- terminal output
+def printable(text: object) -> str:
+    """`text` with control and other invisible characters written as escapes (`\\x1b`): a name or title
+    never moves the cursor, rings the bell or colours the terminal."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch.encode("unicode_escape").decode("ascii")
+                   if unicodedata.category(ch)[0] == "C" or unicodedata.category(ch) in ("Zl", "Zp") else ch
+                   for ch in text)
+
+
+def cell(text: object):
+    """A table cell or title showing `text` as it is: never read as rich markup, control characters escaped."""
+    from rich.text import Text
+
+    return Text(printable(text))
+
+
+def console(**options):
+    """A rich Console for stdout; when stdout is not a terminal, wide enough that no name is ever cut."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich's own exits 1; a closed pipe ends every command the same quiet way
+            self.quiet = True
+            _closed_pipe()
+
+    file = options.get("file") or sys.stdout
+    if "width" not in options and not file.isatty():
+        options["width"] = 10_000
+    return _Console(**options)
 
 
 class DialectName(click.ParamType):
@@ -110,11 +186,57 @@ def format_option(*choices: str) -> Callable:
 def read_json(name: str):
     """A JSON file (or stdin for `-`), with numbers that have a fraction read as Decimal."""
     try:
-        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
     except OSError as error:
         raise DataError(f"cannot read {name}: {error.strerror}") from None
+    text = decode_utf8(raw, name)
     try:
         # money stays exact: JSON numbers with a fraction become Decimal, not float
         return json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as error:
         raise DataError(f"{name}:{error.lineno}:{error.colno}: malformed JSON: {error.msg}") from None
+
+
+def decode_utf8(raw: bytes, name: str, code: str | None = None) -> str:
+    """The text of a file's bytes; DataError naming the file and the first byte that is not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{name}: not UTF-8 text (byte {error.start}: {raw[error.start]:#04x})", None,
+                        "save the file as UTF-8", code=code) from None
+
+
+def read_bytes(name: str) -> bytes:
+    """A file's bytes; a CrmRulesError naming it when it cannot be read."""
+    try:
+        return Path(name).read_bytes()
+    except OSError as error:
+        raise CrmRulesError(f"cannot read {name}: {error.strerror}", code="E0001") from None
+
+
+def replace_file(name: str, text: str) -> None:
+    """Replace a file's content at once: written to a temporary file beside it (same permissions), then
+    renamed over it, so a failure leaves the old file whole and no temporary file behind."""
+    import stat
+    import tempfile
+
+    target = Path(os.path.realpath(name))  # through a symbolic link: the link stays a link
+    data = text.encode("utf-8")
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as error:
+        raise CrmRulesError(f"cannot write {name}: {error.strerror}", code="E0001") from None
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise CrmRulesError(f"cannot write {name}: {error.strerror}", code="E0001") from None
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -4,32 +4,63 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
-from crmrules.api import load
+from crmrules.api import RuleSet, load
 from crmrules.cli.common import (
     EXIT_USER_ERROR,
     as_of_option,
     backend_option,
+    cell,
+    console,
     data_option,
     dialect_option,
     format_option,
+    printable,
     read_json,
     rule_files,
     schema_option,
+    show_warnings,
 )
 from crmrules.context import evaluation_context
-from crmrules.errors import CrmRulesError, DataError
+from crmrules.errors import DataError, EvaluationError
+
+RANK_HINT = "rank against your customer base: add --data PATH (a data directory, database file or URL)"
+optional_data = click.option("--data", "data", default=None,
+                             help="A data directory (CSV, Parquet, JSON lines), a DuckDB or SQLite file, "
+                                  "or a PostgreSQL URL.")
+
+
+def checked(files: tuple[str, ...], schema: str | None) -> RuleSet:
+    """The rule files loaded and checked, their warnings printed on stderr."""
+    rule_set = load(files, schema=schema)
+    show_warnings(rule_set.program.warnings)
+    return rule_set
+
+
+def ranking_hint(error: EvaluationError) -> EvaluationError:
+    """The error of a rule that ranks customers with no customer base, telling the CLI's way to give one."""
+    if error.code == "E0602":
+        error.hint = RANK_HINT
+    return error
 
 
 @click.command("check")
 @rule_files()
+@optional_data
+@backend_option()
 @schema_option
-def check_command(files: tuple[str, ...], schema: str | None) -> None:
-    """Parse and type-check rule files; report every error at once."""
+def check_command(files: tuple[str, ...], data: str | None, backend: str | None, schema: str | None) -> None:
+    """Parse and type-check rule files; report every error at once.
+
+    With --data, the values the data holds in open columns (e.g. event types) are known values too."""
     rules = load(files, schema=schema)
+    if data is not None:
+        warnings: list[str] = []
+        rules = rules.learning(data, backend=backend, warnings=warnings)
+        show_warnings(warnings)
+    show_warnings(rules.program.warnings)
     click.echo(f"ok: {len(rules.segments)} segments, {len(rules.attributes)} attributes, "
                f"{len(rules.campaigns)} campaigns, {sum(len(t.cases) for t in rules.program.tests)} tests")
 
@@ -37,51 +68,70 @@ def check_command(files: tuple[str, ...], schema: str | None) -> None:
 @click.command("fmt")
 @rule_files()
 @click.option("--check", "check_only", is_flag=True, help="Change nothing; exit 1 if a file is not formatted.")
-def fmt_command(files: tuple[str, ...], check_only: bool) -> None:
-    """Rewrite rule files in the canonical layout, keeping their comments."""
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Change nothing; print a unified diff of what would change; exit 1 if a file would change.")
+@click.option("--width", type=click.IntRange(40, 1000), default=100, show_default=True,
+              help="Break longer lines at `and` / `or`.")
+def fmt_command(files: tuple[str, ...], check_only: bool, show_diff: bool, width: int) -> None:
+    """Rewrite rule files in the canonical layout, keeping their comments.
+
+    A file is replaced at once (written beside it, then renamed): never left half written."""
+    import difflib
+
+    from crmrules.cli.common import decode_utf8, read_bytes, replace_file
     from crmrules.formatter import format_source
 
     unformatted = []
     for name in files:
-        try:
-            text = Path(name).read_text(encoding="utf-8")
-        except OSError as error:
-            raise CrmRulesError(f"cannot read {name}: {error.strerror}", code="E0001") from None
-        formatted = format_source(text, name)
-        if formatted != text:
-            unformatted.append(name)
-            if not check_only:
-                Path(name).write_text(formatted, encoding="utf-8")
-                click.echo(f"formatted {name}")
-    if check_only and unformatted:
-        for name in unformatted:
-            click.echo(f"would reformat {name}", err=True)
+        text = decode_utf8(read_bytes(name), name, code="E0001")
+        formatted = format_source(text, name, width=width)
+        if formatted == text:
+            continue
+        unformatted.append(name)
+        if show_diff:
+            click.echo("".join(difflib.unified_diff(text.splitlines(keepends=True),
+                                                    formatted.splitlines(keepends=True), name, name)), nl=False)
+        elif not check_only:
+            replace_file(name, formatted)
+            click.echo(f"formatted {name}")
+    if (check_only or show_diff) and unformatted:
+        if check_only:
+            for name in unformatted:
+                click.echo(f"would reformat {name}", err=True)
         sys.exit(EXIT_USER_ERROR)
 
 
 @click.command("eval")
-@click.argument("rules", type=click.Path(dir_okay=False))
+@rule_files()
 @click.option("--segment", "segment_name", required=True, help="The segment to evaluate.")
 @click.option("--customer", "customer_file", required=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="A JSON file with one customer (or a list of them), with `orders` and `events`.")
+@optional_data
 @as_of_option
 @schema_option
-def eval_command(rules: str, segment_name: str, customer_file: str, as_of: str | None, schema: str | None) -> None:
-    """Say whether a customer is in a segment, with the in-memory engine."""
+def eval_command(files: tuple[str, ...], segment_name: str, customer_file: str, data: str | None,
+                 as_of: str | None, schema: str | None) -> None:
+    """Say whether a customer is in a segment, with the in-memory engine.
+
+    Rules that rank customers (`ntile`, the RFM scores) rank them against the customer base of --data."""
     from crmrules.backends.customer_data import prepare_customer
 
-    rule_set = load(rules, schema=schema)
+    rule_set = checked(files, schema)
     segment = rule_set.segment(segment_name)
     ctx = evaluation_context(as_of, rule_set.schema)
-    data = read_json(customer_file)
-    customers = data if isinstance(data, list) else [data]
+    data_of = read_json(customer_file)
+    customers = data_of if isinstance(data_of, list) else [data_of]
     prepared = [prepare_customer(c, rule_set.schema) if isinstance(c, dict) else c for c in customers]
+    population = rule_set.population(data, ctx.as_of, segments=[segment_name]) if data is not None else None
     for index, customer in enumerate(prepared):
         if not isinstance(customer, dict):
             raise DataError(f"{customer_file}: item {index} is not a customer object")
-        verdict = "true" if segment.matches(customer, ctx.instant) else "false"
-        if isinstance(data, list):
-            click.echo(f"{customer.get('id', index)}\t{verdict}")
+        try:
+            verdict = "true" if segment.matches(customer, ctx.instant, population=population) else "false"
+        except EvaluationError as error:
+            raise ranking_hint(error) from None
+        if isinstance(data_of, list):
+            click.echo(f"{printable(customer.get('id', index))}\t{verdict}")
         else:
             click.echo(verdict)
 
@@ -93,39 +143,58 @@ def eval_command(rules: str, segment_name: str, customer_file: str, as_of: str |
 @as_of_option
 @click.option("--segment", "segment_names", multiple=True, help="Only these segments (repeatable).")
 @format_option("table", "json", "csv")
-@click.option("--members", is_flag=True, help="List member ids (json), not only counts.")
+@click.option("--members", is_flag=True, help="List member ids (json; csv always lists them).")
 @schema_option
 def run_command(files, data, backend, as_of, segment_names, output, members, schema) -> None:
-    """Evaluate segments on a whole customer base."""
+    """Evaluate segments on a whole customer base.
+
+    --format csv: with one --segment, its member ids; otherwise one row per customer and a true/false
+    column per segment."""
     from crmrules.progress import progress
 
-    rule_set = load(files, schema=schema)
-    if output == "csv" and len(segment_names) != 1:
-        raise click.UsageError("--format csv lists the members of exactly one --segment")
+    if members and output == "table":
+        raise click.UsageError("--members lists ids with --format json or csv; the table shows counts")
+    rule_set = checked(files, schema)
     with progress("evaluating segments"):
         result = rule_set.run(data, backend=backend, as_of=as_of, segments=list(segment_names) or None)
-    for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        everyone = None
+        if output == "csv" and len(segment_names) != 1:
+            # every existing customer, members of no segment included: the ids of any attribute's values
+            everyone = sorted(rule_set.values(data, ["order_count"], backend=backend, as_of=result.as_of))
+    show_warnings(result.warnings)
     if output == "json":
         segments = {name: ({"count": len(ids), "members": ids} if members else {"count": len(ids)})
                     for name, ids in result.members.items()}
         click.echo(json.dumps({"as_of": result.as_of.isoformat(), "segments": segments}, indent=2))
     elif output == "csv":
-        click.echo("customer_id")
-        for customer_id in result.members[segment_names[0]]:
-            click.echo(customer_id)
+        _write_csv(result.members, everyone)
     else:
-        from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"segments as of {result.as_of.isoformat()}")
+        table = Table(title=cell(f"segments as of {result.as_of.isoformat()}"))
         table.add_column("segment")
         table.add_column("title")
         table.add_column("members", justify="right")
         titles = dict(rule_set.segments)
         for name, ids in result.members.items():
-            table.add_row(name, titles.get(name) or "", f"{len(ids):,}")
-        Console().print(table)
+            table.add_row(cell(name), cell(titles.get(name) or ""), f"{len(ids):,}")
+        console().print(table)
+
+
+def _write_csv(members: dict[str, list[str]], everyone: list[str] | None) -> None:
+    import csv
+
+    writer = csv.writer(click.get_text_stream("stdout"), lineterminator="\n")
+    if everyone is None:
+        [ids] = members.values()
+        writer.writerow(["customer_id"])
+        writer.writerows([customer_id] for customer_id in ids)
+        return
+    names = list(members)
+    sets = [set(members[name]) for name in names]
+    writer.writerow(["customer_id", *names])
+    for customer_id in everyone:
+        writer.writerow([customer_id, *("true" if customer_id in ids else "false" for ids in sets)])
 
 
 @click.command("sql")
@@ -138,7 +207,7 @@ def sql_command(files, segment_names, dialect, as_of, schema) -> None:
     """Print the SQL that selects a segment's members (or, for several, one fused query)."""
     from crmrules.backends.sql import members_query, segments_query
 
-    rule_set = load(files, schema=schema)
+    rule_set = checked(files, schema)
     names = list(segment_names) or [name for name, _ in rule_set.segments]
     program = rule_set.program_for(segments=names)
     ctx = evaluation_context(as_of, rule_set.schema)
@@ -150,11 +219,17 @@ def sql_command(files, segment_names, dialect, as_of, schema) -> None:
 
 @click.command("test")
 @rule_files()
+@optional_data
 @schema_option
-def test_command(files: tuple[str, ...], schema: str | None) -> None:
-    """Run the `test` blocks of rule files."""
-    rule_set = load(files, schema=schema)
-    results = rule_set.run_tests()
+def test_command(files: tuple[str, ...], data: str | None, schema: str | None) -> None:
+    """Run the `test` blocks of rule files (cases without `as of`: today in the store's time zone).
+
+    Rules that rank customers (`ntile`, the RFM scores) rank them against the customer base of --data."""
+    rule_set = checked(files, schema)
+    try:
+        results = rule_set.run_tests(data=data)
+    except EvaluationError as error:
+        raise ranking_hint(error) from None
     failed = [r for r in results if not r.passed]
     for result in failed:
         where = ""

@@ -32,12 +32,14 @@ class SqlBackend:
     def members(self, program: Program, handle: SqlHandle, segments: Sequence[str],
                 ctx: EvaluationContext) -> dict[str, list[str]]:
         """The sorted ids of each segment's members, from one fused query."""
+        program = handle.fitted(program)  # the source's own schema (dispatch.fit_schema)
         sql = render(segments_select(program, segments, self.dialect, ctx), self.dialect, pretty=False)
         return collect(fetch(handle.kind, handle.connection, sql), list(segments))
 
     def values(self, program: Program, handle: SqlHandle, names: Sequence[str],
                ctx: EvaluationContext) -> dict[str, dict[str, object]]:
         """The named attributes of every existing customer: {id: {name: value}}."""
+        program = handle.fitted(program)  # the source's own schema (dispatch.fit_schema)
         exprs = [program.attributes[name].body for name in names]
         tree = values_select(program, list(zip(names, exprs)), self.dialect, ctx)
         rows = fetch(handle.kind, handle.connection, render(tree, self.dialect, pretty=False))
@@ -48,6 +50,7 @@ class SqlBackend:
     def node_values(self, program: Program, handle: SqlHandle, customer_id: str, expr: ast.Expr,
                     ctx: EvaluationContext) -> dict[ast.Expr, object]:
         """The value of `expr` and of each customer-level sub-expression for one customer, from one query."""
+        program = handle.fitted(program)  # the source's own schema (dispatch.fit_schema)
         nodes = list(dict.fromkeys(customer_nodes(expr)))
         columns = [(f"n{index}", node) for index, node in enumerate(nodes)]
         tree = values_select(program, columns, self.dialect, ctx, customer_id=customer_id)
@@ -69,3 +72,24 @@ def customer_nodes(expr: ast.Expr) -> Iterator[ast.Expr]:
     for child in ast.children(expr):
         if isinstance(child, ast.Expr):
             yield from customer_nodes(child)
+
+
+def distinct_values(handle: SqlHandle, schema, table: str, column: str) -> set[str]:
+    """The distinct non-null values of a string column (our `table.column`, read under its source names),
+    e.g. the event types a data set holds; none when the source has no such table or column."""
+    from sqlglot import exp
+
+    from crmrules.backends.sql.dialect import ident
+    from crmrules.backends.sql.dialect import table as table_node
+    from crmrules.errors import EvaluationError
+
+    dialect = dialect_named(handle.kind)
+    spec = schema.table(table)
+    value = exp.Column(this=ident(spec.columns[column].source))
+    query = exp.select(value).distinct().from_(table_node(spec.source)).where(
+        exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null())))
+    try:
+        rows = fetch(handle.kind, handle.connection, render(query, dialect, pretty=False))
+    except EvaluationError:
+        return set()  # nothing to learn from a table or column the data does not have
+    return {str(row[0]) for row in rows}

@@ -1,8 +1,14 @@
-"""Load a data directory (CSV, Parquet or JSON lines per table) into a private in-memory DuckDB.
+"""Load a data directory (CSV, Parquet or JSON lines per table), or one file as the customers table, into a
+private in-memory DuckDB.
 
-CSV and JSON files are read once into typed tables; Parquet files stay where
-they are, behind typed views. Column types come from the schema; a value that
-does not convert is reported with its file, line and column.
+CSV and JSON-lines files are read as text, checked, and converted into typed
+tables; Parquet files stay where they are, behind typed views. Column types come
+from the schema. Nothing is read loosely: a value that does not convert exactly
+(a fraction in an int column, money past 6 decimal places, a year past 9999, a
+list that is not a JSON array) is an error naming its file, line and column, all
+of a file's reported together (up to `MAX_ERRORS`). Time-zone offsets move to the
+store's time zone, as they do for customer dicts (`customer_data.convert`).
+Paths are read literally: DuckDB would expand `*`, `?` and `[` as a glob.
 """
 
 from __future__ import annotations
@@ -15,12 +21,25 @@ from pathlib import Path
 import duckdb
 
 from crmrules import types as t
-from crmrules.errors import DataError
+from crmrules.errors import DataError, raise_all
 from crmrules.schema import Schema, TableSpec
 
 EXTENSIONS = (".csv", ".parquet", ".jsonl", ".ndjson", ".json")
+MAX_ERRORS = 20
 _SCALAR_TYPES = {t.Scalar.BOOL: "BOOLEAN", t.Scalar.INT: "BIGINT", t.Scalar.DECIMAL: "DECIMAL(38, 6)",
                  t.Scalar.STRING: "VARCHAR", t.Scalar.DATE: "DATE", t.Scalar.TIMESTAMP: "TIMESTAMP"}
+# the columns a table's rows are found by: a file without its key column would be read as rows of nobody
+KEYS = {"customers": "id", "orders": "customer_id", "events": "customer_id", "order_items": "order_id"}
+# what Python (and so every engine's answers) can hold
+_RANGE = {t.Scalar.DATE: ("DATE '0001-01-01'", "DATE '9999-12-31'"),
+          t.Scalar.TIMESTAMP: ("TIMESTAMP '0001-01-01 00:00:00'", "TIMESTAMP '9999-12-31 23:59:59.999999'")}
+# exact text of each scalar: anything a cast would round or guess at is refused instead
+_INT_TEXT = r"\s*[+-]?[0-9]+\s*"
+_DECIMAL_TEXT = r"\s*[+-]?([0-9]+(\.[0-9]{0,6}0*)?|\.[0-9]{1,6}0*)\s*"
+# a time of day followed by an offset (`+02:00`, `-0500`, `Z`): an aware timestamp
+_OFFSET = r"[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]*)?)?\s*([+-][0-9]{2}(:?[0-9]{2})?|[zZ])\s*$"
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+            "FLOAT", "DOUBLE", "DECIMAL")
 
 
 def duckdb_type(column_type: t.Type) -> str:
@@ -35,8 +54,13 @@ def quote(name: str) -> str:
 
 
 def literal(text: str) -> str:
-    """A DuckDB string literal (file paths only; rule values never reach SQL text)."""
+    """A DuckDB string literal (file paths and time-zone names only; rule values never reach SQL text)."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def file_literal(path: Path) -> str:
+    """A file path for DuckDB's readers, read literally: its glob characters each in a class of its own."""
+    return literal(re.sub(r"([\[*?])", r"[\1]", str(path)))
 
 
 @dataclass
@@ -48,27 +72,43 @@ class LoadedData:
     warnings: list[str] = field(default_factory=list)
 
 
+def table_files(directory: Path, source: str) -> list[Path]:
+    """The files of a directory holding one table: `source` with a known extension, in any case."""
+    return sorted(p for p in directory.iterdir()
+                  if p.is_file() and p.stem == source and p.suffix.lower() in EXTENSIONS)
+
+
 def load_directory(path: str | Path, schema: Schema) -> LoadedData:
     """Every table of the schema from `path`, typed; a missing file is an empty table."""
     directory = Path(path)
     if not directory.is_dir():
         raise DataError(f"{directory}: not a data directory", hint="give a directory of customers.csv, orders.csv, ...")
+    found = {spec.name: table_files(directory, spec.source) for spec in schema.tables.values()}
+    for name, files in found.items():
+        if len(files) > 1:
+            raise DataError(f"{directory}: {', '.join(p.name for p in files)} all hold table `{name}`",
+                            hint="keep one file per table")
+    return _load({name: files[0] for name, files in found.items() if files}, schema)
+
+
+def load_file(path: str | Path, schema: Schema) -> LoadedData:
+    """One CSV, Parquet or JSON-lines file as the customers table; every other table is empty."""
+    path = Path(path)
+    if path.suffix.lower() not in EXTENSIONS:
+        raise DataError(f"{path}: not a data file ({', '.join(EXTENSIONS)}) nor a database",
+                        hint="give a data directory, a CSV, Parquet or JSON-lines file, or a database")
+    return _load({"customers": path}, schema)
+
+
+def _load(files: dict[str, Path], schema: Schema) -> LoadedData:
     loaded = LoadedData(duckdb.connect())
     for spec in schema.tables.values():
-        found = [directory / f"{spec.source}{ext}" for ext in EXTENSIONS if (directory / f"{spec.source}{ext}").exists()]
-        if len(found) > 1:
-            raise DataError(f"{directory}: {', '.join(p.name for p in found)} all hold table `{spec.name}`",
-                            hint="keep one file per table")
-        if not found:
+        path = files.get(spec.name)
+        if path is None:
             _create_empty(loaded.connection, spec)
             continue
-        loaded.files[spec.name] = found[0]
-        if found[0].suffix == ".csv":
-            _load_csv(loaded, spec, found[0])
-        elif found[0].suffix == ".parquet":
-            _load_parquet(loaded, spec, found[0])
-        else:
-            _load_json_lines(loaded, spec, found[0])
+        loaded.files[spec.name] = path
+        _load_table(loaded, spec, path, schema.timezone)
     return loaded
 
 
@@ -77,72 +117,73 @@ def _create_empty(connection, spec: TableSpec) -> None:
     connection.execute(f"CREATE TABLE {quote(spec.source)} ({columns})")
 
 
-def _converted(expression: str, column_type: t.Type) -> str:
-    if column_type.is_list:
-        # lists in text files are JSON arrays: ["coat", "vip"]
-        return f"CAST(from_json({expression}, '[\"VARCHAR\"]') AS {duckdb_type(column_type)})"
-    return f"CAST({expression} AS {duckdb_type(column_type)})"
+def _load_table(loaded: LoadedData, spec: TableSpec, path: Path, zone: str) -> None:
+    """Read one file: raw rows numbered by line, checked, then converted into the table (or a view)."""
+    suffix = path.suffix.lower()
+    connection = loaded.connection
+    raw_name = quote(f"__raw_{spec.source}")
+    if suffix == ".parquet":
+        raw, line_offset = f"read_parquet({file_literal(path)})", 0
+        header = _describe(connection, raw, path, "Parquet")
+    elif suffix == ".csv":
+        header, line_offset = {name: "VARCHAR" for name in _csv_header(path)}, 1
+        # every column is read as text and converted by the schema, so a bad value can be named
+        columns = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in header)
+        raw = (f"read_csv({file_literal(path)}, header=true, auto_detect=false, delim=',', quote='\"', "
+               f"escape='\"', strict_mode=true, columns={{{columns}}})")
+    else:
+        names = _describe(connection, f"read_json({file_literal(path)}, format='newline_delimited')", path,
+                          "JSON lines")
+        # as text too: `42` and `"00042"` stay two ids, and 2.5 is not rounded into an int column
+        header, line_offset = {name: "VARCHAR" for name in names}, 0
+        columns = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in header)
+        raw = f"read_json({file_literal(path)}, format='newline_delimited', columns={{{columns}}})"
+    _check_key(spec, path, header)
+    numbered = f"SELECT row_number() OVER () + {line_offset} AS __line, * FROM {raw}"
+    if suffix == ".parquet":
+        # Parquet is read in place: a view, not a copy
+        relation = f"({numbered})"
+    else:
+        _run(connection, f"CREATE TEMP TABLE {raw_name} AS {numbered}", path)
+        relation = raw_name
+    _check_values(loaded, spec, path, relation, header, zone)
+    if spec.name == "customers":
+        _check_unique_ids(connection, spec, path, relation, header, zone)
+    select = _select_list(loaded, spec, path, header, zone)
+    kind = "VIEW" if suffix == ".parquet" else "TABLE"
+    _run(connection, f"CREATE {kind} {quote(spec.source)} AS SELECT {select} FROM {relation}", path)
+    if suffix != ".parquet":
+        connection.execute(f"DROP TABLE {raw_name}")
 
 
-def _load_csv(loaded: LoadedData, spec: TableSpec, path: Path) -> None:
-    with path.open(newline="", encoding="utf-8") as handle:
-        header = next(csv.reader(handle), None)
+def _csv_header(path: Path) -> list[str]:
+    try:
+        # utf-8-sig: a byte-order mark is not part of the first column's name
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), None)
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text (byte {error.start} of the header)",
+                        hint="save the file as UTF-8") from None
+    except csv.Error as error:
+        raise DataError(f"{path}:1: malformed header ({error})") from None
     if not header:
         raise DataError(f"{path}: the file is empty; a CSV file starts with a header row")
     if len(set(header)) != len(header):
         duplicate = next(name for name in header if header.count(name) > 1)
         raise DataError(f"{path}:1: column `{duplicate}` appears twice in the header")
-    # every column is read as text and converted by the schema, so a bad value can be named
-    columns = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in header)
-    raw = (f"read_csv({literal(str(path))}, header=true, auto_detect=false, delim=',', quote='\"', escape='\"', "
-           f"strict_mode=true, columns={{{columns}}})")
-    _typed_table(loaded, spec, path, raw, header, line_offset=1)
+    return header
 
 
-def _column_names(loaded: LoadedData, raw: str, path: Path, what: str) -> list[str]:
+def _describe(connection, raw: str, path: Path, what: str) -> dict[str, str]:
     try:
-        return [row[0] for row in loaded.connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()]
+        return {row[0]: row[1] for row in connection.execute(f"DESCRIBE SELECT * FROM {raw}").fetchall()}
     except duckdb.Error as error:
         raise DataError(f"{path}: not readable as {what}: {_first_line(error)}") from None
 
 
-def _load_json_lines(loaded: LoadedData, spec: TableSpec, path: Path) -> None:
-    raw = f"read_json({literal(str(path))}, format='newline_delimited')"
-    header = _column_names(loaded, raw, path, "JSON lines")
-    _typed_table(loaded, spec, path, raw, header, line_offset=0, text=False)
-
-
-def _load_parquet(loaded: LoadedData, spec: TableSpec, path: Path) -> None:
-    raw = f"read_parquet({literal(str(path))})"
-    header = _column_names(loaded, raw, path, "Parquet")
-    columns = _select_list(loaded, spec, path, header, text=False)
-    # Parquet is read in place: a view, not a copy
-    loaded.connection.execute(f"CREATE VIEW {quote(spec.source)} AS SELECT {columns} FROM {raw}")
-
-
-def _select_list(loaded: LoadedData, spec: TableSpec, path: Path, header: list[str], text: bool) -> str:
-    known = {c.source for c in spec.columns.values()}
-    extra = [name for name in header if name not in known]
-    if extra:
-        listed = ", ".join(f"`{name}`" for name in extra)
-        loaded.warnings.append(f"{path.name}: {listed} {'is' if len(extra) == 1 else 'are'} not in the schema of "
-                               f"{spec.name}; ignored (map {'it' if len(extra) == 1 else 'them'} with --schema)")
-    parts = []
-    for column in spec.columns.values():
-        if column.source in header:
-            source = quote(column.source)
-            expression = _converted(source, column.type) if text else f"CAST({source} AS {duckdb_type(column.type)})"
-        else:
-            expression = f"CAST(NULL AS {duckdb_type(column.type)})"
-        parts.append(f"{expression} AS {quote(column.source)}")
-    return ", ".join(parts)
-
-
-def _typed_table(loaded: LoadedData, spec: TableSpec, path: Path, raw: str, header: list[str],
-                 line_offset: int, text: bool = True) -> None:
-    columns = _select_list(loaded, spec, path, header, text)
+def _run(connection, sql: str, path: Path) -> None:
     try:
-        loaded.connection.execute(f"CREATE TABLE {quote(spec.source)} AS SELECT {columns} FROM {raw}")
+        connection.execute(sql)
     except duckdb.Error as error:
         message = str(error)
         line = re.search(r"CSV Error on Line: (\d+)", message)
@@ -152,33 +193,130 @@ def _typed_table(loaded: LoadedData, spec: TableSpec, path: Path, raw: str, head
             detail = f"expected {found.group(1)} fields, found {found.group(2)}" if found else _first_line(error)
             raise DataError(f"{path}:{line.group(1)}: malformed row ({detail})"
                             + (f": `{original.group(1)}`" if original else "")) from None
-        raise _conversion_error(loaded, spec, path, raw, header, line_offset, text) or \
-            DataError(f"{path}: {_first_line(error)}") from None
+        raise DataError(f"{path}: {_first_line(error)}") from None
 
 
-def _conversion_error(loaded, spec, path, raw, header, line_offset, text) -> DataError | None:
-    """Find the first value that does not convert, and name its line and column."""
-    numbered = f"(SELECT row_number() OVER () AS __line, * FROM {raw})"
+def _check_key(spec: TableSpec, path: Path, header: dict[str, str]) -> None:
+    key = KEYS.get(spec.name)
+    column = spec.columns.get(key) if key else None
+    if column is not None and column.source not in header:
+        raise DataError(f"{path}: no `{column.source}` column: every row of {spec.name} needs one",
+                        hint=f"name the column `{column.source}`, or map yours with --schema: "
+                             f"[tables.{spec.name}.columns] {key} = \"their_name\"")
+
+
+def _text(header: dict[str, str], name: str) -> bool:
+    return header[name] == "VARCHAR"
+
+
+def _converted(source: str, column_type: t.Type, text: bool, source_type: str, zone: str) -> str:
+    """SQL converting a raw column to the schema type (after `_bad` found no value it would misread)."""
+    target = duckdb_type(column_type)
+    if column_type.is_list:
+        # lists in text files are JSON arrays: ["coat", "vip"]
+        return f"CAST(from_json({source}, '[\"VARCHAR\"]') AS {target})" if text else f"CAST({source} AS {target})"
+    scalar = column_type.scalar
+    if scalar == t.Scalar.TIMESTAMP and text:
+        # an offset moves the instant to the store's zone; a naive time is already the store's
+        return (f"CASE WHEN regexp_matches({source}, {literal(_OFFSET)}) THEN "
+                f"timezone({literal(zone)}, CAST({source} AS TIMESTAMPTZ)) ELSE CAST({source} AS TIMESTAMP) END")
+    if scalar == t.Scalar.TIMESTAMP and source_type.startswith("TIMESTAMP WITH TIME ZONE"):
+        return f"timezone({literal(zone)}, {source})"
+    if text and scalar in (t.Scalar.INT, t.Scalar.DECIMAL):
+        return f"CAST(trim({source}) AS {target})"
+    return f"CAST({source} AS {target})"
+
+
+def _bad(source: str, column_type: t.Type, text: bool, source_type: str, zone: str) -> str | None:
+    """SQL true for a raw value that would not convert exactly; None when every value converts."""
+    if column_type.is_list:
+        if text:
+            # json_type raises on invalid JSON, and SQL need not short-circuit `or`
+            return f"CASE WHEN json_valid({source}) THEN json_type({source}) <> 'ARRAY' ELSE true END"
+        return f"TRY_CAST({source} AS {duckdb_type(column_type)}) IS NULL"
+    scalar = column_type.scalar
+    target = duckdb_type(column_type)
+    if scalar == t.Scalar.STRING:
+        return None
+    tried = f"TRY_CAST({source} AS {target})"
+    if scalar in (t.Scalar.DATE, t.Scalar.TIMESTAMP):
+        if scalar == t.Scalar.TIMESTAMP:
+            tried = _converted(source, column_type, text, source_type, zone).replace("CAST(", "TRY_CAST(")
+        low, high = _RANGE[scalar]
+        return f"{tried} IS NULL OR {tried} NOT BETWEEN {low} AND {high}"
+    if text and scalar == t.Scalar.INT:
+        return f"NOT regexp_full_match({source}, {literal(_INT_TEXT)}) OR TRY_CAST(trim({source}) AS {target}) IS NULL"
+    if text and scalar == t.Scalar.DECIMAL:
+        return (f"NOT regexp_full_match({source}, {literal(_DECIMAL_TEXT)}) "
+                f"OR TRY_CAST(trim({source}) AS {target}) IS NULL")
+    if scalar in (t.Scalar.INT, t.Scalar.DECIMAL) and source_type.startswith(_NUMERIC):
+        # a fraction in an int column, or a seventh decimal place, would be rounded by the cast
+        return f"{tried} IS NULL OR {tried} <> {source}"
+    return f"{tried} IS NULL"
+
+
+def _check_values(loaded: LoadedData, spec: TableSpec, path: Path, relation: str, header: dict[str, str],
+                  zone: str) -> None:
+    """Every value that would not convert exactly, by line and column, up to MAX_ERRORS; raised together."""
+    parts = []
     for column in spec.columns.values():
         if column.source not in header:
             continue
         source = quote(column.source)
-        if column.type.is_list and text:
-            bad = f"{source} IS NOT NULL AND NOT json_valid({source})"
+        bad = _bad(source, column.type, _text(header, column.source), header[column.source], zone)
+        if bad is not None:
+            parts.append(f"SELECT __line, {literal(column.source)} AS __column, CAST({source} AS VARCHAR) AS __value "
+                         f"FROM {relation} WHERE {source} IS NOT NULL AND ({bad})")
+    if not parts:
+        return
+    rows = loaded.connection.execute(
+        f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY __line, __column LIMIT {MAX_ERRORS + 1}").fetchall()
+    errors = []
+    for line, name, value in rows[:MAX_ERRORS]:
+        column_type = next(c.type for c in spec.columns.values() if c.source == name)
+        shown = value if len(value) < 60 else value[:57] + "..."
+        errors.append(DataError(f"{path}:{line}: column `{name}`: {shown!r} is not a {column_type}",
+                                hint=_type_hint(column_type)))
+    if len(rows) > MAX_ERRORS:
+        errors.append(DataError(f"{path}: more bad values not shown (the first {MAX_ERRORS} are above)"))
+    raise_all(errors)
+
+
+def _check_unique_ids(connection, spec: TableSpec, path: Path, relation: str, header: dict[str, str],
+                      zone: str) -> None:
+    """One row per customer: a repeated id would be both in and out of a segment on SQL engines."""
+    column = spec.columns["id"]
+    key = _converted(quote(column.source), column.type, _text(header, column.source), header[column.source], zone)
+    rows = connection.execute(
+        f"SELECT {key} AS id, list(__line ORDER BY __line) FROM {relation} WHERE {key} IS NOT NULL "
+        f"GROUP BY 1 HAVING count(*) > 1 ORDER BY min(__line) LIMIT {MAX_ERRORS}").fetchall()
+    raise_all([DataError(f"{path}:{lines[0]}: customer id `{value}` again on line{'s' if len(lines) > 2 else ''} "
+                         f"{', '.join(str(n) for n in lines[1:])}", hint="keep one row per customer", code="E0504") for value, lines in rows])
+
+
+def _select_list(loaded: LoadedData, spec: TableSpec, path: Path, header: dict[str, str], zone: str) -> str:
+    known = {c.source for c in spec.columns.values()}
+    extra = [name for name in header if name not in known]
+    if extra:
+        listed = ", ".join(f"`{name}`" for name in extra)
+        loaded.warnings.append(f"{path.name}: {listed} {'is' if len(extra) == 1 else 'are'} not in the schema of "
+                               f"{spec.name}; ignored (map {'it' if len(extra) == 1 else 'them'} with --schema)")
+    parts = []
+    for column in spec.columns.values():
+        if column.source in header:
+            expression = _converted(quote(column.source), column.type, _text(header, column.source),
+                                    header[column.source], zone)
         else:
-            bad = f"{source} IS NOT NULL AND TRY_CAST({source} AS {duckdb_type(column.type)}) IS NULL"
-        row = loaded.connection.execute(
-            f"SELECT __line, CAST({source} AS VARCHAR) FROM {numbered} WHERE {bad} ORDER BY __line LIMIT 1").fetchone()
-        if row is not None:
-            line, value = row
-            return DataError(f"{path}:{line + line_offset}: column `{column.source}`: {value!r} is not a "
-                             f"{column.type}", hint=_type_hint(column.type))
-    return None
+            expression = f"CAST(NULL AS {duckdb_type(column.type)})"
+        parts.append(f"{expression} AS {quote(column.source)}")
+    return ", ".join(parts)
 
 
 def _type_hint(column_type: t.Type) -> str | None:
-    return {t.TIMESTAMP: "timestamps look like 2026-01-31 09:30:00", t.DATE: "dates look like 2026-01-31",
-            t.BOOL: "use true or false", t.DECIMAL: "use a plain number such as 12.50",
+    return {t.TIMESTAMP: "timestamps look like 2026-01-31 09:30:00 (an offset such as +02:00 is allowed), "
+                         "years 1 to 9999",
+            t.DATE: "dates look like 2026-01-31, years 1 to 9999", t.BOOL: "use true or false",
+            t.DECIMAL: "use a plain number with at most 6 decimal places, such as 12.50",
             t.INT: "use a whole number"}.get(column_type, "lists are JSON arrays such as [\"a\", \"b\"]"
                                              if column_type.is_list else None)
 

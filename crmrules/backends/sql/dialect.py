@@ -93,6 +93,63 @@ def number(value: int | Decimal | str) -> exp.Expression:
     return exp.Literal.number(text)
 
 
+def places(value: exp.Expression) -> int:
+    """The most decimal places of any numeric literal in `value` (0 without one)."""
+    found = [len(lit.this.partition(".")[2]) for lit in value.find_all(exp.Literal) if lit.is_number]
+    return max(found, default=0)
+
+
+def int_literal(value: exp.Expression) -> int | None:
+    """The value of an integer literal (`3`, `-1` as a negation), else None."""
+    if isinstance(value, exp.Paren):
+        return int_literal(value.this)
+    if isinstance(value, exp.Neg):
+        inner = int_literal(value.this)
+        return None if inner is None else -inner
+    if isinstance(value, exp.Literal) and value.is_number and value.this.lstrip("-").isdigit():
+        return int(value.this)
+    return None
+
+
+# `\d`, `\w`, `\s` match ASCII only, in every engine (Python's re.ASCII; RE2 and Java agree, PostgreSQL's
+# follow the database's locale): each is spelled out as its ASCII set so no engine reads it its own way
+_ASCII_CLASSES = {"d": "0-9", "w": "A-Za-z0-9_", "s": " \\t\\n\\r\\f\\x0b"}
+
+
+def ascii_classes(pattern: str) -> str | None:
+    r"""`pattern` with `\d`, `\w`, `\s` (and their negations) written as explicit ASCII sets; None for a
+    negated class inside brackets (`[\W]`), which no set can spell."""
+    out, i, in_set = [], 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            escaped = pattern[i + 1]
+            body = _ASCII_CLASSES.get(escaped.lower())
+            if body is None:
+                out.append(pattern[i:i + 2])
+            elif in_set:
+                if escaped.isupper():
+                    return None
+                out.append(body)
+            else:
+                out.append(f"[{'^' if escaped.isupper() else ''}{body}]")
+            i += 2
+            continue
+        if ch == "[" and not in_set:
+            in_set = True
+            start = i + 1 + (pattern[i + 1:i + 2] == "^")
+            if pattern[start:start + 1] == "]":  # a `]` first in a set is itself
+                start += 1
+            out.append(pattern[i:start])
+            i = start
+            continue
+        if ch == "]" and in_set:
+            in_set = False
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 class SqlDialect:
     """Standard SQL; subclasses override what their engine spells or computes differently."""
 
@@ -122,9 +179,23 @@ class SqlDialect:
     def boolean(self, value: bool) -> exp.Expression:
         return exp.true() if value else exp.false()
 
-    def decimal_column(self, column: exp.Expression) -> exp.Expression:
-        """How a decimal column is read (SQLite scales it to an integer)."""
+    def decimal_column(self, column: exp.Expression, where: str = "") -> exp.Expression:
+        """How a decimal column (`where`: its table.column, for errors) is read (SQLite scales it to an integer)."""
         return column
+
+    def text_order(self, value: exp.Expression, value_type: t.Type) -> exp.Expression:
+        """A value compared or sorted as the language orders it: strings by code point. Engines that
+        compare bytes need nothing (PostgreSQL follows the database's collation: `COLLATE "C"`)."""
+        return value
+
+    def change_case(self, value: exp.Expression, upper: bool) -> exp.Expression:
+        """`upper(value)` or `lower(value)` with Unicode's case mapping, as Python's str.upper/lower."""
+        return exp.Upper(this=value) if upper else exp.Lower(this=value)
+
+    def exact(self, value: exp.Expression, value_type: t.Type) -> exp.Expression:
+        """An arithmetic result of `value_type`, refused where the engine would silently lose exactness
+        (SQLite past its integers); other engines raise on overflow themselves."""
+        return value
 
     def int_as_decimal(self, value: exp.Expression) -> exp.Expression:
         """An integer used where a decimal is expected."""
@@ -179,7 +250,14 @@ class SqlDialect:
                       expression=prefix)
 
     def regex_search(self, value: exp.Expression, pattern: str, node: ast.Node) -> exp.Expression:
-        return exp.RegexpLike(this=value, expression=exp.Literal.string(pattern))
+        return exp.RegexpLike(this=value, expression=exp.Literal.string(self.ascii_pattern(pattern, node)))
+
+    def ascii_pattern(self, pattern: str, node: ast.Node) -> str:
+        """The pattern with its character classes spelled as ASCII sets (see `ascii_classes`)."""
+        rewritten = ascii_classes(pattern)
+        if rewritten is None:
+            raise self.unsupported("a negated class (\\W, \\S, \\D) inside brackets", node)
+        return rewritten
 
     def read(self, value, value_type: t.Type):
         """A value as the engine returned it, in the memory engine's Python representation."""

@@ -112,7 +112,9 @@ class ExpressionCompiler:
         """A column of the row in scope, read in the engine's representation of its type."""
         column = self.schema.column(table_name, name)
         ref = col(column.source, ROW_ALIAS[table_name])
-        return self.dialect.decimal_column(ref) if column.type == t.DECIMAL else ref
+        if column.type != t.DECIMAL:
+            return ref
+        return self.dialect.decimal_column(ref, f"{table_name}.{name}")
 
     def flag(self, condition: ast.Expr) -> exp.Expression:
         """A condition as a definite boolean, unknown counting as false: a segment's membership."""
@@ -159,6 +161,8 @@ class ExpressionCompiler:
                 return paren(and_(a, exp.Not(this=b)))
             case ast.Compare(op=op, left=left, right=right):
                 a, b = self.pair(left, right, scope)
+                if op not in (ast.CompareOp.EQ, ast.CompareOp.NE):  # (a deterministic collation's `=` is byte-wise)
+                    a = self.dialect.text_order(a, left.type)
                 return _COMPARE[op](this=a, expression=b)
             case ast.IsNull(operand=op, negated=negated):
                 value = self.expr(op, scope)
@@ -236,7 +240,7 @@ class ExpressionCompiler:
         if node.op == ast.ArithOp.MOD:
             return d.modulo(a, b)
         operator = exp.Add if node.op == ast.ArithOp.ADD else exp.Sub
-        return paren(operator(this=a, expression=b))
+        return paren(d.exact(operator(this=a, expression=b), node.type))
 
     def as_decimal(self, value: exp.Expression, value_type: t.Type) -> exp.Expression:
         """An int value used where a decimal is expected."""
@@ -303,7 +307,8 @@ class ExpressionCompiler:
         """The customer's top value, from a CTE of its own: one row per customer."""
         found = self.needs.tops.get(node)
         if found is None:
-            value = self.row_value(node)
+            # ties go to the smallest value: by code point
+            value = self.dialect.text_order(self.row_value(node), node.type)
             weight = self.expr(node.by, node.table) if node.by is not None else number(1)
             condition = self.expr(node.where, node.table) if node.where is not None else None
             found = self.needs.tops[node] = Top(f"top{len(self.needs.tops)}", value, weight, condition)
@@ -341,9 +346,9 @@ class ExpressionCompiler:
             case ast.AggFunc.SUM:
                 return exp.Sum(this=only_where(value))
             case ast.AggFunc.MIN:
-                return exp.Min(this=only_where(value))
+                return exp.Min(this=self.dialect.text_order(only_where(value), node.type))
             case ast.AggFunc.MAX:
-                return exp.Max(this=only_where(value))
+                return exp.Max(this=self.dialect.text_order(only_where(value), node.type))
             case ast.AggFunc.ANY | ast.AggFunc.NONE:
                 hit = case_when(condition, number(1), otherwise=number(0)) if condition is not None else number(1)
                 return exp.Max(this=hit)
@@ -362,7 +367,7 @@ class ExpressionCompiler:
             population = self.needs.populations[node.among] = Population(alias, among, False, driver)
         tile = population.tiles.get(node)
         if tile is None:
-            value = self.expr(node.value, "customers")
+            value = self.dialect.text_order(self.expr(node.value, "customers"), node.value.type)
             tile = population.tiles[node] = Tile(node.buckets, value, f"t{len(population.tiles)}",
                                                  never_null(node.value, self.program.attributes))
             population.ranks_rowless = population.ranks_rowless or may_rank_without_rows(

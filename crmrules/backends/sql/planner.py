@@ -260,7 +260,8 @@ class QueryPlanner:
             windows = []
             for tile in population.tiles.values():
                 # ties go by id, so every engine (and memory) deals the same customers into each tile
-                order = exp.Order(expressions=[exp.Ordered(this=tile.value.copy()), exp.Ordered(this=key.copy())])
+                tie = self.dialect.text_order(key.copy(), self.program.schema.column("customers", "id").type)
+                order = exp.Order(expressions=[exp.Ordered(this=tile.value.copy()), exp.Ordered(this=tie)])
                 ntile = exp.Anonymous(this="NTILE", expressions=[number(tile.buckets)])
                 if tile.never_null:
                     windows.append(exp.alias_(exp.Window(this=ntile, order=order), ident(tile.column), copy=False))

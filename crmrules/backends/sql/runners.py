@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote as url_quote
+
+from sqlglot import exp
 
 from crmrules.errors import DataError, EvaluationError
+
+if TYPE_CHECKING:
+    from crmrules.compiler.pipeline import Program
+    from crmrules.schema import Schema
 
 Members = dict[str, list[str]]
 
@@ -18,6 +26,15 @@ class SqlHandle:
 
     kind: str
     connection: object
+    # the schema fitted to this source (`dispatch.fit_schema`): without the time columns it lacks and no rule
+    # reads, so visibility leaves them out; None when the source has every column
+    schema: Schema | None = None
+
+    def fitted(self, program: Program) -> Program:
+        """The program to plan queries for this source with: its schema fitted to the source's columns."""
+        if self.schema is None or self.schema is program.schema:
+            return program
+        return replace(program, schema=self.schema)
 
 
 def collect(rows, segments: list[str]) -> Members:
@@ -44,9 +61,13 @@ def fetch(kind: str, connection, sql: str) -> list[tuple]:
         except psycopg.Error as error:
             raise _engine_error("PostgreSQL", error) from None
     if kind == "sqlite":
+        _sqlite_failures.pop(id(connection), None)
         try:
             return connection.execute(sql).fetchall()
         except sqlite3.Error as error:
+            failure = _sqlite_failures.pop(id(connection), None)
+            if failure is not None:  # a registered function refused a value: its own error, not SQLite's
+                raise failure from None
             raise _engine_error("SQLite", error) from None
     import duckdb
 
@@ -58,14 +79,31 @@ def fetch(kind: str, connection, sql: str) -> list[tuple]:
 
 def sqlite_connection(path: str | Path) -> sqlite3.Connection:
     """A read-only SQLite connection with Python's REGEXP, lower and upper, as the memory engine has them."""
-    connection = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    # a URI, percent-escaped, so `#` and `?` in a file name are part of it; mode=ro never creates a file
+    uri = "file:" + url_quote(str(Path(path).absolute()), safe="/") + "?mode=ro"
+    connection = sqlite3.connect(uri, uri=True)
     prepare_sqlite(connection)
     return connection
 
 
+# the error a registered function raised, by connection: SQLite passes on only "user-defined function
+# raised exception", so `fetch` raises the recorded one instead
+_sqlite_failures: dict[int, Exception] = {}
+
+
 def prepare_sqlite(connection: sqlite3.Connection) -> None:
     """Register the functions the SQLite dialect relies on."""
+    from crmrules.backends.sql.dialects.sqlite import money_functions
+
     cache: dict[str, re.Pattern] = {}
+    key = id(connection)
+
+    def fail(error: Exception) -> None:
+        _sqlite_failures[key] = error
+        raise error
+
+    for name, (arity, function) in money_functions(fail).items():
+        connection.create_function(name, arity, function, deterministic=True)
 
     def regexp(pattern, value):
         if pattern is None or value is None:
@@ -88,6 +126,63 @@ def connect_postgres(url: str):
         return psycopg.connect(url, connect_timeout=10)
     except psycopg.Error as error:
         raise DataError(f"cannot connect to PostgreSQL: {str(error).strip().splitlines()[0]}") from None
+
+
+# each engine's tables (and views) and their columns, in the schemas a query's unqualified names reach
+_COLUMNS_SQL = {
+    "duckdb": "SELECT table_name, column_name FROM information_schema.columns "
+              "WHERE table_catalog = current_database() AND table_schema = current_schema()",
+    "sqlite": "SELECT m.name, p.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p "
+              "WHERE m.type IN ('table', 'view')",
+    "postgres": "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = ANY(current_schemas(false))",
+}
+
+
+def source_columns(handle: SqlHandle) -> dict[str, set[str]] | None:
+    """Table name -> column names of the database behind `handle` (lower case where the engine ignores
+    case); None for an engine that is not asked (Spark)."""
+    sql = _COLUMNS_SQL.get(handle.kind)
+    if sql is None:
+        return None
+    folded = handle.kind != "postgres"
+    found: dict[str, set[str]] = {}
+    for table_name, column in fetch(handle.kind, handle.connection, sql):
+        if folded:
+            table_name, column = table_name.lower(), column.lower()
+        found.setdefault(table_name, set()).add(column)
+    return found
+
+
+def repeated_ids(handle: SqlHandle, table_name: str, column: str, limit: int = 20) -> list[tuple[str, int]]:
+    """Customer ids that appear on more than one row of the customers table, with their counts."""
+    from crmrules.backends.sql import dialect_named, render
+
+    key = exp.column(column, quoted=True)
+    count = exp.Count(this=exp.Star())
+    query = (exp.select(key, count).from_(exp.Table(this=exp.to_identifier(table_name, quoted=True)))
+             .where(exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null())))
+             .group_by(key.copy()).having(exp.GT(this=count.copy(), expression=exp.Literal.number(1)))
+             .order_by(key.copy()).limit(limit))
+    return fetch(handle.kind, handle.connection, render(query, dialect_named(handle.kind), pretty=False))
+
+
+def create_empty_view(handle: SqlHandle, spec) -> None:
+    """A temporary, empty view standing for a table the database lacks and no rule reads (DuckDB, SQLite:
+    a temporary view lives in the connection, never in the database file)."""
+    from crmrules.backends.sql import dialect_named, render
+    from crmrules.backends.sql.datadir import duckdb_type
+
+    def null(column) -> exp.Expression:
+        if handle.kind != "duckdb":
+            return exp.Null()
+        return exp.Cast(this=exp.Null(), to=exp.DataType.build(duckdb_type(column.type), dialect="duckdb"))
+
+    select = exp.select(*(exp.alias_(null(c), exp.to_identifier(c.source, quoted=True))
+                          for c in spec.columns.values())).where(exp.false())
+    create = exp.Create(this=exp.Table(this=exp.to_identifier(spec.source, quoted=True)), kind="VIEW",
+                        expression=select, properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
+    handle.connection.execute(render(create, dialect_named(handle.kind), pretty=False))
 
 
 def _engine_error(engine: str, error: Exception) -> EvaluationError:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, and_, call, case_when, cast, number, paren
+from crmrules.backends.sql.dialect import (MONEY_SCALE, SqlDialect, and_, call, case_when, cast, number, paren,
+                                          places)
 
 
 class DuckDB(SqlDialect):
@@ -17,6 +18,13 @@ class DuckDB(SqlDialect):
     def divide(self, a, b):
         return exact_scaled_division(a, b, "HUGEINT")
 
+    def modulo(self, a, b):
+        # DuckDB gives a DOUBLE for DECIMALs of different scales: a literal finer than money sets one scale
+        scale = max(places(a), places(b))
+        if scale > MONEY_SCALE:
+            a, b = cast(a, f"DECIMAL(38, {scale})"), cast(b, f"DECIMAL(38, {scale})")
+        return super().modulo(a, b)
+
     def list_contains(self, haystack, needle):
         return call("list_contains", haystack, needle)
 
@@ -27,7 +35,7 @@ class DuckDB(SqlDialect):
         return call("starts_with", value, prefix)
 
     def regex_search(self, value, pattern, node):
-        return call("regexp_matches", value, exp.Literal.string(pattern))
+        return call("regexp_matches", value, exp.Literal.string(self.ascii_pattern(pattern, node)))
 
     def distinct_list(self, value, condition):
         keep = exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))

@@ -4,15 +4,32 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from crmrules import types as t
 from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, call, cast, number, paren
 
 
+def _collate(value: exp.Expression, collation: str) -> exp.Expression:
+    if not isinstance(value, (exp.Column, exp.Literal)):
+        value = paren(value)  # COLLATE binds tighter than `||`
+    return exp.Collate(this=value, expression=exp.Identifier(this=collation, quoted=True))
+
+
 class Postgres(SqlDialect):
-    """PostgreSQL 13+."""
+    """PostgreSQL 13+, built with ICU (for Unicode upper/lower: `und-x-icu`).
+
+    Strings compare and sort by code point whatever the database's collation (`COLLATE "C"`);
+    upper/lower map case by Unicode, not by the database's LC_CTYPE (in a C database, ASCII only).
+    """
 
     name = "postgres"
     sqlglot_name = "postgres"
     materialized_ctes = True
+
+    def text_order(self, value, value_type):
+        return _collate(value, "C") if value_type == t.STRING else value
+
+    def change_case(self, value, upper):
+        return super().change_case(_collate(value, "und-x-icu"), upper)
 
     def divide(self, a, b):
         quotient = exp.Div(this=cast(a, "NUMERIC"), expression=exp.Nullif(this=cast(b, "NUMERIC"),

@@ -2,28 +2,39 @@
 
 - Money is exact as integers scaled by 10^MONEY_SCALE: a decimal column is read
   as `CAST(ROUND(x * 1000000) AS INTEGER)` and decimal literals are scaled the
-  same way, so sums and comparisons are integer arithmetic. Values up to about
-  4.6 million survive division; about 9.2 trillion otherwise.
+  same way, so sums and comparisons are integer arithmetic. SQLite's integers hold
+  about ±9.2 trillion of money (MONEY_LIMIT); past that SQLite would silently turn
+  to inexact REAL, so every read of a money column (`crm_money`), every money sum,
+  difference and product (`crm_exact`) and every division (`crm_div`, exact in
+  Python) goes through a function the runner registers, which raises E0505
+  instead (`money_functions`).
 - Timestamps are text in one fixed-width form, `YYYY-MM-DD HH:MM:SS.ffffff`,
   which sorts like time; dates are `YYYY-MM-DD`.
 - Lists are JSON arrays, searched with `json_each`.
 - `REGEXP`, `lower` and `upper` are Python's, registered by the SQLite runner,
-  so they behave exactly as in memory.
+  so they behave exactly as in memory (patterns get `(?a)`: classes are ASCII).
+- Decimal literals finer than MONEY_SCALE places cannot be held and are refused (E0401).
 """
 
 from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from decimal import Decimal
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 from sqlglot import exp
 
 from crmrules import ast
 from crmrules import types as t
-from crmrules.backends.sql.dialect import MONEY_SCALE, SqlDialect, and_, call, case_when, cast, number, paren
+from crmrules.backends.sql.dialect import (MONEY_SCALE, SqlDialect, and_, call, cast, int_literal, number,
+                                          paren)
+from crmrules.errors import DataError
 
 SCALE = 10 ** MONEY_SCALE
+INT64 = 2 ** 63 - 1
+MONEY_LIMIT = Decimal(INT64).scaleb(-MONEY_SCALE)  # the largest money SQLite holds as an integer of millionths
+_HINT = "amounts this large need DuckDB or PostgreSQL (--backend duckdb)"
 _SQLITE_UNITS = {ast.DurationUnit.SECOND: ("seconds", 1), ast.DurationUnit.MINUTE: ("minutes", 1),
                  ast.DurationUnit.HOUR: ("hours", 1), ast.DurationUnit.DAY: ("days", 1),
                  ast.DurationUnit.WEEK: ("days", 7)}
@@ -66,39 +77,50 @@ class SQLite(SqlDialect):
         return number(1 if value else 0)
 
     def decimal(self, value: Decimal):
-        return number(int((value * SCALE).to_integral_value()))
+        scaled = value * SCALE
+        if scaled != scaled.to_integral_value():
+            # money is an integer of millionths here: a finer literal would be rounded, and answers with it
+            raise self.unsupported(f"the decimal {value} (more than {MONEY_SCALE} decimal places)")
+        if abs(scaled) > INT64:
+            raise self.unsupported(f"the decimal {value} (beyond ±{MONEY_LIMIT}, the money SQLite holds exactly)")
+        return number(int(scaled))
 
-    def decimal_column(self, column):
-        return _int(exp.Round(this=exp.Mul(this=column, expression=number(SCALE))))
+    def decimal_column(self, column, where=""):
+        # exact, in Python: `ROUND(x * 1000000)` clamps past the range and rounds long texts through REAL
+        return call("crm_money", column, exp.Literal.string(where))
 
     def int_as_decimal(self, value):
-        return paren(exp.Mul(this=value, expression=number(SCALE)))
+        known = int_literal(value)
+        if known is not None:  # a literal is scaled (and checked) here, once
+            return self.decimal(Decimal(known))
+        return self.exact(exp.Mul(this=value, expression=number(SCALE)), t.DECIMAL)
+
+    def exact(self, value, value_type):
+        # past its integers SQLite silently computes in REAL: crm_exact refuses that result
+        return call("crm_exact", value) if value_type == t.DECIMAL else value
 
     def decimal_zero(self):
         return number(0)
 
     def divide(self, a, b):
-        # both operands are already scaled integers: q = (2|A|·S + |B|) / (2|B|), integer division
-        numerator = exp.Add(this=exp.Mul(this=exp.Mul(this=number(2), expression=exp.Abs(this=a)),
-                                         expression=number(SCALE)), expression=exp.Abs(this=b))
-        # `typed` keeps sqlglot from turning integer division into REAL division
-        quotient = exp.Div(this=paren(numerator),
-                           expression=paren(exp.Mul(this=number(2), expression=exp.Abs(this=b.copy()))), typed=True)
-        sign = exp.Mul(this=call("sign", a.copy()), expression=call("sign", b.copy()))
-        result = exp.Mul(this=sign, expression=paren(quotient))
-        return case_when(exp.EQ(this=b.copy(), expression=number(0)), exp.Null(), otherwise=result)
+        # in SQL, 2|A|·S overflows into REAL from about 4.6 million: Python's integers do not overflow
+        return call("crm_div", a, b)
 
     def multiply(self, a, b, a_type, b_type):
         if a_type == t.DECIMAL and b_type == t.DECIMAL:
             raise self.unsupported("multiplying two decimals exactly")
-        return exp.Mul(this=a, expression=b)
+        product = exp.Mul(this=a, expression=b)
+        return self.exact(product, t.DECIMAL) if t.DECIMAL in (a_type, b_type) else product
 
     def round(self, value, digits, value_type):
         if value_type != t.DECIMAL:
             return exp.Round(this=value, decimals=digits)
-        if not isinstance(digits, exp.Literal):
+        places = int_literal(digits)
+        if places is None:
             raise self.unsupported("rounding a decimal to a computed number of places")
-        places = int(digits.this)
+        if places < MONEY_SCALE - 18:
+            # a step past the largest integer SQLite holds: every value it holds rounds to 0
+            return exp.Mul(this=value, expression=number(0))
         step = 10 ** max(MONEY_SCALE - places, 0)
         half = exp.Mul(this=call("sign", value), expression=number(step // 2))
         # integer division truncates towards zero, so adding half of the step first rounds half away
@@ -152,6 +174,10 @@ class SQLite(SqlDialect):
         return exp.EQ(this=call("substr", value, number(1), call("length", prefix)), expression=prefix)
 
 
+    def regex_search(self, value, pattern, node):
+        # REGEXP is Python's here (registered by the runner): ASCII classes as in memory
+        return exp.RegexpLike(this=value, expression=exp.Literal.string("(?a)" + pattern))
+
     def list_contains(self, haystack, needle):
         return exp.Exists(this=exp.select(number(1)).from_(call("json_each", haystack)).where(
             exp.EQ(this=exp.column("value"), expression=needle)))
@@ -168,3 +194,47 @@ class SQLite(SqlDialect):
 
     def empty_list(self, element):
         return exp.Literal.string("[]")
+
+
+def money_functions(fail: Callable[[Exception], None]) -> dict[str, tuple[int, Callable]]:
+    """The functions the dialect calls, by name: (number of arguments, function). `fail(error)` records
+    the error and raises it: SQLite reports only "user-defined function raised exception"."""
+
+    def too_large(what: str) -> None:
+        fail(DataError(f"{what} is beyond ±{MONEY_LIMIT}, the money SQLite holds exactly (integers of "
+                       f"millionths)", hint=_HINT, code="E0505"))
+
+    def money(value, where):
+        if value is None:
+            return None
+        try:
+            number = Decimal(repr(value) if isinstance(value, float) else value)
+        except (TypeError, ValueError, InvalidOperation):
+            number = None
+        if number is None or not number.is_finite():
+            fail(DataError(f"{where}: {value!r} is not a money amount", hint="store money as a number",
+                           code="E0501"))
+        if number.adjusted() > 18:
+            too_large(f"{where}: {value}")
+        with localcontext(prec=60):
+            scaled = number.scaleb(MONEY_SCALE).to_integral_value(ROUND_HALF_UP)
+        if abs(scaled) > INT64:
+            too_large(f"{where}: {value}")
+        return int(scaled)
+
+    def exact(value):
+        if value is not None and type(value) is not int:
+            too_large("a money result")
+        return value
+
+    def divide(a, b):
+        if a is None or b is None or b == 0:
+            return None
+        exact(a), exact(b)
+        # both are scaled integers: A·S / B rounded half away from zero
+        quotient = (2 * abs(a) * SCALE + abs(b)) // (2 * abs(b))
+        if quotient > INT64:
+            too_large("a quotient")
+        return quotient if (a < 0) == (b < 0) else -quotient
+
+    return {"crm_money": (2, money), "crm_exact": (1, exact), "crm_div": (2, divide)}

@@ -35,8 +35,12 @@ WITH `vo` AS (
         THEN 1
       END
     ) AS `a0`,
-    SUM(CASE WHEN COALESCE(`oi`.`a0`, 0) = 1 THEN `o`.`total` END) AS `a1`,
-    COUNT(CASE WHEN COALESCE(`oi`.`a0`, 0) = 1 THEN `o`.`total` END) AS `a2`
+    SUM(
+      CASE WHEN COALESCE(`oi`.`a0`, 0) = 1 THEN CAST(`o`.`total` AS DECIMAL(24, 6)) END
+    ) AS `a1`,
+    COUNT(
+      CASE WHEN COALESCE(`oi`.`a0`, 0) = 1 THEN CAST(`o`.`total` AS DECIMAL(24, 6)) END
+    ) AS `a2`
   FROM `vo` AS `o`
   LEFT JOIN `oi_agg` AS `oi`
     ON `oi`.`order_id` = `o`.`id`

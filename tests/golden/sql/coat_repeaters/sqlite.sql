@@ -37,13 +37,13 @@ WITH "vo" AS (
     SUM(
       CASE
         WHEN COALESCE("oi"."a0", 0) = 1
-        THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
+        THEN CRM_MONEY("o"."total", 'orders.total')
       END
     ) AS "a1",
     COUNT(
       CASE
         WHEN COALESCE("oi"."a0", 0) = 1
-        THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
+        THEN CRM_MONEY("o"."total", 'orders.total')
       END
     ) AS "a2"
   FROM "vo" AS "o"
@@ -79,25 +79,5 @@ WHERE
   )
   AND (
     COALESCE("o_agg"."a0", 0) >= 2
-    AND CASE
-      WHEN (
-        COALESCE("o_agg"."a2", 0) * 1000000
-      ) = 0
-      THEN NULL
-      ELSE SIGN(COALESCE("o_agg"."a1", 0)) * SIGN((
-        COALESCE("o_agg"."a2", 0) * 1000000
-      )) * (
-        (
-          2 * ABS(COALESCE("o_agg"."a1", 0)) * 1000000 + ABS((
-            COALESCE("o_agg"."a2", 0) * 1000000
-          ))
-        ) / (
-          2 * ABS((
-            COALESCE("o_agg"."a2", 0) * 1000000
-          ))
-        )
-      )
-    END > (
-      150 * 1000000
-    )
+    AND CRM_DIV(COALESCE("o_agg"."a1", 0), CRM_EXACT(COALESCE("o_agg"."a2", 0) * 1000000)) > 150000000
   )

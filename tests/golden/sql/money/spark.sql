@@ -14,7 +14,7 @@ WITH `vo` AS (
 ), `o_agg` AS (
   SELECT
     `o`.`customer_id` AS `customer_id`,
-    SUM(CASE WHEN `o`.`status` = 'paid' THEN `o`.`total` END) AS `a0`,
+    SUM(CASE WHEN `o`.`status` = 'paid' THEN CAST(`o`.`total` AS DECIMAL(24, 6)) END) AS `a0`,
     COUNT(*) AS `a1`
   FROM `vo` AS `o`
   GROUP BY
@@ -36,9 +36,9 @@ WHERE
       CAST(COALESCE(`o_agg`.`a0`, CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 12)) / NULLIF(CAST(COALESCE(`o_agg`.`a1`, 0) AS DECIMAL(38, 12)), 0),
       6
     ) > 10.5
-    AND ROUND(`c`.`score`, 1) = 2.5
-    AND `c`.`score` % NULLIF(2, 0) = 1
+    AND ROUND(CAST(`c`.`score` AS DECIMAL(24, 6)), 1) = 2.5
+    AND CAST(`c`.`score` AS DECIMAL(24, 6)) % NULLIF(2, 0) = 1
     AND -(
-      `c`.`score`
+      CAST(`c`.`score` AS DECIMAL(24, 6))
     ) < 0
   )

@@ -13,12 +13,7 @@ WITH "vo" AS (
 ), "o_agg" AS (
   SELECT
     "o"."customer_id" AS "customer_id",
-    SUM(
-      CASE
-        WHEN "o"."status" = 'paid'
-        THEN CAST(ROUND("o"."total" * 1000000) AS INTEGER)
-      END
-    ) AS "a0",
+    SUM(CASE WHEN "o"."status" = 'paid' THEN CRM_MONEY("o"."total", 'orders.total') END) AS "a0",
     COUNT(*) AS "a1"
   FROM "vo" AS "o"
   GROUP BY
@@ -46,38 +41,14 @@ WHERE
     OR "c"."registered_at" <= '2026-06-30 23:59:59.999999'
   )
   AND (
-    CASE
-      WHEN (
-        COALESCE("o_agg"."a1", 0) * 1000000
-      ) = 0
-      THEN NULL
-      ELSE SIGN(COALESCE("o_agg"."a0", 0)) * SIGN((
-        COALESCE("o_agg"."a1", 0) * 1000000
-      )) * (
-        (
-          2 * ABS(COALESCE("o_agg"."a0", 0)) * 1000000 + ABS((
-            COALESCE("o_agg"."a1", 0) * 1000000
-          ))
-        ) / (
-          2 * ABS((
-            COALESCE("o_agg"."a1", 0) * 1000000
-          ))
-        )
-      )
-    END > 10500000
+    CRM_DIV(COALESCE("o_agg"."a0", 0), CRM_EXACT(COALESCE("o_agg"."a1", 0) * 1000000)) > 10500000
     AND (
       (
-        CAST(ROUND("c"."score" * 1000000) AS INTEGER) + SIGN(CAST(ROUND("c"."score" * 1000000) AS INTEGER)) * 50000
+        CRM_MONEY("c"."score", 'customers.score') + SIGN(CRM_MONEY("c"."score", 'customers.score')) * 50000
       ) / 100000
     ) * 100000 = 2500000
-    AND CAST(ROUND("c"."score" * 1000000) AS INTEGER) % NULLIF((
-      2 * 1000000
-    ), 0) = (
-      1 * 1000000
-    )
+    AND CRM_MONEY("c"."score", 'customers.score') % NULLIF(2000000, 0) = 1000000
     AND -(
-      CAST(ROUND("c"."score" * 1000000) AS INTEGER)
-    ) < (
-      0 * 1000000
-    )
+      CRM_MONEY("c"."score", 'customers.score')
+    ) < 0
   )

@@ -34,7 +34,7 @@ WHERE
     OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )
   AND (
-    SUBSTRING(LOWER("c"."country") FROM 1 FOR LENGTH('p')) = 'p'
+    SUBSTRING(LOWER("c"."country" COLLATE "und-x-icu") FROM 1 FOR LENGTH('p')) = 'p'
     AND POSITION('@' IN "c"."email") > 0
     AND "c"."email" ~ '(?i)^a'
     AND CASE
