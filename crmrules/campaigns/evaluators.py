@@ -244,7 +244,7 @@ class MemoryEvaluator:
         self._compiled: dict[tuple, object] = {}
         self._by_ids: dict[tuple, object] = {}
         self._kept: list[tuple] = []
-        self._last_ctx: tuple = (None, None)  # (instant, its context): one step asks many questions at one instant
+        self._contexts: dict[datetime, object] = {}  # the contexts of the last few instants asked about
         self._ranks = bool(runtime.ntiles(program))
         registered, seen = runtime.existence(self.schema)
         self._existence = (registered, seen)
@@ -300,10 +300,11 @@ class MemoryEvaluator:
         return found
 
     def _context(self, instant: datetime, ranked: bool = True):
-        ctx = self._last_ctx[1] if self._last_ctx[0] == instant else None
+        ctx = self._contexts.get(instant)
         if ctx is None:
-            ctx = evaluation_context(instant, self.schema)
-            self._last_ctx = (instant, ctx)
+            if len(self._contexts) > 64:
+                self._contexts.clear()
+            ctx = self._contexts[instant] = evaluation_context(instant, self.schema)
         if ranked and self._ranks:
             people = [p for p in self.people if self._exists(p, ctx)]
             ctx = ctx.with_population(MemoryBackend().population(self.program, people, ctx))
@@ -320,11 +321,16 @@ class MemoryEvaluator:
     def values(self, instant, exprs, ids=None, where=None) -> Rows:
         exprs = tuple(exprs)
         compute = self._function(exprs, where)
-        ctx = self._context(instant, self.reads_ntile(exprs + ((where,) if where is not None else ())))
+        ranked = self._ranks and self.reads_ntile(exprs + ((where,) if where is not None else ()))
+        ctx = self._context(instant, ranked)
+        by_id = self.by_id
         if ids is None:
             people = self.people
+        elif len(ids) == 1:  # streaming asks about one customer at a time
+            person = by_id.get(str(next(iter(ids))))
+            people = () if person is None else (person,)
         else:
-            people = [self.by_id[i] for i in {str(i) for i in ids} if i in self.by_id]
+            people = [by_id[i] for i in {str(i) for i in ids} if i in by_id]
         out = {}
         id_of = self.id_of
         for person in people:

@@ -34,6 +34,17 @@ def _key(expr: ast.Expr) -> int:
     return key
 
 
+def _unique(exprs: Iterable[ast.Expr], known: set[int] = frozenset()) -> dict[int, ast.Expr]:
+    """{key: expression} of these expressions, each distinct one once, literals and `known` keys left out."""
+    out: dict[int, ast.Expr] = {}
+    for expr in exprs:
+        if expr.__class__ is not ast.Literal:
+            key = _key(expr)
+            if key not in known and key not in out:
+                out[key] = expr
+    return out
+
+
 def value_of(row: dict | None, expr: ast.Expr | None):
     if expr is None:
         return None
@@ -118,9 +129,9 @@ class InstantValues:
         self.some: dict[str, set[int]] = {}  # known for these customers (existence included)
         self.everyone_checked = False  # whether every customer's existence is known
 
-    def _evaluate(self, exprs: list[ast.Expr], ids=None, where=None) -> dict:
+    def _evaluate(self, exprs: list[ast.Expr], ids=None, where=None, keys=None) -> dict:
         got = self.evaluator.values(self.instant, exprs, ids=ids, where=where)
-        keys = [_key(e) for e in exprs]
+        keys = [_key(e) for e in exprs] if keys is None else keys
         rows = self.rows
         for customer, found in got.items():
             row = rows.get(customer)
@@ -132,9 +143,9 @@ class InstantValues:
 
     def prime(self, exprs: Iterable[ast.Expr], where: ast.Expr | None = None) -> None:
         """Evaluate for every customer (for whom `where` is true), in one call."""
-        exprs = [e for e in dict.fromkeys(exprs) if not isinstance(e, ast.Literal)]
-        got = self._evaluate(exprs, where=where)
-        keys = {_key(e) for e in exprs}
+        unique = _unique(exprs)
+        got = self._evaluate(list(unique.values()), where=where, keys=list(unique))
+        keys = set(unique)
         if where is None:
             self.everyone.update(keys)
             self.everyone_checked = True
@@ -145,21 +156,25 @@ class InstantValues:
     def get(self, ids: Iterable[str], exprs: Iterable[ast.Expr]) -> dict[str, dict | None]:
         """{id: row or None (no such customer at the instant)}, evaluating only what is missing."""
         ids = list(dict.fromkeys(ids))
-        exprs = [e for e in dict.fromkeys(exprs) if not isinstance(e, ast.Literal)]
-        wanted = {_key(e): e for e in exprs if _key(e) not in self.everyone}
-        def known(customer: str) -> bool:
-            have = self.some.get(customer)
-            if have is None:  # never asked about: known only when everyone was, and nothing more is wanted
-                return self.everyone_checked and not wanted
-            return have.issuperset(wanted)
-
-        missing = [i for i in ids if not known(i)]
+        everyone, some = self.everyone, self.some
+        wanted = _unique(exprs, everyone)
+        missing = []
+        for customer in ids:
+            have = some.get(customer)
+            # never asked about: known only when everyone was, and nothing more is wanted
+            if not (self.everyone_checked and not wanted if have is None else have.issuperset(wanted)):
+                missing.append(customer)
         if missing:
-            asked = [e for k, e in wanted.items() if not all(k in self.some.get(i, ()) for i in missing)]
-            self._evaluate(asked, ids=missing)
+            asked = {k: e for k, e in wanted.items() if not all(k in some.get(i, ()) for i in missing)}
+            self._evaluate(list(asked.values()), ids=missing, keys=list(asked))
             for customer in missing:
-                self.some.setdefault(customer, set()).update(_key(e) for e in asked)
-        return {key: self.rows.get(key) for key in ids}
+                have = some.get(customer)
+                if have is None:
+                    some[customer] = set(asked)
+                else:
+                    have.update(asked)
+        rows = self.rows
+        return {key: rows.get(key) for key in ids}
 
     def rows_holding(self, condition: ast.Expr | None) -> Iterable[tuple[str, dict]]:
         """The primed rows where `condition` is true (all of them without one)."""

@@ -70,6 +70,11 @@ class Planner:
         self._updates: list[Message] = []
         self._stack: ExitStack | None = None  # the step's transaction, entered by `_begin`
         self._in_transaction = False
+        # with `hot`: each customer's scheduled messages by id, and (customer, campaign, channel, due_at) by id
+        # of those caps and limits count
+        self._waiting: dict[str, dict[str, Message]] = {}
+        self._counts: dict[str, dict[str, tuple]] = {}
+        self._since: dict[tuple, datetime] = {}  # (due instant, window) -> its start: a few instants, many times
         self._sources = {name: self.schema.column("events", name).source for name in self.schema.columns("events")}
         self._ctx: tuple = (None, None)  # (instant, its evaluation context) for event filters
 
@@ -383,8 +388,26 @@ class Planner:
         mine = hot.get(customer)
         if mine is None:
             self._flush()
-            mine = hot[customer] = {m.id: m for m in self.outbox.customer_messages(customer)}
+            mine = hot[customer] = {}
+            self._waiting[customer], self._counts[customer] = {}, {}
+            for message in self.outbox.customer_messages(customer):
+                self._keep(mine, message)
         return mine
+
+    def _keep(self, mine: dict[str, Message], message: Message) -> None:
+        """Put a message in its customer's `hot` messages, and in the indexes of the scheduled ones and of
+        what caps and limits count."""
+        key = message.customer_id
+        mine[message.id] = message
+        waiting, counts = self._waiting[key], self._counts[key]
+        if message.status == "scheduled":
+            waiting[message.id] = message
+        else:
+            waiting.pop(message.id, None)
+        if message.status in COUNTED:
+            counts[message.id] = (key, message.campaign, message.channel, message.due_at)
+        else:
+            counts.pop(message.id, None)
 
     def _existing(self, messages: list[Message]) -> set[str]:
         """The ids among these messages that the outbox holds already."""
@@ -408,8 +431,7 @@ class Planner:
             if mine is None:
                 asked.append(key)
                 continue
-            rows += [(key, m.campaign, m.channel, m.due_at) for m in mine.values()
-                     if m.status in COUNTED and since < m.due_at <= until]
+            rows += [row for row in self._counts[key].values() if since < row[3] <= until]
         if asked:
             self._flush()
             rows += self.outbox.counted_rows(asked, since, until)
@@ -425,7 +447,7 @@ class Planner:
             for message in (*inserts, *updates):
                 mine = hot.get(message.customer_id)
                 if mine is not None:
-                    mine[message.id] = message
+                    self._keep(mine, message)
 
     def _flush(self) -> None:
         """Write the step's pending messages: a statement batch for the new ones, one for the changed ones.
@@ -435,9 +457,11 @@ class Planner:
             return
         self._inserts, self._updates = [], []
         self._begin()
-        if inserts:
+        if inserts and updates:
+            self.outbox.put_many([*inserts, *updates])  # one statement batch for both
+        elif inserts:
             self.outbox.insert_many(inserts)
-        if updates:
+        else:
             self.outbox.update_many([(m.id, m.status, m.updated_at, m.args) for m in updates])
 
     def _scheduled(self, p: datetime, customer: str | None) -> list[Message]:
@@ -445,7 +469,7 @@ class Planner:
         if mine is None:
             self._flush()
             return self.outbox.scheduled(until=p, customer_id=customer)
-        return sorted((m for m in mine.values() if m.status == "scheduled" and m.due_at <= p),
+        return sorted((m for m in self._waiting[customer].values() if m.due_at <= p),
                       key=lambda m: (m.due_at, m.id))
 
     def _process(self, values: InstantValues, p: datetime, customer: str | None) -> None:
@@ -491,29 +515,40 @@ class Planner:
     def _tally(self, due: datetime, messages: list[Message]) -> dict[tuple, int]:
         """{(customer, 0, campaign) | (customer, 1, channel): count} of the counted messages in each cap's
         and each channel limit's window ending at `due`, for these messages' customers (one read)."""
-        windows: dict[tuple, datetime] = {}
+        caps: dict[str, datetime] = {}  # campaign -> start of its cap's window (exclusive)
+        limits: dict[str, datetime] = {}  # channel -> start of its limit's window (exclusive)
+        by_name = self.by_name
         for message in messages:
-            campaign = self.by_name.get(message.campaign)
+            campaign = by_name.get(message.campaign)
             if campaign is None:
                 continue
             cap = campaign.decl.cap
-            if cap is not None and (0, campaign.name) not in windows:
-                windows[(0, campaign.name)] = shift(due, cap.per, -1)
+            if cap is not None and campaign.name not in caps:
+                caps[campaign.name] = self._window(due, cap.per)
             limit = self.limits.get(campaign.channel)
-            if limit is not None and (1, campaign.channel) not in windows:
-                windows[(1, campaign.channel)] = shift(due, limit.per, -1)
+            if limit is not None and campaign.channel not in limits:
+                limits[campaign.channel] = self._window(due, limit.per)
         tally: dict[tuple, int] = defaultdict(int)
-        if not windows:
+        if not caps and not limits:
             return tally
         customers = list(dict.fromkeys(m.customer_id for m in messages))
-        for key, name, channel, at in self._counted_rows(customers, min(windows.values()), due):
-            since = windows.get((0, name))
+        for key, name, channel, at in self._counted_rows(customers, min([*caps.values(), *limits.values()]), due):
+            since = caps.get(name)
             if since is not None and at > since:
                 tally[(key, 0, name)] += 1
-            since = windows.get((1, channel))
+            since = limits.get(channel)
             if since is not None and at > since:
                 tally[(key, 1, channel)] += 1
         return tally
+
+    def _window(self, due: datetime, per) -> datetime:
+        """The exclusive start of a cap's or limit's window `per` long ending at `due`."""
+        since = self._since.get((due, per))
+        if since is None:
+            if len(self._since) > 4096:
+                self._since.clear()
+            since = self._since[(due, per)] = shift(due, per, -1)
+        return since
 
     def decide(self, campaign: Campaign, message: Message, row: dict | None, tally: dict) -> tuple[str, dict]:
         """The status of a message at its due instant, and its action arguments then; `tally` holds the

@@ -14,6 +14,7 @@ from sqlglot import exp
 
 from crmrules import ast
 from crmrules import types as t
+from crmrules.compiler.safe_regex import canonical_pattern
 from crmrules.errors import UnsupportedFeatureError
 from crmrules.values import SCALE
 
@@ -109,45 +110,6 @@ def int_literal(value: exp.Expression) -> int | None:
     if isinstance(value, exp.Literal) and value.is_number and value.this.lstrip("-").isdigit():
         return int(value.this)
     return None
-
-
-# `\d`, `\w`, `\s` match ASCII only, in every engine (Python's re.ASCII; RE2 and Java agree, PostgreSQL's
-# follow the database's locale): each is spelled out as its ASCII set so no engine reads it its own way
-_ASCII_CLASSES = {"d": "0-9", "w": "A-Za-z0-9_", "s": " \\t\\n\\r\\f\\x0b"}
-
-
-def ascii_classes(pattern: str) -> str | None:
-    r"""`pattern` with `\d`, `\w`, `\s` (and their negations) written as explicit ASCII sets; None for a
-    negated class inside brackets (`[\W]`), which no set can spell."""
-    out, i, in_set = [], 0, False
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            escaped = pattern[i + 1]
-            body = _ASCII_CLASSES.get(escaped.lower())
-            if body is None:
-                out.append(pattern[i:i + 2])
-            elif in_set:
-                if escaped.isupper():
-                    return None
-                out.append(body)
-            else:
-                out.append(f"[{'^' if escaped.isupper() else ''}{body}]")
-            i += 2
-            continue
-        if ch == "[" and not in_set:
-            in_set = True
-            start = i + 1 + (pattern[i + 1:i + 2] == "^")
-            if pattern[start:start + 1] == "]":  # a `]` first in a set is itself
-                start += 1
-            out.append(pattern[i:start])
-            i = start
-            continue
-        if ch == "]" and in_set:
-            in_set = False
-        out.append(ch)
-        i += 1
-    return "".join(out)
 
 
 class SqlDialect:
@@ -253,11 +215,9 @@ class SqlDialect:
         return exp.RegexpLike(this=value, expression=exp.Literal.string(self.ascii_pattern(pattern, node)))
 
     def ascii_pattern(self, pattern: str, node: ast.Node) -> str:
-        """The pattern with its character classes spelled as ASCII sets (see `ascii_classes`)."""
-        rewritten = ascii_classes(pattern)
-        if rewritten is None:
-            raise self.unsupported("a negated class (\\W, \\S, \\D) inside brackets", node)
-        return rewritten
+        """The pattern as every engine reads it alike: no `(?i)`, ASCII letters and `\\d \\w \\s` spelled
+        as ASCII sets (`safe_regex.canonical_pattern`; the type checker accepted it)."""
+        return canonical_pattern(pattern)
 
     def read(self, value, value_type: t.Type):
         """A value as the engine returned it, in the memory engine's Python representation."""

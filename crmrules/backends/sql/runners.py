@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -72,9 +73,31 @@ def fetch(kind: str, connection, sql: str) -> list[tuple]:
     import duckdb
 
     try:
+        prepare_duckdb(connection)
         return connection.execute(sql).fetchall()
     except duckdb.Error as error:
         raise _engine_error("DuckDB", error) from None
+
+
+# DuckDB connections `prepare_duckdb` has registered its functions on (the user's own ones included)
+_prepared_duckdb: weakref.WeakSet = weakref.WeakSet()
+
+
+def prepare_duckdb(connection) -> None:
+    """Register the functions the DuckDB dialect relies on, once per connection: `crm_upper` and
+    `crm_lower` are Python's str.upper/str.lower (DuckDB maps `ß`, `ﬁ`, `İ` one character at a time,
+    `straße` → `STRAẞE`; Python, like the other engines, gives `STRASSE`). The dialect calls them only for
+    non-ASCII text; NULL gives NULL without a call (DuckDB's default null handling)."""
+    import duckdb
+
+    if connection in _prepared_duckdb:
+        return
+    for name, function in (("crm_upper", str.upper), ("crm_lower", str.lower)):
+        try:
+            connection.create_function(name, function, ["VARCHAR"], "VARCHAR")
+        except duckdb.NotImplementedException:  # registered before, on a connection the user passed twice
+            pass
+    _prepared_duckdb.add(connection)
 
 
 def sqlite_connection(path: str | Path) -> sqlite3.Connection:

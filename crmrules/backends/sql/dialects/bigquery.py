@@ -36,7 +36,7 @@ class BigQuery(SqlDialect):
         return call("DATE_DIFF", end, start, exp.var("DAY"))
 
     def regex_search(self, value, pattern, node):
-        return call("REGEXP_CONTAINS", value, exp.Literal.string(pattern))
+        return call("REGEXP_CONTAINS", value, exp.Literal.string(self.ascii_pattern(pattern, node)))
 
     def list_contains(self, haystack, needle):
         element = exp.to_identifier("element")

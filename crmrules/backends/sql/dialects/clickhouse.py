@@ -38,7 +38,7 @@ class ClickHouse(SqlDialect):
         return call("dateDiff", exp.Literal.string("day"), start, end)
 
     def regex_search(self, value, pattern, node):
-        return call("match", value, exp.Literal.string(pattern))
+        return call("match", value, exp.Literal.string(self.ascii_pattern(pattern, node)))
 
     def list_contains(self, haystack, needle):
         return call("has", haystack, needle)

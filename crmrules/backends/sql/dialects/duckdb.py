@@ -34,6 +34,13 @@ class DuckDB(SqlDialect):
     def starts_with(self, value, prefix):
         return call("starts_with", value, prefix)
 
+    def change_case(self, value, upper):
+        # DuckDB's own upper/lower map `ß` to `ẞ`, not `SS`: non-ASCII text goes to Python's str.upper/lower,
+        # registered by the runner (`prepare_duckdb`); ASCII text (as many bytes as characters) stays native
+        ascii_text = exp.EQ(this=call("strlen", value), expression=call("length", value.copy()))
+        native = exp.Upper(this=value.copy()) if upper else exp.Lower(this=value.copy())
+        return case_when(ascii_text, native, otherwise=call("crm_upper" if upper else "crm_lower", value.copy()))
+
     def regex_search(self, value, pattern, node):
         return call("regexp_matches", value, exp.Literal.string(self.ascii_pattern(pattern, node)))
 

@@ -22,11 +22,9 @@ class Snowflake(SqlDialect):
         return call("DATEDIFF", exp.var("DAY"), start, end)
 
     def regex_search(self, value, pattern, node):
-        flags = ""
-        if pattern.startswith("(?i)"):
-            # Snowflake takes flags as a parameter, not inline
-            pattern, flags = pattern[4:], "i"
-        args = [value, exp.Literal.string(pattern), number(1), number(1), number(0), exp.Literal.string(flags or "c")]
+        # the canonical pattern has no `(?i)` (Snowflake takes flags as a parameter): case-sensitive
+        args = [value, exp.Literal.string(self.ascii_pattern(pattern, node)), number(1), number(1), number(0),
+                exp.Literal.string("c")]
         return exp.GT(this=call("REGEXP_INSTR", *args), expression=number(0))
 
     def list_contains(self, haystack, needle):

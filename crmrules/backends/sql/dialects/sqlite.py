@@ -12,7 +12,7 @@
   which sorts like time; dates are `YYYY-MM-DD`.
 - Lists are JSON arrays, searched with `json_each`.
 - `REGEXP`, `lower` and `upper` are Python's, registered by the SQLite runner,
-  so they behave exactly as in memory (patterns get `(?a)`: classes are ASCII).
+  so they behave exactly as in memory (patterns are the canonical ones every engine gets).
 - Decimal literals finer than MONEY_SCALE places cannot be held and are refused (E0401).
 """
 
@@ -175,8 +175,8 @@ class SQLite(SqlDialect):
 
 
     def regex_search(self, value, pattern, node):
-        # REGEXP is Python's here (registered by the runner): ASCII classes as in memory
-        return exp.RegexpLike(this=value, expression=exp.Literal.string("(?a)" + pattern))
+        # REGEXP is Python's here (registered by the runner), reading the canonical pattern as every engine
+        return exp.RegexpLike(this=value, expression=exp.Literal.string(self.ascii_pattern(pattern, node)))
 
     def list_contains(self, haystack, needle):
         return exp.Exists(this=exp.select(number(1)).from_(call("json_each", haystack)).where(

@@ -23,7 +23,7 @@ class Trino(SqlDialect):
         return call("date_diff", exp.Literal.string("day"), start, end)
 
     def regex_search(self, value, pattern, node):
-        return call("regexp_like", value, exp.Literal.string(pattern))
+        return call("regexp_like", value, exp.Literal.string(self.ascii_pattern(pattern, node)))
 
     def list_contains(self, haystack, needle):
         return call("contains", haystack, needle)

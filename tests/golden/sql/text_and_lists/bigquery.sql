@@ -35,7 +35,7 @@ WHERE
   AND (
     SUBSTRING(LOWER(`c`.`country`), 1, LENGTH('p')) = 'p'
     AND INSTR(`c`.`email`, '@') > 0
-    AND REGEXP_CONTAINS(`c`.`email`, '(?i)^a')
+    AND REGEXP_CONTAINS(`c`.`email`, '^[Aa]')
     AND CASE
       WHEN 'coat' IS NULL OR COALESCE(`i_agg`.`a0`, []) IS NULL
       THEN NULL

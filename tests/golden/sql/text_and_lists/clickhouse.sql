@@ -37,7 +37,7 @@ WHERE
   AND (
     SUBSTRING(LOWER("c"."country"), 1, CHAR_LENGTH('p')) = 'p'
     AND POSITION("c"."email", '@') > 0
-    AND match("c"."email", '(?i)^a')
+    AND match("c"."email", '^[Aa]')
     AND CASE
       WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", []) IS NULL
       THEN NULL

@@ -34,9 +34,16 @@ WHERE
     OR "c"."registered_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
   )
   AND (
-    STARTS_WITH(LOWER("c"."country"), 'p')
+    STARTS_WITH(
+      CASE
+        WHEN STRLEN("c"."country") = LENGTH("c"."country")
+        THEN LOWER("c"."country")
+        ELSE CRM_LOWER("c"."country")
+      END,
+      'p'
+    )
     AND STRPOS("c"."email", '@') > 0
-    AND REGEXP_MATCHES("c"."email", '(?i)^a')
+    AND REGEXP_MATCHES("c"."email", '^[Aa]')
     AND CASE
       WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", CAST([] AS TEXT[])) IS NULL
       THEN NULL

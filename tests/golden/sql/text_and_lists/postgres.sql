@@ -36,7 +36,7 @@ WHERE
   AND (
     SUBSTRING(LOWER("c"."country" COLLATE "und-x-icu") FROM 1 FOR LENGTH('p')) = 'p'
     AND POSITION('@' IN "c"."email") > 0
-    AND "c"."email" ~ '(?i)^a'
+    AND "c"."email" ~ '^[Aa]'
     AND CASE
       WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", CAST(ARRAY[] AS TEXT[])) IS NULL
       THEN NULL

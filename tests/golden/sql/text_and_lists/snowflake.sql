@@ -35,7 +35,7 @@ WHERE
   AND (
     SUBSTRING(LOWER("c"."country"), 1, LENGTH('p')) = 'p'
     AND CHARINDEX('@', "c"."email") > 0
-    AND REGEXP_INSTR("c"."email", '^a', 1, 1, 0, 'i') > 0
+    AND REGEXP_INSTR("c"."email", '^[Aa]', 1, 1, 0, 'c') > 0
     AND CASE
       WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", ARRAY_CONSTRUCT()) IS NULL
       THEN NULL

@@ -35,7 +35,7 @@ WHERE
   AND (
     SUBSTRING(LOWER(`c`.`country`), 1, LENGTH('p')) = 'p'
     AND LOCATE('@', `c`.`email`) > 0
-    AND `c`.`email` RLIKE '(?i)^a'
+    AND `c`.`email` RLIKE '^[Aa]'
     AND CASE
       WHEN 'coat' IS NULL OR COALESCE(`i_agg`.`a0`, CAST(ARRAY() AS ARRAY<STRING>)) IS NULL
       THEN NULL

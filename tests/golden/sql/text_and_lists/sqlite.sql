@@ -45,7 +45,7 @@ WHERE
   AND (
     SUBSTR(LOWER("c"."country"), 1, LENGTH('p')) = 'p'
     AND INSTR("c"."email", '@') > 0
-    AND "c"."email" REGEXP '(?a)(?i)^a'
+    AND "c"."email" REGEXP '^[Aa]'
     AND CASE
       WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", '[]') IS NULL
       THEN NULL

@@ -35,7 +35,7 @@ WHERE
   AND (
     SUBSTR(LOWER("c"."country"), 1, LENGTH('p')) = 'p'
     AND STRPOS("c"."email", '@') > 0
-    AND REGEXP_LIKE("c"."email", '(?i)^a')
+    AND REGEXP_LIKE("c"."email", '^[Aa]')
     AND CASE
       WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", ARRAY[]) IS NULL
       THEN NULL
