@@ -17,7 +17,12 @@ from pathlib import Path
 
 from crmrules.backends.customer_data import prepare_customer
 from crmrules.campaigns.clock import ClockError
-from crmrules.campaigns.evaluators import MemoryEvaluator, SqlEvaluator, event_row, prepare_event
+from crmrules.campaigns.evaluators import (
+    MemoryEvaluator,
+    SqlEvaluator,
+    event_row,
+    prepare_event,
+)
 from crmrules.campaigns.messages import Message, to_json
 from crmrules.campaigns.outbox import Outbox, open_outbox
 from crmrules.campaigns.planner import Planner
@@ -97,7 +102,8 @@ def run_batch(program, data, outbox, now, since=None, tick: str = "1h", backend:
         if last is not None and end < last:
             raise ClockError(f"the clock moved backwards: --now {end:%Y-%m-%d %H:%M:%S} is before the last run "
                              f"({last:%Y-%m-%d %H:%M:%S})", None, "give a --now at or after the last run")
-        start = last if last is not None else (instant(since, program) if since is not None else end)
+        # a date `since` starts the period at that day's first instant, as `simulate`'s start and the CLI do
+        start = last if last is not None else (_start_of(since, program) if since is not None else end)
         if start > end:
             raise CrmRulesError("--since is after --now", None, "give a --since at or before --now", code="E0002")
         with _data(program, data, backend) as (engine, opened):

@@ -199,8 +199,8 @@ class SqlEvaluator:
         return out
 
     def events(self, start, end, types=None) -> list[dict]:
-        from crmrules.backends.sql.expressions import ROW_ALIAS, ExpressionCompiler
         from crmrules.backends.sql.dialect import table
+        from crmrules.backends.sql.expressions import ROW_ALIAS, ExpressionCompiler
 
         schema = self.program.schema
         ctx = evaluation_context(end, schema)

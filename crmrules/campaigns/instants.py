@@ -34,8 +34,26 @@ def _key(expr: ast.Expr) -> int:
     return key
 
 
+# {identities of a list of expressions: (those expressions, kept so no identity is reused; `_unique` of them)}
+_UNIQUE: dict[tuple, tuple] = {}
+
+
 def _unique(exprs: Iterable[ast.Expr], known: set[int] = frozenset()) -> dict[int, ast.Expr]:
-    """{key: expression} of these expressions, each distinct one once, literals and `known` keys left out."""
+    """{key: expression} of these expressions, each distinct one once, literals and `known` keys left out
+    (not to be changed: the same dict answers the same list again)."""
+    if known:
+        return _distinct(exprs, known)
+    exprs = tuple(exprs)  # the planner asks the same few lists again and again: remembered by identity
+    ids = tuple(map(id, exprs))
+    found = _UNIQUE.get(ids)
+    if found is None:
+        if len(_UNIQUE) > 10_000:
+            _UNIQUE.clear()
+        found = _UNIQUE[ids] = (exprs, _distinct(exprs, known))
+    return found[1]
+
+
+def _distinct(exprs: Iterable[ast.Expr], known: set[int]) -> dict[int, ast.Expr]:
     out: dict[int, ast.Expr] = {}
     for expr in exprs:
         if expr.__class__ is not ast.Literal:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from contextlib import ExitStack
 from datetime import datetime, timedelta
 
 from crmrules import ast
@@ -68,8 +67,8 @@ class Planner:
         # a step's message writes, kept until its end (or until the outbox is read): one batch each
         self._inserts: list[Message] = []
         self._updates: list[Message] = []
-        self._stack: ExitStack | None = None  # the step's transaction, entered by `_begin`
-        self._in_transaction = False
+        self._stepping = False
+        self._transaction = None  # the step's transaction (a context manager), entered by `_begin`
         # with `hot`: each customer's scheduled messages by id, and (customer, campaign, channel, due_at) by id
         # of those caps and limits count
         self._waiting: dict[str, dict[str, Message]] = {}
@@ -158,21 +157,29 @@ class Planner:
         values = InstantValues(self.evaluator, p)
         self._due_now, self._later = [], []
         self._inserts, self._updates = [], []
-        with ExitStack() as stack:
-            self._stack, self._in_transaction = stack, False
+        self._stepping, self._transaction = True, None
+        try:
             if customer is None or self.hot is None:
                 self._begin()  # a run reads under the write lock: concurrent runs take turns
             self._step(values, p, rows, on_grid, schedules, dates, customer)
             self._flush()
             if customer is None:
                 self.outbox.set_last_run(p)
-        self._stack = None
+        except BaseException as error:
+            transaction, self._transaction, self._stepping = self._transaction, None, False
+            if transaction is not None:
+                transaction.__exit__(type(error), error, error.__traceback__)  # rolls back
+            raise
+        transaction, self._transaction, self._stepping = self._transaction, None, False
+        if transaction is not None:
+            transaction.__exit__(None, None, None)  # commit
 
     def _begin(self) -> None:
         """Enter the step's transaction (once)."""
-        if self._stack is not None and not self._in_transaction:
-            self._stack.enter_context(self.outbox.transaction())
-            self._in_transaction = True
+        if self._stepping and self._transaction is None:
+            transaction = self.outbox.transaction()
+            transaction.__enter__()
+            self._transaction = transaction
 
     def _step(self, values: InstantValues, p: datetime, rows, on_grid: bool, schedules, dates,
               customer: str | None) -> None:
@@ -573,4 +580,4 @@ class Planner:
         return "ready", args
 
 
-__all__ = ["Campaign", "InstantValues", "MARKER", "Planner"]
+__all__ = ["MARKER", "Campaign", "InstantValues", "Planner"]
