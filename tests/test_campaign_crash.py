@@ -90,16 +90,6 @@ main()
 """
 
 
-def _engine_ready() -> bool:
-    try:
-        from crmrules.campaigns import engine  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not _engine_ready(), reason="crmrules.campaigns.engine is not written yet")
-
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):

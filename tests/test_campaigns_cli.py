@@ -21,16 +21,6 @@ SHOP = ROOT / "examples" / "shop" / "shop.crm"
 T0 = datetime(2026, 6, 1, 9, 0)
 
 
-def _engine_ready() -> bool:
-    try:
-        from crmrules.campaigns import engine  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_engine = pytest.mark.skipif(not _engine_ready(), reason="crmrules.campaigns.engine is not written yet")
-
 
 @pytest.fixture(scope="module")
 def shop_data(tmp_path_factory):
@@ -210,7 +200,6 @@ def test_run_needs_now_and_since_before_now(shop_data, tmp_path):
 
 
 # ------------------------------------------------------------------------------- with the engine
-@needs_engine
 def test_simulate_json_shape_and_order(shop_data):
     result = crmrules("campaigns", "simulate", str(SHOP), "--data", str(shop_data), "--from", "2026-06-01",
                       "--to", "2026-06-14", "--format", "json")
@@ -234,7 +223,6 @@ def test_simulate_json_shape_and_order(shop_data):
     assert table.returncode == 0 and "summary" in table.stdout
 
 
-@needs_engine
 def test_run_then_list_equals_simulation(shop_data, tmp_path):
     """A run over a period writes the messages a simulation of the same period prints."""
     outbox = tmp_path / "o.db"
@@ -249,7 +237,6 @@ def test_run_then_list_equals_simulation(shop_data, tmp_path):
     assert listed["summary"] == {name: by for name, by in simulated["summary"].items() if by}
 
 
-@needs_engine
 def test_run_clock_backwards_writes_nothing(shop_data, tmp_path):
     outbox = tmp_path / "o.db"
     common = [str(SHOP), "--data", str(shop_data), "--outbox", str(outbox)]
@@ -262,7 +249,6 @@ def test_run_clock_backwards_writes_nothing(shop_data, tmp_path):
         assert box.last_run() == datetime(2026, 6, 3, 23, 59, 59, 999999)
 
 
-@needs_engine
 def test_run_into_a_postgres_outbox(shop_data, tmp_path, postgres_url):
     import psycopg
 
@@ -280,7 +266,6 @@ def test_run_into_a_postgres_outbox(shop_data, tmp_path, postgres_url):
     assert on_postgres == on_sqlite and on_postgres["messages"]
 
 
-@needs_engine
 def test_run_gives_the_same_outbox_on_every_backend(shop_data, tmp_path):
     listings = {}
     for backend in ("duckdb", "sqlite", "memory"):
