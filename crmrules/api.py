@@ -46,6 +46,23 @@ class Segment:
 
         return members_query(self.program, self.name, dialect, evaluation_context(as_of, self.program.schema))
 
+    def explain(self, customer: dict, now: AsOf = None, population=None):
+        """Why `customer` (a dict with `orders` and `events`) is in this segment or not, as of `now`: an
+        `explain.Explanation` (`.result`, `.tree`, `.to_json()`, `.render()`), by the reference interpreter.
+        Rules that rank customers need the `population` of `RuleSet.population`."""
+        from crmrules.backends.customer_data import prepare_customer
+        from crmrules.backends.interpreter import evaluate
+        from crmrules.explain import explain
+
+        ctx = evaluation_context(now, self.program.schema, population)
+        person = prepare_customer(customer, self.program.schema)
+        customer_id = person.get(self.program.schema.column("customers", "id").source, "customer")
+
+        def values_of(body: ast.Expr) -> dict:
+            return {node: value for node, _, value in evaluate(self.program, person, body, ctx)}
+
+        return explain(self.program, self.name, str(customer_id), ctx.as_of, values_of)
+
     def __repr__(self) -> str:
         return f"<segment {self.name}>"
 

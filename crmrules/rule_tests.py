@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from crmrules import ast
@@ -25,6 +25,10 @@ class TestResult:
     expected_in: bool
     actual_in: bool
     span: object
+    # what the case was evaluated on, so a failure can be explained
+    customer: dict | None = field(default=None, compare=False, repr=False)
+    now: object = field(default=None, compare=False, repr=False)
+    population: object = field(default=None, compare=False, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -51,7 +55,8 @@ def run_tests(program: Program, today: date | None = None,
             customer = prepare_customer(_test_customer(case), program.schema)
             population = ranked(ctx.as_of) if ranked is not None else None
             results.append(TestResult(decl.segment, index, case.expect_in,
-                                      matches(customer, ctx.instant, population=population), case.span))
+                                      matches(customer, ctx.instant, population=population), case.span,
+                                      customer, ctx.as_of, population))
     return results
 
 

@@ -108,9 +108,11 @@ def fmt_command(files: tuple[str, ...], check_only: bool, show_diff: bool, width
               help="A JSON file with one customer (or a list of them), with `orders` and `events`.")
 @optional_data
 @as_of_option
+@click.option("--explain", "show_explanation", is_flag=True,
+              help="Also print why: the condition as a tree with each part's value for the customer.")
 @schema_option
 def eval_command(files: tuple[str, ...], segment_name: str, customer_file: str, data: str | None,
-                 as_of: str | None, schema: str | None) -> None:
+                 as_of: str | None, show_explanation: bool, schema: str | None) -> None:
     """Say whether a customer is in a segment, with the in-memory engine.
 
     Rules that rank customers (`ntile`, the RFM scores) rank them against the customer base of --data."""
@@ -134,6 +136,8 @@ def eval_command(files: tuple[str, ...], segment_name: str, customer_file: str, 
             click.echo(f"{printable(customer.get('id', index))}\t{verdict}")
         else:
             click.echo(verdict)
+        if show_explanation:
+            click.echo(segment.explain(customer, ctx.as_of, population).render())
 
 
 @click.command("run")
@@ -239,9 +243,16 @@ def test_command(files: tuple[str, ...], data: str | None, schema: str | None) -
         expected = "in" if result.expected_in else "out of"
         click.echo(f"{where}FAIL {result.segment} case {result.case}: expected the customer {expected} "
                    f"the segment, but it was {'in' if result.actual_in else 'out'}", err=True)
+        # why: the segment's condition with each part's value for the test's customer
+        explanation = rule_set.segment(result.segment).explain(result.customer, result.now, result.population)
+        click.echo(_indented(explanation.render()), err=True)
     click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if failed:
         sys.exit(EXIT_USER_ERROR)
+
+
+def _indented(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
 
 
 COMMANDS = (check_command, fmt_command, eval_command, test_command, run_command, sql_command)
