@@ -6,7 +6,13 @@ import sys
 
 import click
 
-from crmrules.cli.common import EXIT_USER_ERROR, as_of_option, backend_option, rule_files, schema_option
+from crmrules.cli.common import (
+    EXIT_USER_ERROR,
+    as_of_option,
+    backend_option,
+    rule_files,
+    schema_option,
+)
 
 
 @click.command("repl")

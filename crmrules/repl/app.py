@@ -116,28 +116,23 @@ def history():
 
 def key_bindings():
     """Enter submits a complete entry and starts a new line otherwise; Esc Enter always starts a new line."""
-    from prompt_toolkit.filters import has_completions
     from prompt_toolkit.key_binding import KeyBindings
 
     bindings = KeyBindings()
 
-    @bindings.add("enter", filter=~has_completions)
+    @bindings.add("enter")
     def _(event) -> None:
         buffer = event.current_buffer
+        state = buffer.complete_state
+        if state is not None and state.current_completion is not None:
+            buffer.apply_completion(state.current_completion)  # a completion chosen in the menu
+            return
+        buffer.cancel_completion()
         if complete_entry(buffer.text):
             buffer.validate_and_handle()
         else:
             indent = "    " if buffer.text.rstrip().endswith(":") or "\n" in buffer.text else ""
             buffer.insert_text("\n" + indent)
-
-    @bindings.add("enter", filter=has_completions)
-    def _(event) -> None:
-        buffer = event.current_buffer
-        state = buffer.complete_state
-        if state and state.current_completion:
-            buffer.apply_completion(state.current_completion)
-        else:
-            buffer.cancel_completion()
 
     @bindings.add("escape", "enter")
     def _(event) -> None:

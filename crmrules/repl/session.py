@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from crmrules.errors import CrmRulesError
 ENTRY = "_repl"  # the name an entry is checked under; no rule file can declare it (names start with a letter)
 SAMPLE = 10
 _DECLARATION = re.compile(r"\s*(segment|attribute|function|campaign|test|limit)\b")
-_COMMAND = re.compile(r"\s*:([a-z-]+)\s*(.*)", re.S)
+_COMMAND = re.compile(r"\s*:([a-z-]+)\s*(.*)", re.DOTALL)
 
 HELP = """\
 an entry is a condition (member count and sample ids), a value (its distribution),
@@ -87,19 +87,15 @@ class Session:
         with self._lock:
             if self._stack is not None:
                 stack, self._stack = self._stack, None
-                try:
+                with suppress(Exception):  # a dropped connection cannot be closed either
                     stack.close()
-                except Exception:  # noqa: BLE001 - a dropped connection cannot be closed either
-                    pass
 
     def interrupt(self) -> None:
         """Stop a running query (DuckDB), from another thread."""
         handle = self._handle
         if handle is not None and getattr(handle, "kind", None) == "duckdb":
-            try:
+            with suppress(Exception):  # nothing running: nothing to stop
                 handle.connection.interrupt()
-            except Exception:  # noqa: BLE001
-                pass
 
     def _query(self, run):
         """`run(engine, handle)` on the open data; a dropped connection is reopened once, then reported."""
@@ -257,26 +253,17 @@ class Session:
         return f"saved {len(self.declared)} declaration{'s' if len(self.declared) != 1 else ''} to {name}"
 
     def _cmd_explain(self, argument: str) -> str:
-        from crmrules.formatter import format_expr
+        from crmrules.backends.dispatch import default_backend
+        from crmrules.explain import explain_on_data
 
         if not argument:
             raise CrmRulesError(":explain needs a customer id", None, "e.g. :explain 00042", code="E0002")
         rules, program = self.condition_program(self._last())
-        rule_set = RuleSet(rules, program)
-        values = rule_set.node_values(argument, ENTRY, data=self.data, backend=self.backend or "duckdb",
-                                      as_of=self.ctx.as_of)
-        lines: list[str] = []
-
-        def show(node: ast.Node, depth: int) -> None:
-            if node in values:
-                lines.append(f"{'  ' * depth}{format_expr(node)}  = {_shown(values[node])}")
-                depth += 1
-            for child in ast.children(node):
-                if isinstance(child, ast.Expr):
-                    show(child, depth)
-
-        show(program.segments[ENTRY].body, 0)
-        return "\n".join(lines) or "no values"
+        # the same tree as `crmrules explain`: references expanded, each part's value, what would flip it
+        explanation = explain_on_data(RuleSet(rules, program), ENTRY, argument, self.data,
+                                      self.backend or default_backend(self.data), self.ctx.as_of)
+        head, _, tree = explanation.render().partition("\n")
+        return head.replace(ENTRY, "the last condition", 1) + "\n" + tree
 
     def _cmd_profile(self, argument: str) -> str:
         import io
