@@ -266,7 +266,7 @@ def _number(value) -> str:
 # ------------------------------------------------------------------------------------------ values
 def json_value(value):
     """A value as JSON holds it, the same from every engine: decimals as numbers (whole ones as integers),
-    dates and times in ISO form, lists element by element."""
+    dates and times in ISO form, lists sorted, element by element."""
     match value:
         case bool() | None | str() | int():
             return value
@@ -279,7 +279,9 @@ def json_value(value):
         case datetime() | date():
             return value.isoformat()
         case list() | tuple():
-            return [json_value(item) for item in value]
+            # a list is a set of values to the language: sorted (nulls last), so every engine shows the same
+            ordered = sorted(value, key=lambda item: (item is None, item if item is not None else 0))
+            return [json_value(item) for item in ordered]
     return str(value)
 
 

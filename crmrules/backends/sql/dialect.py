@@ -228,7 +228,9 @@ class SqlDialect:
         if value_type == t.INT and isinstance(value, Decimal):
             return int(value)  # PostgreSQL sums integers as NUMERIC
         if value_type.is_list and value is not None:
-            return sorted(value) if value_type != t.NULL else list(value)
+            # a list column may hold nulls (`tags: [null]`): they sort last instead of failing the sort
+            return sorted(value, key=lambda item: (item is None, item if item is not None else 0)) \
+                if value_type != t.NULL else list(value)
         return value
 
     def text(self, value: exp.Expression) -> exp.Expression:
