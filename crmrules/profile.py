@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from crmrules import ast
 from crmrules import types as t
+from crmrules.backends.sql.profile_query import ATTRIBUTES, DIMENSIONS, NONE_KEY, SUMS, profile_query
+from crmrules.compiler.defaults import empty_value
 from crmrules.compiler.pipeline import Program
 from crmrules.context import EvaluationContext
 from crmrules.errors import UnsupportedFeatureError
-from crmrules.backends.sql.profile_query import ATTRIBUTES, DIMENSIONS, NONE_KEY, SUMS, profile_query
 from crmrules.values import divide
 
 __all__ = ["ATTRIBUTES", "DIMENSIONS", "NONE_KEY", "profile", "profile_rows"]
@@ -51,8 +53,9 @@ def profile_rows(rows, segments: list[str], dialect, program: Program) -> dict:
             if section == "summary":
                 for (name, _, value), raw in zip(SUMS, mine):
                     kind = money if value == "total_spent" else t.INT
-                    sums[segment][name] = dialect.read(raw, kind) if raw is not None else (
-                        Decimal(0) if kind == t.DECIMAL else 0)
+                    # a sum over nobody is the empty sum of the one defaults table
+                    sums[segment][name] = dialect.read(raw, kind) if raw is not None else \
+                        empty_value(ast.AggFunc.SUM, kind)
             elif mine[0]:
                 distributions[section][segment][NONE_KEY if key is None else str(key)] = int(mine[0])
     summary = {segment: _summary(sums[segment]) for segment in segments}

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crmrules import ast
+from crmrules.compiler import visibility
 from crmrules.errors import DataError, UnsupportedFeatureError, did_you_mean, raise_all
 
 if TYPE_CHECKING:
@@ -342,7 +343,7 @@ def fit_schema(program: Program, handle: SqlHandle, where, warnings: list[str]) 
                     + (f", read by {_shown(readers)})" if readers else ")"),
                     hint=f"map yours with --schema: [tables.{spec.name}.columns] {column.name} = \"their_name\"",
                     code="E0503"))
-            elif column.name == "registered_at" and spec.name == "customers" or column.name == spec.time_column:
+            elif column.name in visibility_columns(spec.name, schema):
                 # only visibility would read it: without it, every row is undated (exists)
                 del kept[column.name]
                 warnings.append(f"{where}: no column {spec.name}.{column.source}: every row of {spec.source} "
@@ -377,3 +378,12 @@ def local_spark():
                .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def visibility_columns(table: str, schema: Schema) -> tuple[str, ...]:
+    """The columns of a table that only the visibility rule reads (`compiler.visibility`): without them every
+    row of the table is undated, so it exists."""
+    if table == "customers":
+        return (visibility.REGISTERED_AT,)
+    column = visibility.time_column(table, schema)
+    return (column,) if column is not None else ()

@@ -14,23 +14,23 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 
 from crmrules import ast
 from crmrules.compiler.defaults import empty_value
 from crmrules.compiler.fold_constants import fold_constants
 from crmrules.compiler.pipeline import Program
+from crmrules.context import EvaluationContext
 
 
-def may_hold_without_rows(condition: ast.Expr, program: Program, now: datetime) -> bool:
+def may_hold_without_rows(condition: ast.Expr, program: Program, ctx: EvaluationContext) -> bool:
     """Whether `condition` might be true for a customer who has no rows anywhere."""
-    return not _is_false_or_null(_without_rows(condition, program, now))
+    return not _is_false_or_null(_without_rows(condition, program, ctx))
 
 
-def may_rank_without_rows(node: ast.Ntile, program: Program, now: datetime) -> bool:
+def may_rank_without_rows(node: ast.Ntile, program: Program, ctx: EvaluationContext) -> bool:
     """Whether an `ntile`'s population might take (and rank) a customer who has no rows anywhere."""
-    return (may_hold_without_rows(node.among, program, now)
-            and not _is_null(_without_rows(node.value, program, now)))
+    return (may_hold_without_rows(node.among, program, ctx)
+            and not _is_null(_without_rows(node.value, program, ctx)))
 
 
 def required_table(body: ast.Expr, attributes: dict | None = None) -> str | None:
@@ -68,12 +68,12 @@ def _literal(node: ast.Expr, value) -> ast.Literal:
     return ast.Literal(value=value, span=node.span, type=node.type)
 
 
-def _without_rows(expr: ast.Expr, program: Program, now: datetime) -> ast.Expr:
+def _without_rows(expr: ast.Expr, program: Program, ctx: EvaluationContext) -> ast.Expr:
     """`expr` for a customer without rows, folded as far as it goes."""
-    return ast.transform(expr, lambda node: fold_constants(_step(node, program, now)))
+    return ast.transform(expr, lambda node: fold_constants(_step(node, program, ctx)))
 
 
-def _step(node: ast.Node, program: Program, now: datetime) -> ast.Node:  # noqa: C901 - one case per node kind
+def _step(node: ast.Node, program: Program, ctx: EvaluationContext) -> ast.Node:  # noqa: C901 - one case per node kind
     """One node, its children already substituted and folded."""
     match node:
         case ast.Column(table="customers"):
@@ -83,15 +83,13 @@ def _step(node: ast.Node, program: Program, now: datetime) -> ast.Node:  # noqa:
                 return ast.ListLiteral(items=(), span=node.span, type=node.type)
             return _literal(node, empty_value(func, node.type))
         case ast.Now():
-            return _literal(node, now)
+            return _literal(node, ctx.instant)
         case ast.WindowStart(duration=duration):
-            from crmrules.values import shift
-
-            return _literal(node, shift(now, duration, -1))
+            return _literal(node, ctx.window_start(duration))
         case ast.AttributeRef(name=name):
-            return _without_rows(program.attributes[name].body, program, now)
+            return _without_rows(program.attributes[name].body, program, ctx)
         case ast.SegmentRef(name=name):
-            body = _without_rows(program.segments[name].body, program, now)
+            body = _without_rows(program.segments[name].body, program, ctx)
             # a segment is a membership: unknown is not a member
             return _literal(node, False) if _is_null(body) else body
         case ast.SetOp(op=op, left=ast.Literal(value=a), right=ast.Literal(value=b)):

@@ -371,5 +371,5 @@ class ExpressionCompiler:
             tile = population.tiles[node] = Tile(node.buckets, value, f"t{len(population.tiles)}",
                                                  never_null(node.value, self.program.attributes))
             population.ranks_rowless = population.ranks_rowless or may_rank_without_rows(
-                node, self.program, self.ctx.instant)
+                node, self.program, self.ctx)
         return col(tile.column, population.alias)

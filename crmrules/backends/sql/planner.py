@@ -43,7 +43,7 @@ def segments_select(program: Program, segments: Sequence[str], dialect: SqlDiale
     """One SELECT of every existing customer's id with a boolean column per segment (unknown is false)."""
     planner = QueryPlanner(program, dialect, ctx)
     columns = [(name, planner.compiler.flag(program.segments[name].body)) for name in segments]
-    rowless = any(may_hold_without_rows(program.segments[name].body, program, ctx.instant) for name in segments)
+    rowless = any(may_hold_without_rows(program.segments[name].body, program, ctx) for name in segments)
     return planner.select(columns, None, rowless)
 
 
@@ -52,7 +52,7 @@ def members_select(program: Program, segment: str, dialect: SqlDialect, ctx: Eva
     body = program.segments[segment].body
     planner = QueryPlanner(program, dialect, ctx)
     condition = planner.compiler.expr(body, "customers")
-    return planner.select([], condition, may_hold_without_rows(body, program, ctx.instant),
+    return planner.select([], condition, may_hold_without_rows(body, program, ctx),
                           required_table(body, program.attributes))
 
 
@@ -70,7 +70,7 @@ def values_select(program: Program, columns: Sequence[tuple[str, ast.Expr]], dia
     if where is None:
         return planner.select(built, None, True)
     return planner.select(built, compiler.expr(where, "customers"),
-                          may_hold_without_rows(where, program, ctx.instant),
+                          may_hold_without_rows(where, program, ctx),
                           required_table(where, program.attributes))
 
 
