@@ -281,6 +281,25 @@ def test_concurrent_writers_take_turns(tmp_path):
         assert len(box.messages()) == 200
 
 
+def test_switching_to_wal_waits_for_another_connection(tmp_path):
+    """A second run opening a just-created outbox: SQLite refuses the switch to WAL at once while anyone
+    holds a lock (it calls no busy handler for it); opening waits for the lock instead of failing."""
+    path = tmp_path / "outbox.db"
+    open_outbox(path).close()
+    plain = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    plain.execute("PRAGMA journal_mode=DELETE")  # as the file is between its creation and the switch
+    plain.execute("BEGIN")
+    plain.execute("SELECT count(*) FROM outbox").fetchone()  # a shared lock, as a reading run holds
+    release = threading.Timer(0.3, lambda: plain.execute("COMMIT"))
+    release.start()
+    try:
+        with open_outbox(path) as box:
+            assert box.connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        release.join()
+        plain.close()
+
+
 def test_an_outbox_locked_too_long_is_an_outbox_error(tmp_path):
     from crmrules.campaigns.outbox import SqliteOutbox
 

@@ -19,6 +19,7 @@ its last commit. A write called outside a transaction gets a transaction of its 
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -67,6 +68,7 @@ class SqliteOutbox(Outbox):
     def __init__(self, path: str, timeout: float = 600.0):
         super().__init__()
         self.path = path
+        self.timeout = timeout
         self._stamps: dict[datetime, str] = {}  # a run writes the same few instants many times
         if path != ":memory:":
             _refuse_foreign_file(Path(path))
@@ -112,9 +114,24 @@ class SqliteOutbox(Outbox):
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             raise
-        if created and self.path != ":memory:":
-            # readers never wait for a run's writes; the mode is kept in the file
-            connection.execute("PRAGMA journal_mode=WAL")
+        if self.path != ":memory:":
+            self._use_wal()
+
+    def _use_wal(self) -> None:
+        """Readers never wait for a run's writes; the mode is kept in the file.
+
+        Switching a file to WAL needs it to itself, and SQLite does not wait for that (no busy handler):
+        a second run opening a new outbox at the same moment retries until the deadline. Once the file
+        is in WAL mode the statement only reads the mode back."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                self.connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise OutboxError(f"cannot open the outbox {self.path}: {error}") from None
+                time.sleep(0.02)
 
     def _execute(self, sql: str, params: tuple = ()):
         try:
