@@ -50,8 +50,9 @@ def test_message_id_is_the_pinned_hash():
 
 
 def test_statuses_and_counted():
-    assert STATUSES == ("scheduled", "ready", "delivered", "failed", "holdout", "capped", "no_consent", "cancelled")
-    assert COUNTED == ("ready", "delivered", "holdout")
+    assert STATUSES == ("scheduled", "ready", "sending", "delivered", "failed", "holdout", "capped", "over_budget",
+                        "no_consent", "cancelled")
+    assert COUNTED == ("ready", "sending", "delivered", "holdout")
 
 
 def test_args_become_json_values_and_the_json_shape_is_pinned():

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-STATUSES = ("scheduled", "ready", "delivered", "failed", "holdout", "capped", "no_consent", "cancelled")
+STATUSES = ("scheduled", "ready", "sending", "delivered", "failed", "holdout", "capped", "over_budget", "no_consent",
+            "cancelled")
 # what caps and channel limits count: a holdout stands in for a send
-COUNTED = ("ready", "delivered", "holdout")
+COUNTED = ("ready", "sending", "delivered", "holdout")
 _PLAIN = frozenset((str, int, float, bool, type(None)))
 
 

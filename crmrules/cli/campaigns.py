@@ -26,7 +26,8 @@ from crmrules.context import evaluation_context, instant_of, parse_as_of
 
 # campaigns.messages.STATUSES, spelled out: importing crmrules.campaigns loads the engines (and sqlglot), which
 # `crmrules --help` must not wait for (tests/test_campaigns_cli.py checks the two agree)
-STATUSES = ("scheduled", "ready", "delivered", "failed", "holdout", "capped", "no_consent", "cancelled")
+STATUSES = ("scheduled", "ready", "sending", "delivered", "failed", "holdout", "capped", "over_budget", "no_consent",
+            "cancelled")
 _tick_option = click.option("--tick", "tick", default="1h", show_default=True,
                             help="The evaluation grid: a divisor of a day (15min, 1h, 6h) or whole days.")
 
