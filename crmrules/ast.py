@@ -471,6 +471,8 @@ class CampaignDecl(Node):
     quiet: QuietHours | None = None
     holdout: Decimal | None = None
     priority: int | None = None  # wins ties for a channel's `limit` (higher first); else declaration order
+    budget: Decimal | None = None  # money: sends stop when their cost would pass it (campaigns/budget.py)
+    cost: Decimal | None = None  # money per message sent (ready, sending, delivered)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

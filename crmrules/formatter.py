@@ -25,7 +25,8 @@ _OR, _AND, _NOT, _COMPARE, _UNION, _INTERSECT, _ADD, _MUL, _UNARY, _ATOM = range
 _ARITH_LEVEL = {ast.ArithOp.ADD: _ADD, ast.ArithOp.SUB: _ADD, ast.ArithOp.MUL: _MUL, ast.ArithOp.DIV: _MUL,
                 ast.ArithOp.MOD: _MUL}
 _SET_LEVEL = {ast.SetOpKind.UNION: _UNION, ast.SetOpKind.INTERSECT: _INTERSECT, ast.SetOpKind.DIFFERENCE: _ADD}
-_CAMPAIGN_FIELDS = ("audience", "trigger", "wait", "unless", "action", "cap", "quiet", "holdout", "priority")
+_CAMPAIGN_FIELDS = ("audience", "trigger", "wait", "unless", "action", "cap", "quiet", "holdout", "priority",
+                    "budget", "cost")
 
 
 def format_rules(node: ast.Node, width: int = WIDTH) -> str:
@@ -217,8 +218,9 @@ def _declaration(decl: ast.Node, width: int = WIDTH) -> str:
             lines = [f"{_header('campaign', decl.name, decl.title)}:"]
             for field_name in _CAMPAIGN_FIELDS:
                 value = getattr(decl, field_name)
-                if value is not None:
-                    lines.append(f"{INDENT}{field_name}: {_campaign_value(value)}")
+                if value is not None:  # budget and cost are money, not a percentage like holdout
+                    shown = format(value, "f") if field_name in ("budget", "cost") else _campaign_value(value)
+                    lines.append(f"{INDENT}{field_name}: {shown}")
             return "\n".join(lines) + "\n"
         case ast.LimitDecl(channel=channel, count=count, per=per):
             return f"limit {channel}: {count} per {per}\n"

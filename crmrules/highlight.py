@@ -36,7 +36,8 @@ __all__ = [
 ]
 
 DECLARATIONS = ("segment", "attribute", "function", "campaign", "limit", "test")
-CAMPAIGN_FIELDS = ("audience", "trigger", "wait", "unless", "action", "cap", "quiet", "holdout", "priority")
+CAMPAIGN_FIELDS = ("audience", "trigger", "wait", "unless", "action", "cap", "quiet", "holdout", "priority",
+                   "budget", "cost")
 KEYWORDS = ("per", "on", "at", "where", "daily", "weekly", "monthly", "after", "when", "becomes", "reaches",
             "given", "as", "of", "expect", "out", "by")
 WORD_OPERATORS = ("and", "or", "not", "in", "is", "between", "contains", "starts_with", "matches", "within")

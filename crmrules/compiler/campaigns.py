@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from decimal import Decimal
 
 from crmrules import ast
 from crmrules import types as t
@@ -12,6 +13,7 @@ from crmrules.compiler.resolve import Names, Scope, resolve
 from crmrules.compiler.typecheck import typecheck
 from crmrules.errors import CrmRulesError, RuleTypeError, RuleWarning, UnknownNameError, did_you_mean
 from crmrules.schema import Schema
+from crmrules.values import SCALE
 
 # each action's declared arguments and their types; every one is required, and any other named
 # argument is personalisation data stored with the message
@@ -135,6 +137,22 @@ def _check_guard_rails(decl: ast.CampaignDecl, errors: list[CrmRulesError]) -> N
                                     "write e.g. `quiet: 22:00-08:00`", code="E0209"))
     if decl.wait is not None and decl.wait.amount < 0:
         errors.append(CrmRulesError("a wait cannot be negative", decl.span, code="E0209"))
+    _check_money(decl, errors)
+
+
+def _check_money(decl: ast.CampaignDecl, errors: list[CrmRulesError]) -> None:
+    """A budget is positive and comes with the cost of a message; both are money the engines hold exactly."""
+    if decl.budget is not None and decl.budget <= 0:
+        errors.append(CrmRulesError("a budget must be more than 0", decl.span,
+                                    "write e.g. `budget: 500`; leave `budget` out for no budget", code="E0211"))
+    if decl.budget is not None and decl.cost is None:
+        errors.append(CrmRulesError(f"campaign `{decl.name}` has a budget but no cost per message", decl.span,
+                                    "add e.g. `cost: 0.05` (the money one message costs)", code="E0212"))
+    for name in ("budget", "cost"):
+        value = getattr(decl, name)
+        if value is not None and value != value.quantize(Decimal(1).scaleb(-SCALE)):
+            errors.append(CrmRulesError(f"`{name}: {value:f}` has more than {SCALE} decimal places", decl.span,
+                                        f"money is exact to {SCALE} places: round it", code="E0213"))
 
 
 def _check_event_type(name: str, span, names: Names, schema: Schema, errors: list[CrmRulesError],

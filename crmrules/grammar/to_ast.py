@@ -348,6 +348,12 @@ class ToAst(Transformer):
     def priority(self, meta, children):
         return ("priority", int(children[0]), self._span(meta))
 
+    def budget(self, meta, children):
+        return ("budget", Decimal(children[0].value), self._span(meta))
+
+    def cost(self, meta, children):
+        return ("cost", Decimal(children[0].value), self._span(meta))
+
     def limit(self, meta, children):
         channel, count, per = children
         return ast.LimitDecl(channel=str(channel), count=int(count), per=self._duration(per), span=self._span(meta))
