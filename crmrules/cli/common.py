@@ -161,9 +161,44 @@ def rule_files(required: bool = True) -> Callable:
 
 schema_option = click.option("--schema", "schema", type=click.Path(dir_okay=False),
                              help="A TOML or YAML file mapping your column names onto the schema.")
-data_option = click.option("--data", "data", required=True,
-                           help="A data directory (CSV, Parquet, JSON lines), a DuckDB or SQLite file, "
-                                "or a PostgreSQL URL.")
+_data = click.option("--data", "data", required=True,
+                     help="A data directory (CSV, Parquet, JSON lines), a DuckDB or SQLite file, "
+                          "or a PostgreSQL URL.")
+
+
+def _limit(field: str) -> Callable:
+    """An option callback putting its value into the run's `Resources` (`backends.resources.using`) until
+    the command ends: every engine the command opens keeps to it, none of its functions passes it on."""
+    def callback(ctx: click.Context, param: click.Parameter, value):
+        if value is None:
+            return
+        from dataclasses import replace
+
+        from crmrules.backends.resources import SIZE, current, using
+
+        if field == "memory_limit" and not SIZE.fullmatch(value):
+            raise click.BadParameter(f"{value!r} is not a size such as 4GB or 512MB")
+        ctx.with_resource(using(replace(current(), **{field: value})))
+    return callback
+
+
+memory_limit_option = click.option(
+    "--memory-limit", "memory_limit", expose_value=False, callback=_limit("memory_limit"), metavar="SIZE",
+    help="Memory DuckDB may use, such as 4GB (default: 80% of RAM); beyond it, it spills to disk.")
+spill_dir_option = click.option(
+    "--spill-dir", "spill_dir", expose_value=False, callback=_limit("spill_dir"),
+    type=click.Path(file_okay=False), help="Where DuckDB spills what does not fit in memory (default: the "
+                                           "system's temporary directory); removed afterwards.")
+
+
+def resources_options(command: Callable) -> Callable:
+    """`--memory-limit` and `--spill-dir`, for a command that reads data."""
+    return memory_limit_option(spill_dir_option(command))
+
+
+def data_option(command: Callable) -> Callable:
+    """`--data` (required), with `--memory-limit` and `--spill-dir` for reading it."""
+    return _data(resources_options(command))
 as_of_option = click.option("--as-of", "as_of", default=None,
                             help="Evaluate as of this date (end of day) or timestamp; default today in the "
                                  "store's time zone.")

@@ -1,26 +1,31 @@
-"""Load a data directory (CSV, Parquet or JSON lines per table), or one file as the customers table, into a
-private in-memory DuckDB.
+"""Read a data directory (CSV, Parquet or JSON lines per table), or one file as the customers table, in
+place: a private DuckDB holds a typed view over each file, never a copy of it.
 
-CSV and JSON-lines files are read as text, checked, and converted into typed
-tables; Parquet files stay where they are, behind typed views. Column types come
-from the schema. Nothing is read loosely: a value that does not convert exactly
-(a fraction in an int column, money past 6 decimal places, a year past 9999, a
-list that is not a JSON array) is an error naming its file, line and column, all
-of a file's reported together (up to `MAX_ERRORS`). Time-zone offsets move to the
-store's time zone, as they do for customer dicts (`customer_data.convert`).
-Paths are read literally: DuckDB would expand `*`, `?` and `[` as a glob.
+Column types come from the schema; each view's select list converts the file's
+columns (CSV and JSON-lines values are read as text) into them. Nothing is read
+loosely: before any rule runs, each file is scanned once for values that would not
+convert exactly (a fraction in an int column, money past 6 decimal places, a year
+past 9999, a list that is not a JSON array) and for repeated customer ids; those are
+errors naming the file, line and column, all of a file's reported together (up to
+`MAX_ERRORS`). Lines are numbered only when something is wrong: a scan without them
+streams, so a file larger than memory is checked within DuckDB's memory limit
+(`backends.resources`). Time-zone offsets move to the store's time zone, as they do
+for customer dicts (`customer_data.convert`). Paths are read literally: DuckDB would
+expand `*`, `?` and `[` as a glob.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from crmrules import types as t
+from crmrules.backends.resources import Resources, open_duckdb
 from crmrules.errors import DataError, raise_all
 from crmrules.schema import Schema, TableSpec
 
@@ -70,6 +75,14 @@ class LoadedData:
     connection: duckdb.DuckDBPyConnection
     files: dict[str, Path] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # the connection's private spill directory (`resources.open_duckdb`), removed by `close`
+    spill: tempfile.TemporaryDirectory | None = None
+
+    def close(self) -> None:
+        """Close the connection and remove what it spilled."""
+        self.connection.close()
+        if self.spill is not None:
+            self.spill.cleanup()
 
 
 def table_files(directory: Path, source: str) -> list[Path]:
@@ -78,7 +91,7 @@ def table_files(directory: Path, source: str) -> list[Path]:
                   if p.is_file() and p.stem == source and p.suffix.lower() in EXTENSIONS)
 
 
-def load_directory(path: str | Path, schema: Schema) -> LoadedData:
+def load_directory(path: str | Path, schema: Schema, resources: Resources | None = None) -> LoadedData:
     """Every table of the schema from `path`, typed; a missing file is an empty table."""
     directory = Path(path)
     if not directory.is_dir():
@@ -88,27 +101,37 @@ def load_directory(path: str | Path, schema: Schema) -> LoadedData:
         if len(files) > 1:
             raise DataError(f"{directory}: {', '.join(p.name for p in files)} all hold table `{name}`",
                             hint="keep one file per table")
-    return _load({name: files[0] for name, files in found.items() if files}, schema)
+    return _load({name: files[0] for name, files in found.items() if files}, schema, resources)
 
 
-def load_file(path: str | Path, schema: Schema) -> LoadedData:
+def load_file(path: str | Path, schema: Schema, resources: Resources | None = None) -> LoadedData:
     """One CSV, Parquet or JSON-lines file as the customers table; every other table is empty."""
     path = Path(path)
     if path.suffix.lower() not in EXTENSIONS:
         raise DataError(f"{path}: not a data file ({', '.join(EXTENSIONS)}) nor a database",
                         hint="give a data directory, a CSV, Parquet or JSON-lines file, or a database")
-    return _load({"customers": path}, schema)
+    return _load({"customers": path}, schema, resources)
 
 
-def _load(files: dict[str, Path], schema: Schema) -> LoadedData:
-    loaded = LoadedData(duckdb.connect())
-    for spec in schema.tables.values():
-        path = files.get(spec.name)
-        if path is None:
-            _create_empty(loaded.connection, spec)
-            continue
-        loaded.files[spec.name] = path
-        _load_table(loaded, spec, path, schema.timezone)
+def _load(files: dict[str, Path], schema: Schema, resources: Resources | None) -> LoadedData:
+    from crmrules.progress import task
+
+    connection, spill = open_duckdb(resources=resources)
+    loaded = LoadedData(connection, spill=spill)
+    try:
+        with task("reading data", total=len(files)) as reading:
+            for spec in schema.tables.values():
+                path = files.get(spec.name)
+                if path is None:
+                    _create_empty(loaded.connection, spec)
+                    continue
+                loaded.files[spec.name] = path
+                with task(f"checking {path.name}", watch=connection):
+                    _load_table(loaded, spec, path, schema.timezone)
+                reading.advance()
+    except BaseException:
+        loaded.close()
+        raise
     return loaded
 
 
@@ -118,42 +141,45 @@ def _create_empty(connection, spec: TableSpec) -> None:
 
 
 def _load_table(loaded: LoadedData, spec: TableSpec, path: Path, zone: str) -> None:
-    """Read one file: raw rows numbered by line, checked, then converted into the table (or a view)."""
+    """Check one file in one scan, then put a typed view over it; its rows numbered by line only to name
+    what is wrong."""
     suffix = path.suffix.lower()
     connection = loaded.connection
-    raw_name = quote(f"__raw_{spec.source}")
     if suffix == ".parquet":
-        raw, line_offset = f"read_parquet({file_literal(path)})", 0
+        raw = f"read_parquet({file_literal(path)})"
         header = _describe(connection, raw, path, "Parquet")
+        # Parquet knows each row's place in the file
+        numbered = (f"SELECT file_row_number + 1 AS __line, * EXCLUDE (file_row_number) "
+                    f"FROM read_parquet({file_literal(path)}, file_row_number=true)"
+                    if "file_row_number" not in header else f"SELECT row_number() OVER () AS __line, * FROM {raw}")
     elif suffix == ".csv":
-        header, line_offset = {name: "VARCHAR" for name in _csv_header(path)}, 1
+        header = {name: "VARCHAR" for name in _csv_header(path)}
         # every column is read as text and converted by the schema, so a bad value can be named
         columns = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in header)
         raw = (f"read_csv({file_literal(path)}, header=true, auto_detect=false, delim=',', quote='\"', "
                f"escape='\"', strict_mode=true, columns={{{columns}}})")
+        numbered = f"SELECT row_number() OVER () + 1 AS __line, * FROM {raw}"
     else:
         names = _describe(connection, f"read_json({file_literal(path)}, format='newline_delimited')", path,
                           "JSON lines")
         # as text too: `42` and `"00042"` stay two ids, and 2.5 is not rounded into an int column
-        header, line_offset = {name: "VARCHAR" for name in names}, 0
+        header = {name: "VARCHAR" for name in names}
         columns = ", ".join(f"{literal(name)}: 'VARCHAR'" for name in header)
         raw = f"read_json({file_literal(path)}, format='newline_delimited', columns={{{columns}}})"
+        numbered = f"SELECT row_number() OVER () AS __line, * FROM {raw}"
     _check_key(spec, path, header)
-    numbered = f"SELECT row_number() OVER () + {line_offset} AS __line, * FROM {raw}"
-    if suffix == ".parquet":
-        # Parquet is read in place: a view, not a copy
-        relation = f"({numbered})"
-    else:
-        _run(connection, f"CREATE TEMP TABLE {raw_name} AS {numbered}", path)
-        relation = raw_name
-    _check_values(loaded, spec, path, relation, header, zone)
-    if spec.name == "customers":
-        _check_unique_ids(connection, spec, path, relation, header, zone)
+    checks = _checks(spec, header, zone)
+    key = _unique_key(spec, header, zone)
+    # one streaming scan over the whole file (a text file's every row parsed, so a malformed one is found here)
+    bad = " OR ".join(f"({column} IS NOT NULL AND ({test}))" for column, _, test in checks) or "false"
+    counts = f"count(*) FILTER (WHERE {bad})" + (f", count({key}) - count(DISTINCT {key})" if key else ", 0")
+    bad_rows, repeated = _fetch(connection, f"SELECT {counts} FROM {raw}", path)[0]
+    if bad_rows:
+        _report_values(connection, spec, path, f"({numbered})", checks)
+    if repeated:
+        _report_repeated_ids(connection, spec, path, f"({numbered})", header, zone)
     select = _select_list(loaded, spec, path, header, zone)
-    kind = "VIEW" if suffix == ".parquet" else "TABLE"
-    _run(connection, f"CREATE {kind} {quote(spec.source)} AS SELECT {select} FROM {relation}", path)
-    if suffix != ".parquet":
-        connection.execute(f"DROP TABLE {raw_name}")
+    _run(connection, f"CREATE VIEW {quote(spec.source)} AS SELECT {select} FROM {raw}", path)
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -182,8 +208,13 @@ def _describe(connection, raw: str, path: Path, what: str) -> dict[str, str]:
 
 
 def _run(connection, sql: str, path: Path) -> None:
+    _fetch(connection, sql, path)
+
+
+def _fetch(connection, sql: str, path: Path) -> list[tuple]:
+    """The rows of a query over a file; a file DuckDB cannot read is a DataError naming it (and its line)."""
     try:
-        connection.execute(sql)
+        return connection.execute(sql).fetchall()
     except duckdb.Error as error:
         message = str(error)
         line = re.search(r"CSV Error on Line: (\d+)", message)
@@ -236,8 +267,8 @@ def _bad(source: str, column_type: t.Type, text: bool, source_type: str, zone: s
         return f"TRY_CAST({source} AS {duckdb_type(column_type)}) IS NULL"
     scalar = column_type.scalar
     target = duckdb_type(column_type)
-    if scalar == t.Scalar.STRING:
-        return None
+    if scalar == t.Scalar.STRING or (source_type == target and scalar not in _RANGE):
+        return None  # text, or a typed column (Parquet) of the very type: every value converts exactly
     tried = f"TRY_CAST({source} AS {target})"
     if scalar in (t.Scalar.DATE, t.Scalar.TIMESTAMP):
         if scalar == t.Scalar.TIMESTAMP:
@@ -255,22 +286,26 @@ def _bad(source: str, column_type: t.Type, text: bool, source_type: str, zone: s
     return f"{tried} IS NULL"
 
 
-def _check_values(loaded: LoadedData, spec: TableSpec, path: Path, relation: str, header: dict[str, str],
-                  zone: str) -> None:
-    """Every value that would not convert exactly, by line and column, up to MAX_ERRORS; raised together."""
-    parts = []
+def _checks(spec: TableSpec, header: dict[str, str], zone: str) -> list[tuple[str, str, str]]:
+    """(quoted column, its name, SQL true for a value that would not convert exactly) for each column of the
+    file that can hold one."""
+    checks = []
     for column in spec.columns.values():
         if column.source not in header:
             continue
         source = quote(column.source)
         bad = _bad(source, column.type, _text(header, column.source), header[column.source], zone)
         if bad is not None:
-            parts.append(f"SELECT __line, {literal(column.source)} AS __column, CAST({source} AS VARCHAR) AS __value "
-                         f"FROM {relation} WHERE {source} IS NOT NULL AND ({bad})")
-    if not parts:
-        return
-    rows = loaded.connection.execute(
-        f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY __line, __column LIMIT {MAX_ERRORS + 1}").fetchall()
+            checks.append((source, column.source, bad))
+    return checks
+
+
+def _report_values(connection, spec: TableSpec, path: Path, relation: str, checks: list[tuple[str, str, str]]):
+    """Raise every value that would not convert exactly, by line and column, up to MAX_ERRORS, together."""
+    parts = [f"SELECT __line, {literal(name)} AS __column, CAST({source} AS VARCHAR) AS __value "
+             f"FROM {relation} WHERE {source} IS NOT NULL AND ({bad})" for source, name, bad in checks]
+    rows = _fetch(connection, f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY __line, __column "
+                              f"LIMIT {MAX_ERRORS + 1}", path)
     errors = []
     for line, name, value in rows[:MAX_ERRORS]:
         column_type = next(c.type for c in spec.columns.values() if c.source == name)
@@ -282,16 +317,26 @@ def _check_values(loaded: LoadedData, spec: TableSpec, path: Path, relation: str
     raise_all(errors)
 
 
-def _check_unique_ids(connection, spec: TableSpec, path: Path, relation: str, header: dict[str, str],
-                      zone: str) -> None:
-    """One row per customer: a repeated id would be both in and out of a segment on SQL engines."""
+def _unique_key(spec: TableSpec, header: dict[str, str], zone: str) -> str | None:
+    """The customer id as the view gives it (NULL where it would not convert), in the customers table only:
+    a repeated id would be both in and out of a segment on SQL engines."""
+    if spec.name != "customers":
+        return None
     column = spec.columns["id"]
     key = _converted(quote(column.source), column.type, _text(header, column.source), header[column.source], zone)
-    rows = connection.execute(
-        f"SELECT {key} AS id, list(__line ORDER BY __line) FROM {relation} WHERE {key} IS NOT NULL "
-        f"GROUP BY 1 HAVING count(*) > 1 ORDER BY min(__line) LIMIT {MAX_ERRORS}").fetchall()
+    return key.replace("CAST(", "TRY_CAST(")
+
+
+def _report_repeated_ids(connection, spec: TableSpec, path: Path, relation: str, header: dict[str, str],
+                         zone: str) -> None:
+    """Raise each repeated customer id with the lines it is on, up to MAX_ERRORS, together."""
+    key = _unique_key(spec, header, zone)
+    rows = _fetch(connection, f"SELECT {key} AS id, list(__line ORDER BY __line) FROM {relation} "
+                              f"WHERE {key} IS NOT NULL GROUP BY 1 HAVING count(*) > 1 ORDER BY min(__line) "
+                              f"LIMIT {MAX_ERRORS}", path)
     raise_all([DataError(f"{path}:{lines[0]}: customer id `{value}` again on line{'s' if len(lines) > 2 else ''} "
-                         f"{', '.join(str(n) for n in lines[1:])}", hint="keep one row per customer", code="E0504") for value, lines in rows])
+                         f"{', '.join(str(n) for n in lines[1:])}", hint="keep one row per customer", code="E0504")
+               for value, lines in rows])
 
 
 def _select_list(loaded: LoadedData, spec: TableSpec, path: Path, header: dict[str, str], zone: str) -> str:
