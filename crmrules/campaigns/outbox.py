@@ -6,6 +6,8 @@
 - `outbox` — one row per message; `id` (the firing's idempotency key) is the primary key, so a
   rerun or a concurrent run can never add a second message for the same firing;
 - `outbox_state` — the last observation of each `when` trigger per customer;
+- `outbox_delivery` — what `campaigns deliver` recorded of a message: its claim (who, when), attempts,
+  last error, when it was sent (version 2; a version-1 outbox is upgraded in place when opened);
 - `outbox_meta` — `format` (marks the database as an outbox), `version`, `last_run`.
 
 The PostgreSQL outbox is in `outbox_postgres.py`.
@@ -58,6 +60,12 @@ _SQLITE_SCHEMA = (
     ("CREATE TABLE outbox_state (campaign TEXT NOT NULL, customer_id TEXT NOT NULL, value TEXT NOT NULL, "
     "observed_at TEXT NOT NULL, PRIMARY KEY (campaign, customer_id))"),
 )
+# version 1 → 2: what delivery records (`campaigns deliver`); an older outbox gets it when opened, in the
+# transaction that checks its marker, so the upgrade happens whole or not at all
+_SQLITE_UPGRADES = {"1": (
+    ("CREATE TABLE outbox_delivery (id TEXT PRIMARY KEY, attempts INTEGER NOT NULL DEFAULT 0, claimed_by TEXT, "
+     "claimed_at TEXT, last_error TEXT, sent_at TEXT)"),
+)}
 
 
 class SqliteOutbox(Outbox):
@@ -94,13 +102,17 @@ class SqliteOutbox(Outbox):
                 "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
             created = not tables
             if created:
-                for statement in _SQLITE_SCHEMA:
+                for statement in (*_SQLITE_SCHEMA, *_SQLITE_UPGRADES["1"]):
                     connection.execute(statement)
                 connection.executemany("INSERT INTO outbox_meta (key, value) VALUES (?, ?)",
                                        [("format", FORMAT), ("version", VERSION)])
             else:
-                check_marker(self.path, tables, lambda: dict(connection.execute(
+                version = check_marker(self.path, tables, lambda: dict(connection.execute(
                     "SELECT key, value FROM outbox_meta WHERE key IN ('format', 'version')")))
+                if version != VERSION:
+                    for statement in _SQLITE_UPGRADES[version]:
+                        connection.execute(statement)
+                    connection.execute("UPDATE outbox_meta SET value = ? WHERE key = 'version'", (VERSION,))
             connection.execute("COMMIT")
         except sqlite3.OperationalError as error:  # read-only, locked past the timeout
             if connection.in_transaction:

@@ -31,6 +31,11 @@ _SCHEMA = (
     ("CREATE TABLE outbox_state (campaign TEXT NOT NULL, customer_id TEXT NOT NULL, value TEXT NOT NULL, "
     "observed_at TIMESTAMP NOT NULL, PRIMARY KEY (campaign, customer_id))"),
 )
+# version 1 → 2 (see outbox.py): run under the advisory lock, in the transaction that checks the marker
+_UPGRADES = {"1": (
+    ("CREATE TABLE outbox_delivery (id TEXT PRIMARY KEY, attempts INTEGER NOT NULL DEFAULT 0, claimed_by TEXT, "
+     "claimed_at TIMESTAMP, last_error TEXT, sent_at TIMESTAMP)"),
+)}
 
 
 class PostgresOutbox(Outbox):
@@ -68,13 +73,17 @@ class PostgresOutbox(Outbox):
                     "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
                     "AND table_name = ANY(%s)", (list(TABLES),))}
                 if not tables:
-                    for statement in _SCHEMA:
+                    for statement in (*_SCHEMA, *_UPGRADES["1"]):
                         connection.execute(statement)
                     connection.execute("INSERT INTO outbox_meta (key, value) VALUES (%s, %s), (%s, %s)",
                                        ("format", FORMAT, "version", VERSION))
                 else:
-                    check_marker(self.shown, tables, lambda: dict(connection.execute(
+                    version = check_marker(self.shown, tables, lambda: dict(connection.execute(
                         "SELECT key, value FROM outbox_meta WHERE key IN ('format', 'version')").fetchall()))
+                    if version != VERSION:
+                        for statement in _UPGRADES[version]:
+                            connection.execute(statement)
+                        connection.execute("UPDATE outbox_meta SET value = %s WHERE key = 'version'", (VERSION,))
         except self._psycopg.Error as error:
             raise OutboxError(f"cannot use the PostgreSQL outbox {self.shown}: {_one_line(error)}") from None
 

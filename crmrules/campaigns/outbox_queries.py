@@ -7,15 +7,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Self
 
 from crmrules.campaigns.messages import COUNTED, STATUSES, Message, jsonable
 from crmrules.errors import CrmRulesError, InternalError
 
 FORMAT = "crmrules-outbox"
-VERSION = "1"
-TABLES = ("outbox", "outbox_state", "outbox_meta")
+VERSION = "2"  # 2 added `outbox_delivery`; a version-1 outbox is upgraded in place when opened (`UPGRADES`)
+READABLE = ("1", VERSION)
+TABLES = ("outbox", "outbox_state", "outbox_meta", "outbox_delivery")
 _COLUMNS = "id, campaign, customer_id, channel, args, fired_at, due_at, status, updated_at"
 
 
@@ -298,7 +301,7 @@ class Outbox:
                                   "VALUES (?, ?, ?, ?) ON CONFLICT (campaign, customer_id) DO UPDATE SET "
                                   "value = excluded.value, observed_at = excluded.observed_at", rows)
 
-    def __enter__(self) -> Outbox:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -361,6 +364,121 @@ class Outbox:
                                   "excluded.updated_at, args = excluded.args WHERE outbox.status = 'scheduled'", rows)
 
 
+    # -- delivery (`campaigns deliver`): claims, outcomes, attempts; `outbox_delivery` holds one row per
+    # message ever claimed: who claimed it and when (UTC wall clock), attempts, the last error, when it was sent
+    def due_counts(self, due_by: datetime) -> dict[str, int]:
+        """How many `ready` messages are due by `due_by`, per channel."""
+        rows = self._execute("SELECT channel, COUNT(*) FROM outbox WHERE status = 'ready' AND due_at <= ? "
+                             "GROUP BY channel ORDER BY channel", (self._ts(_naive(due_by, "due_by")),))
+        return {row[0]: int(row[1]) for row in rows.fetchall()}
+
+    def due_arguments(self, channel: str, due_by: datetime, reclaim: Iterable[str] = (),
+                      stale_before: datetime | None = None) -> Iterator[dict]:
+        """The arguments of what a deliverer of `channel` may claim (see `claim`), one dict per message."""
+        sql, params = self._claimable(channel, due_by, reclaim, stale_before)
+        for row in self._execute(f"SELECT o.args FROM outbox o {sql}", params).fetchall():
+            yield json.loads(row[0])
+
+    def _claimable(self, channel: str, due_by: datetime, reclaim: Iterable[str],
+                   stale_before: datetime | None) -> tuple[str, tuple]:
+        # `ready` and due; or `sending` under a claim given up: by an owner named in `reclaim` (a process known
+        # to be gone) or older than `stale_before` (a lease run out), or with no claim recorded at all
+        owners = list(reclaim)
+        stale = ["d.id IS NULL"]
+        params: list = [channel, self._ts(_naive(due_by, "due_by"))]
+        if owners:
+            stale.append(f"d.claimed_by IN ({', '.join('?' * len(owners))})")
+            params += owners
+        if stale_before is not None:
+            stale.append("d.claimed_at < ?")
+            params.append(self._ts(_naive(stale_before, "stale_before")))
+        where = ("LEFT JOIN outbox_delivery d ON d.id = o.id WHERE o.channel = ? AND ((o.status = 'ready' AND "
+                 f"o.due_at <= ?) OR (o.status = 'sending' AND ({' OR '.join(stale)})))")
+        return where, tuple(params)
+
+    def claims(self) -> dict[str, int]:
+        """Who holds messages in `sending`: {claimed_by: how many} (an empty owner for a claim unrecorded)."""
+        rows = self._execute("SELECT COALESCE(d.claimed_by, ''), COUNT(*) FROM outbox o LEFT JOIN outbox_delivery d "
+                             "ON d.id = o.id WHERE o.status = 'sending' GROUP BY COALESCE(d.claimed_by, '')")
+        return {row[0]: int(row[1]) for row in rows.fetchall()}
+
+    def claim(self, channel: str, due_by: datetime, owner: str, claimed_at: datetime, limit: int,
+              reclaim: Iterable[str] = (), stale_before: datetime | None = None) -> list[tuple[Message, int, bool]]:
+        """Claim up to `limit` messages of `channel` for delivery, in one transaction: due `ready` ones and
+        `sending` ones whose claim was given up (see `_claimable`); they become `sending` under `owner`.
+        (message, attempts so far, taken over from another claim?) each, by due instant then id. Two
+        deliverers never claim the same one."""
+        sql, params = self._claimable(channel, due_by, reclaim, stale_before)
+        columns = ", ".join(f"o.{name}" for name in _COLUMNS.split(", "))
+        stamp = self._ts(_naive(claimed_at, "claimed_at"))
+        with self._writing():
+            rows = self._execute(f"SELECT {columns}, COALESCE(d.attempts, 0) FROM outbox o {sql} "
+                                 "ORDER BY o.due_at, o.id LIMIT ?", (*params, int(limit))).fetchall()
+            if not rows:
+                return []
+            ids = [(row[0],) for row in rows]
+            self._executemany("UPDATE outbox SET status = 'sending' WHERE id = ?", ids)
+            self._executemany("INSERT INTO outbox_delivery (id, attempts, claimed_by, claimed_at) VALUES (?, 0, ?, ?) "
+                              "ON CONFLICT (id) DO UPDATE SET claimed_by = excluded.claimed_by, "
+                              "claimed_at = excluded.claimed_at", [(id, owner, stamp) for (id,) in ids])
+        return [(replace(self._message(row[:9]), status="sending"), int(row[9]), row[7] == "sending") for row in rows]
+
+    def finish_delivery(self, id: str, owner: str, status: str, updated_at: datetime, attempts: int,
+                        error: str | None, sent_at: datetime | None) -> bool:
+        """Record a claimed message's outcome (`delivered` or `failed`), its attempts and last error; False
+        when it was no longer `sending` under `owner` (another deliverer took it over: its outcome stands)."""
+        return bool(self.finish_deliveries(owner, updated_at, [(id, status, attempts, error, sent_at)]))
+
+    def finish_deliveries(self, owner: str, updated_at: datetime,
+                          outcomes: Iterable[tuple[str, str, int, str | None, datetime | None]]) -> set[str]:
+        """`finish_delivery` for many messages, (id, status, attempts, error, sent_at) each, in one
+        transaction; the ids recorded."""
+        outcomes = list(outcomes)
+        stamp = self._ts(_naive(updated_at, "updated_at"))
+        recorded: set[str] = set()
+        with self._writing():
+            for start in range(0, len(outcomes), self._CHUNK):
+                chunk = outcomes[start:start + self._CHUNK]
+                rows = self._execute("SELECT o.id FROM outbox o JOIN outbox_delivery d ON d.id = o.id WHERE "
+                                     f"o.id IN ({', '.join('?' * len(chunk))}) AND o.status = 'sending' AND "
+                                     "d.claimed_by = ?", (*(item[0] for item in chunk), owner)).fetchall()
+                held = {row[0] for row in rows}
+                mine = [item for item in chunk if item[0] in held]
+                for _, status, _, _, _ in mine:
+                    if status not in ("delivered", "failed"):
+                        raise InternalError(f"a delivery ends delivered or failed, not {status}")
+                if mine:
+                    self._executemany("UPDATE outbox SET status = ?, updated_at = ? WHERE id = ?",
+                                      [(status, stamp, id) for id, status, _, _, _ in mine])
+                    self._executemany("UPDATE outbox_delivery SET attempts = attempts + ?, last_error = ?, "
+                                      "sent_at = ? WHERE id = ?",
+                                      [(int(attempts), error, None if sent is None else
+                                        self._ts(_naive(sent, "sent_at")), id)
+                                       for id, _, attempts, error, sent in mine])
+                recorded.update(held)
+        return recorded
+
+    def release(self, ids: Iterable[str], owner: str) -> int:
+        """Give claimed messages not yet sent back (`ready`); how many were released."""
+        rows = [(id, owner) for id in ids]
+        if not rows:
+            return 0
+        with self._writing():
+            return self._executemany("UPDATE outbox SET status = 'ready' WHERE id = ? AND status = 'sending' AND "
+                                     "EXISTS (SELECT 1 FROM outbox_delivery d WHERE d.id = outbox.id AND "
+                                     "d.claimed_by = ?)", rows)
+
+    def delivery(self, id: str) -> dict | None:
+        """What delivery recorded of a message: attempts, last_error, claimed_by, claimed_at, sent_at."""
+        row = self._execute("SELECT attempts, last_error, claimed_by, claimed_at, sent_at FROM outbox_delivery "
+                            "WHERE id = ?", (id,)).fetchone()
+        if row is None:
+            return None
+        return {"attempts": int(row[0]), "last_error": row[1], "claimed_by": row[2],
+                "claimed_at": None if row[3] is None else self._instant(row[3]),
+                "sent_at": None if row[4] is None else self._instant(row[4])}
+
+
 _KNOWN = frozenset(STATUSES)
 
 
@@ -370,7 +488,8 @@ def _status(status: str) -> str:
     return status
 
 
-def check_marker(where: str, tables: set[str], read_meta) -> None:
+def check_marker(where: str, tables: set[str], read_meta) -> str:
+    """The version of the outbox at `where`; OutboxError for anything that is not an outbox this crmrules reads."""
     if "outbox_meta" not in tables:
         raise OutboxError(f"{where} is not an outbox (a database without crmrules' outbox tables); "
                           "it was left unchanged",
@@ -379,6 +498,7 @@ def check_marker(where: str, tables: set[str], read_meta) -> None:
     if meta.get("format") != FORMAT:
         raise OutboxError(f"{where} is not an outbox (its outbox_meta table is not crmrules'); "
                           "it was left unchanged")
-    if meta.get("version") != VERSION:
+    if meta.get("version") not in READABLE:
         raise OutboxError(f"{where} is an outbox of format version {meta.get('version')}, which this crmrules "
-                          f"does not read (it reads version {VERSION})", hint="upgrade crmrules")
+                          f"does not read (it reads versions {', '.join(READABLE)})", hint="upgrade crmrules")
+    return meta["version"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from crmrules.cli import campaigns, catalogue, inspect, lsp, repl, rules
+from crmrules.cli import campaigns, catalogue, delivery, inspect, lsp, repl, report, rules
 from crmrules.cli.common import CommandGroup
 
 
@@ -19,6 +19,9 @@ from crmrules.cli.common import CommandGroup
 def main() -> None:
     """crmrules: segments and campaigns for e-commerce customers, in a small rule language."""
 
+
+campaigns.campaigns_group.add_command(delivery.deliver_command)
+campaigns.campaigns_group.add_command(report.report_command)
 
 for _command in (*rules.COMMANDS, *catalogue.COMMANDS, *campaigns.COMMANDS, *inspect.COMMANDS, *repl.COMMANDS,
                  *lsp.COMMANDS):
