@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from crmrules import ast
 from crmrules import types as t
 from crmrules.campaigns import clock
+from crmrules.campaigns.budget import Budgets
 from crmrules.campaigns.evaluators import row_key
 from crmrules.campaigns.instants import Campaign, InstantValues, any_of, holds, value_of
 from crmrules.campaigns.messages import COUNTED, Message, message_id
@@ -77,6 +78,7 @@ class Planner:
         self._sources = {name: self.schema.column("events", name).source for name in self.schema.columns("events")}
         self._ctx: tuple = (None, None)  # (instant, its evaluation context) for event filters
 
+        self.budgets = Budgets(self.campaigns, outbox, self._flush, lambda: self.hot is not None)
     # ------------------------------------------------------------------------------- state
     def initialise(self, start: datetime) -> None:
         """Load the state of `when`/`after` campaigns; one never run before observes at `start` (no firing)."""
@@ -494,6 +496,7 @@ class Planner:
         order = self._order
         batch.sort(key=lambda item: (item[0].due_at, *order.get(item[0].campaign, (0, 0)),
                                      item[0].customer_id, item[0].id))
+        self.budgets.begin()
         groups: dict[datetime, list[tuple[Message, bool]]] = defaultdict(list)
         for item in batch:
             groups[item[0].due_at].append(item)
@@ -513,6 +516,7 @@ class Planner:
                 if status in COUNTED:
                     tally[(key, 0, campaign.name)] += 1
                     tally[(key, 1, campaign.channel)] += 1
+                self.budgets.note(campaign.name, status)
                 done = Message(id=message.id, campaign=message.campaign, customer_id=key, channel=message.channel,
                                args=args, fired_at=message.fired_at, due_at=due, status=status, updated_at=due)
                 (inserts if new else updates).append(done)
@@ -578,6 +582,8 @@ class Planner:
         if clock.held_out(campaign.name, key, campaign.decl.holdout):
             return "holdout", args
         return "ready", args
+        if self.budgets.over(campaign.name):  # before the holdout draw: both groups stop together
+            return "over_budget", args
 
 
 __all__ = ["MARKER", "Campaign", "InstantValues", "Planner"]
