@@ -184,6 +184,23 @@ class RuleSet:
             members = engine.members(program, opened, names, ctx)
         return RunResult(ctx.as_of, members, warnings)
 
+    def write_parquet(self, data, path: str, backend: str | None = None, as_of: AsOf = None,
+                      segments: list[str] | None = None, warnings: list[str] | None = None) -> dict[str, int]:
+        """Write each customer's membership (`customer_id`, a true/false column per segment) to `path` as
+        Parquet, on the engine (DuckDB, Spark: written by the cluster, never collected); the member counts.
+        `data` as `run` takes it, or `SparkData(location, spark)` (`backends.spark_source`)."""
+        from crmrules.backends.dispatch import open_data
+        from crmrules.backends.sql.export import write_members
+
+        names = list(segments) if segments else [name for name, _ in self.segments]
+        program = self.program_for(segments=names)
+        ctx = evaluation_context(as_of, self.schema)
+        with open_data(program, data, backend, warnings) as (engine, opened):
+            if engine.takes != "sql":
+                raise CrmRulesError(f"--output writes Parquet from DuckDB or Spark, not {engine.name}", None,
+                                    "run on --backend duckdb or spark", code="E0401")
+            return write_members(program, opened, names, ctx, str(path))
+
     def values(self, data, attributes: list[str], backend: str | None = None,
                as_of: AsOf = None) -> dict[str, dict[str, object]]:
         """The named attributes (own or from the catalogue) of every existing customer, by id."""

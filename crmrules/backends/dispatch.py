@@ -93,9 +93,11 @@ def default_backend(data) -> str:
     if isinstance(data, (list, tuple)):
         return "memory"
     if not isinstance(data, (str, Path)):
-        return "spark" if type(data).__name__ == "SparkSession" else "duckdb"
+        return "spark" if type(data).__name__ in ("SparkSession", "SparkData") else "duckdb"
     text = str(data)
     if text.startswith(POSTGRES_SCHEMES):
+    if text.startswith("catalog:"):
+        return "spark"  # only Spark has a catalog of tables to read
         return "postgres"
     if Path(text).suffix.lower() in SQLITE_SUFFIXES:
         return "sqlite"
@@ -136,8 +138,11 @@ def _opened(program: Program, data, name: str, warnings: list[str]):
         with connection:
             yield fit_schema(program, _handle("postgres", connection), "the PostgreSQL database", warnings)
         return
-    if name == "spark" and not isinstance(data, (str, Path)):
-        yield _handle("spark", data)
+    if name == "spark" and _spark_reads(data):
+        from crmrules.backends.spark_source import opened_spark
+
+        with opened_spark(program, data, warnings) as handle:
+            yield handle
         return
     path = Path(data)
     if not path.exists():
@@ -363,21 +368,22 @@ def fit_schema(program: Program, handle: SqlHandle, where, warnings: list[str]) 
 
 
 def local_spark():
-    """A local SparkSession on loopback, UI off, UTC: what `--backend spark` uses for a data directory."""
-    import os
+    """A local SparkSession on loopback, UI off, UTC: what `--backend spark` uses without `--spark`."""
+    from crmrules.backends.spark_source import spark_session
 
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise DataError("the spark backend needs pyspark: pip install 'crmrules[spark]'") from None
-    session = (SparkSession.builder.master("local[2]").appName("crmrules")
-               .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
-               .config("spark.driver.bindAddress", "127.0.0.1").config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.shuffle.partitions", "4").config("spark.ui.showConsoleProgress", "false")
-               .getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
-    return session
+    return spark_session("local[2]")
+
+
+def _spark_reads(data) -> bool:
+    """Whether Spark reads `data` itself (a session, `SparkData`, a catalog, a data directory or file, any
+    URI): everything but a local database file, which runs on its own engine."""
+    if not isinstance(data, (str, Path)):
+        return True
+    text = str(data)
+    from crmrules.backends.sql.datadir import EXTENSIONS
+
+    return (text.startswith("catalog:") or ("://" in text and not text.startswith(POSTGRES_SCHEMES)) or Path(text).is_dir()
+            or Path(text).suffix.lower() in EXTENSIONS)
 
 
 def visibility_columns(table: str, schema: Schema) -> tuple[str, ...]:

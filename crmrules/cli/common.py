@@ -207,10 +207,45 @@ dialect_option = click.option("--dialect", "dialect", type=DialectName(), defaul
 
 
 def backend_option(takes: str | None = None) -> Callable:
-    """`--backend`, with the engines of the registry (only those taking `takes`: "rows" or "sql")."""
-    return click.option("--backend", "backend", type=click.Choice(BACKENDS.names(takes)), default=None,
-                        help="Where to evaluate (default: DuckDB in process; SQLite files on SQLite; "
-                             "URLs on PostgreSQL).")
+    """`--backend`, with the engines of the registry (only those taking `takes`: "rows" or "sql"), and
+    `--spark` (`spark_option`)."""
+    choice = click.option("--backend", "backend", type=click.Choice(BACKENDS.names(takes)), default=None,
+                          help="Where to evaluate (default: DuckDB in process; SQLite files on SQLite; "
+                               "URLs on PostgreSQL; catalog:DB on Spark).")
+
+    def decorate(function: Callable) -> Callable:
+        return choice(spark_option(function)) if "spark" in BACKENDS.names(takes) else choice(function)
+    return decorate
+
+
+def spark_option(function: Callable) -> Callable:
+    """`--spark URL` on a command taking `data` and `backend`: implies `--backend spark`, and `data` becomes
+    what Spark reads itself on that cluster (`backends.spark_source.SparkData`)."""
+    import functools
+
+    @functools.wraps(function)
+    def run(*args, spark_url: str | None = None, **kwargs):
+        if spark_url is not None:
+            if kwargs.get("backend") not in (None, "spark"):
+                raise click.UsageError(f"--spark runs on Spark: leave out --backend {kwargs['backend']}")
+            if not kwargs.get("data"):
+                raise click.UsageError("--spark reads --data: catalog:DATABASE or a directory of data files")
+            from crmrules.backends.spark_source import SparkData
+
+            kwargs["backend"], kwargs["data"] = "spark", SparkData(kwargs["data"], spark_url)
+        return function(*args, **kwargs)
+
+    return click.option("--spark", "spark_url", default=None, metavar="URL",
+                        help="Run on this Spark (implies --backend spark): sc://host:15002 (Spark Connect), "
+                             "spark://host:7077, yarn or local[N]; --data is then catalog:DATABASE or a "
+                             "directory Spark reads (any path its file systems take).")(run)
+
+
+def output_option(function: Callable) -> Callable:
+    """`--output PATH`: write one row per customer as Parquet there instead of collecting them."""
+    return click.option("--output", "output_path", default=None, metavar="PATH",
+                        help="Write one row per customer (customer_id, a true/false column per segment) as "
+                             "Parquet to PATH (on Spark: by the cluster, any path it writes); print counts.")(function)
 
 
 def format_option(*choices: str) -> Callable:

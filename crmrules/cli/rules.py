@@ -17,6 +17,7 @@ from crmrules.cli.common import (
     data_option,
     dialect_option,
     format_option,
+    output_option,
     printable,
     read_json,
     rule_files,
@@ -148,17 +149,31 @@ def eval_command(files: tuple[str, ...], segment_name: str, customer_file: str, 
 @click.option("--segment", "segment_names", multiple=True, help="Only these segments (repeatable).")
 @format_option("table", "json", "csv")
 @click.option("--members", is_flag=True, help="List member ids (json; csv always lists them).")
+@output_option
 @schema_option
-def run_command(files, data, backend, as_of, segment_names, output, members, schema) -> None:
+def run_command(files, data, backend, as_of, segment_names, output, members, output_path, schema) -> None:
     """Evaluate segments on a whole customer base.
 
     --format csv: with one --segment, its member ids; otherwise one row per customer and a true/false
-    column per segment."""
+    column per segment. --output PATH writes those rows as Parquet instead and prints the counts."""
     from crmrules.progress import progress
 
     if members and output == "table":
         raise click.UsageError("--members lists ids with --format json or csv; the table shows counts")
+    if output_path is not None and (members or output == "csv"):
+        raise click.UsageError("--output writes the members to a file: print counts (--format table or json) "
+                               "without --members")
     rule_set = checked(files, schema)
+    if output_path is not None:
+        warnings: list[str] = []
+        ctx = evaluation_context(as_of, rule_set.schema)
+        with progress("evaluating segments"):
+            counts = rule_set.write_parquet(data, output_path, backend=backend, as_of=ctx.as_of,
+                                            segments=list(segment_names) or None, warnings=warnings)
+        show_warnings(warnings)
+        click.echo(f"wrote {printable(output_path)}", err=True)
+        _print_counts(rule_set, ctx.as_of, {name: {"count": count} for name, count in counts.items()}, output)
+        return
     with progress("evaluating segments"):
         result = rule_set.run(data, backend=backend, as_of=as_of, segments=list(segment_names) or None)
         everyone = None
@@ -166,23 +181,29 @@ def run_command(files, data, backend, as_of, segment_names, output, members, sch
             # every existing customer, members of no segment included: the ids of any attribute's values
             everyone = sorted(rule_set.values(data, ["order_count"], backend=backend, as_of=result.as_of))
     show_warnings(result.warnings)
-    if output == "json":
-        segments = {name: ({"count": len(ids), "members": ids} if members else {"count": len(ids)})
-                    for name, ids in result.members.items()}
-        click.echo(json.dumps({"as_of": result.as_of.isoformat(), "segments": segments}, indent=2))
-    elif output == "csv":
+    if output == "csv":
         _write_csv(result.members, everyone)
-    else:
-        from rich.table import Table
+        return
+    _print_counts(rule_set, result.as_of, {name: ({"count": len(ids), "members": ids} if members else
+                                                  {"count": len(ids)}) for name, ids in result.members.items()},
+                  output)
 
-        table = Table(title=cell(f"segments as of {result.as_of.isoformat()}"))
-        table.add_column("segment")
-        table.add_column("title")
-        table.add_column("members", justify="right")
-        titles = dict(rule_set.segments)
-        for name, ids in result.members.items():
-            table.add_row(cell(name), cell(titles.get(name) or ""), f"{len(ids):,}")
-        console().print(table)
+
+def _print_counts(rule_set: RuleSet, as_of, segments: dict[str, dict], output: str) -> None:
+    """Each segment's count (and members, when listed) as JSON or a table."""
+    if output == "json":
+        click.echo(json.dumps({"as_of": as_of.isoformat(), "segments": segments}, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=cell(f"segments as of {as_of.isoformat()}"))
+    table.add_column("segment")
+    table.add_column("title")
+    table.add_column("members", justify="right")
+    titles = dict(rule_set.segments)
+    for name, found in segments.items():
+        table.add_row(cell(name), cell(titles.get(name) or ""), f"{found['count']:,}")
+    console().print(table)
 
 
 def _write_csv(members: dict[str, list[str]], everyone: list[str] | None) -> None:
