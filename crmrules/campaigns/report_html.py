@@ -21,6 +21,8 @@ GROUP_COLOURS = {"sent": SEGMENT_COLOURS[0], "holdout": SEGMENT_COLOURS[1]}
 CONVERSION_COLOURS = {"sent": "#1a7f4b", "holdout": "#b3261e"}
 EXTRA_CSS = """
 td.none { color: #9aa3b2; }
+td { white-space: nowrap; }
+tbody th .title { display: block; font-size: 13px; font-weight: 400; }
 .statuses { color: #4a5566; font-size: 13px; margin: 4px 0 10px; }
 .formula { color: #6b7686; font-size: 13px; margin: 10px 0 0; }
 """
@@ -108,7 +110,7 @@ def render_report_html(report: dict, titles: dict | None = None) -> str:
     for name, series in report.get("daily", {}).items():
         if not series:
             continue
-        plot = pio.to_html(_figure(series, axis), full_html=False, include_plotlyjs=True if first else False,
+        plot = pio.to_html(_figure(series, axis), full_html=False, include_plotlyjs=first,
                            div_id=f"plot-{_slug(name)}", default_width="100%", default_height="360px",
                            config={"displaylogo": False, "responsive": True, "displayModeBar": False})
         first = False

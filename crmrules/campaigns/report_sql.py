@@ -28,7 +28,15 @@ from sqlglot import exp
 from crmrules import ast
 from crmrules import types as t
 from crmrules.backends.sql import dialect_named, render
-from crmrules.backends.sql.dialect import SqlDialect, and_, case_when, col, ident, number, table
+from crmrules.backends.sql.dialect import (
+    SqlDialect,
+    and_,
+    case_when,
+    col,
+    ident,
+    number,
+    table,
+)
 from crmrules.backends.sql.expressions import ExpressionCompiler
 from crmrules.backends.sql.planner import QueryPlanner
 from crmrules.backends.sql.runners import SqlHandle, fetch
