@@ -136,7 +136,8 @@ def load_channels(path: str | Path) -> dict[str, Channel]:
         where = re.search(r"\(at line (\d+), column (\d+)\)", str(error))
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(error)) or "malformed TOML"
         span = line_span(str(path), text, int(where[1]), int(where[2])) if where else None
-        raise DeliveryError(f"{path} is not valid TOML: {message}", span, code=CHANNELS_FILE) from None
+        raise DeliveryError(f"not valid TOML: {message}" if span else f"{path} is not valid TOML: {message}", span,
+                            code=CHANNELS_FILE) from None
     if not tables:
         raise DeliveryError(f"{path} names no channel", hint='add a table per channel: [email] transport = "smtp"',
                             code=CHANNELS_FILE)

@@ -65,15 +65,16 @@ class EmailTemplates:
             self._compiled[name] = (text, html)
 
     def _load(self, filename: str):
+        """The compiled template (by its file name, so `.html` ones autoescape); its source kept for checks."""
         path = self.folder / filename
         try:
             source = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise DeliveryError(f"cannot read the template {path}: {error}", code=TEMPLATE) from None
         try:
-            template = self.environment.from_string(source)
+            template = self.environment.get_template(filename)
         except self._jinja.TemplateSyntaxError as error:
-            raise DeliveryError(f"template syntax error in {path}: {error.message}",
+            raise DeliveryError(f"template syntax error: {error.message}",
                                 line_span(str(path), source, error.lineno or 1), code=TEMPLATE) from None
         template.template_source = source
         return template
