@@ -213,17 +213,26 @@ class RuleSet:
             return engine.values(program, opened, names, ctx)
 
     def profile(self, data, segment: str, vs: str | None = None, backend: str | None = None,
-                as_of: AsOf = None, warnings: list[str] | None = None) -> dict:
-        """The profile (画像) of a segment, or of two side by side, computed in one SQL query on `data`."""
-        from crmrules.profile import ATTRIBUTES, profile
+                as_of: AsOf = None, warnings: list[str] | None = None, period: str | None = None,
+                by: Iterable[str] = ()) -> dict:
+        """The profile (画像) of a segment, or of two side by side, on `data`: one SQL query on a SQL backend,
+        the same sums on the memory engine. `period` (`"30d"`) adds the figures of the paid orders placed
+        within it, ending at `as_of`; each `by` attribute (own, catalogue or a customers column) adds its
+        distribution."""
+        from crmrules.profile import parse_period, profile
 
         names = [segment] + ([vs] if vs else [])
         self.program_for(segments=names)  # unknown names first, as everywhere
         if vs == segment:
             raise CrmRulesError("compare a segment with another one", None, "give --vs a different segment",
                                 code="E0002")
-        program = self.program_for(segments=names, attributes=ATTRIBUTES)
-        return profile(program, data, names, evaluation_context(as_of, self.schema), backend, warnings)
+        by = list(by)
+        for name in by:
+            if self.schema.column("customers", name) is None:
+                self.program_for(attributes=[name])  # an unknown name, with the closest known ones
+        duration = parse_period(period) if period is not None else None
+        return profile(self._rules, self.schema, data, names, evaluation_context(as_of, self.schema), backend,
+                       warnings, duration, by)
 
     def population(self, data, as_of: AsOf = None, segments: Iterable[str] | None = None):
         """Where every `ntile` of these rules and of the catalogue (the RFM scores, value_tier) cuts the

@@ -32,6 +32,16 @@ METRICS: dict[str, tuple[str, str]] = {
     "new_buyers_aov": ("New buyers' AOV", "money"),
     "returning_buyers": ("Returning buyers", "count"),
     "returning_buyers_aov": ("Returning buyers' AOV", "money"),
+    # with a period: the paid orders placed within it
+    "period_sales": ("Sales in the period", "money"),
+    "period_orders": ("Orders in the period", "count"),
+    "period_aov": ("AOV in the period", "money"),
+    "period_buyers": ("Buyers in the period", "count"),
+    "period_repurchase_rate": ("Repurchase rate in the period (2+ orders)", "rate"),
+    "period_new_buyers": ("New buyers in the period (first order ever)", "count"),
+    "period_new_sales": ("New buyers' sales in the period", "money"),
+    "period_returning_buyers": ("Returning buyers in the period (ordered before)", "count"),
+    "period_returning_sales": ("Returning buyers' sales in the period", "money"),
 }
 
 DIMENSIONS: dict[str, str] = {
@@ -93,12 +103,13 @@ def render_html(profile: dict) -> str:
 
     charts = []
     first = True
+    ordinal = set(profile.get("ordinal") or ())  # `--by` numbers: values in their numeric order
     for dimension, per_segment in _ordered_dimensions(profile.get("distributions") or {}):
-        figure = _bar_chart(dimension, per_segment, segments, summary)
+        figure = _bar_chart(dimension, per_segment, segments, summary, ordinal)
         plot = pio.to_html(
             figure,
             full_html=False,
-            include_plotlyjs=True if first else False,  # the whole library inline, once, before the first chart
+            include_plotlyjs=first,  # the whole library inline, once, before the first chart
             div_id=f"plot-{_slug(dimension)}",
             default_width="100%",
             default_height="380px",
@@ -130,6 +141,11 @@ def render_html(profile: dict) -> str:
         for i, name in enumerate(segments)
     )
     as_of_line = f'<p class="as-of">As of <time datetime="{_e(as_of)}">{_e(as_of)}</time></p>' if as_of else ""
+    period = profile.get("period")
+    if isinstance(period, dict):
+        as_of_line += (f'<p class="as-of" id="period">Period: {_e(period.get("length"))}, orders placed after '
+                       f'<time datetime="{_e(period.get("after"))}">{_e(period.get("after"))}</time> until '
+                       f'<time datetime="{_e(period.get("until"))}">{_e(period.get("until"))}</time></p>')
     no_charts = "" if charts else '<section class="card"><p>No distributions in this profile.</p></section>'
 
     return f"""<!DOCTYPE html>
@@ -243,11 +259,11 @@ def _format(value: Any, kind: str, signed: bool = False) -> str:
 # --- the charts ----------------------------------------------------------------------------------------------
 
 
-def _bar_chart(dimension: str, per_segment: dict, segments: list[str], summary: dict):
+def _bar_chart(dimension: str, per_segment: dict, segments: list[str], summary: dict, ordinal: set = frozenset()):
     import plotly.graph_objects as go
 
     counts = {name: _counts(per_segment.get(name) or {}) for name in segments}
-    categories = _categories(dimension, counts)
+    categories = _categories(dimension, counts, dimension in ordinal)
     figure = go.Figure()
     for i, name in enumerate(segments):
         seg_counts = dict(counts[name])
@@ -302,9 +318,9 @@ def _total(segment_summary: dict, counts: dict[str, int]) -> int:
     return sum(counts.values())
 
 
-def _categories(dimension: str, counts: dict[str, dict[str, int]]) -> list[str]:
-    """The values on the x axis: in their natural order for lifecycle stages and spend bands, else the largest
-    first (over both segments); "(none)" last."""
+def _categories(dimension: str, counts: dict[str, dict[str, int]], numeric: bool = False) -> list[str]:
+    """The values on the x axis: in their natural order for lifecycle stages, spend bands and numbers (bins by
+    their lower bound), else the largest first (over both segments); "(none)" last."""
     order: list[str] = []
     totals: dict[str, int] = {}
     for seg_counts in counts.values():
@@ -313,7 +329,7 @@ def _categories(dimension: str, counts: dict[str, dict[str, int]]) -> list[str]:
                 order.append(value)
                 totals[value] = 0
             totals[value] += count
-    order.sort(key=lambda v: (v in ("(none)", OTHER), _rank(dimension, v), -totals[v]))
+    order.sort(key=lambda v: (v in ("(none)", OTHER), _rank("spend_band" if numeric else dimension, v), -totals[v]))
     if len(order) > MAX_CATEGORIES:
         keep = sorted(order, key=lambda v: -totals[v])[: MAX_CATEGORIES - 1]
         order = [v for v in order if v in keep] + [OTHER]
@@ -325,6 +341,6 @@ def _rank(dimension: str, value: str) -> tuple:
     if dimension == "lifecycle":
         return (LIFECYCLE_ORDER.index(value),) if value in LIFECYCLE_ORDER else (len(LIFECYCLE_ORDER),)
     if dimension == "spend_band":
-        bound = re.match(r"\s*(\d+(?:\.\d+)?)", value)
+        bound = re.match(r"\[?\s*(-?\d+(?:\.\d+)?)", value)
         return (0, Decimal(bound.group(1))) if bound else (1, Decimal(0))
     return ()

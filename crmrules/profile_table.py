@@ -10,6 +10,13 @@ METRICS = (("customers", "customers"), ("subscribers", "subscribers (email or SM
            ("avg_frequency", "average paid orders per buyer"), ("new_buyers", "new buyers (1 order)"),
            ("new_buyers_aov", "new buyers' AOV"), ("returning_buyers", "returning buyers (2+ orders)"),
            ("returning_buyers_aov", "returning buyers' AOV"))
+# with --period: the figures of the paid orders placed within it (近30日)
+PERIOD_METRICS = (("period_sales", "sales"), ("period_orders", "paid orders"), ("period_aov", "AOV"),
+                  ("period_buyers", "buyers"), ("period_repurchase_rate", "repurchase rate (2+ orders)"),
+                  ("period_new_buyers", "new buyers (新成交: first order ever)"),
+                  ("period_new_sales", "new buyers' sales"),
+                  ("period_returning_buyers", "returning buyers (老成交: ordered before)"),
+                  ("period_returning_sales", "returning buyers' sales"))
 
 
 def print_profile(profile: dict, console=None) -> None:
@@ -28,7 +35,16 @@ def print_profile(profile: dict, console=None) -> None:
         summary.add_column(cell(name), justify="right")
     if len(segments) == 2:
         summary.add_column("difference", justify="right")
-    for key, label in METRICS:
+    period = profile.get("period")
+    rows = [(key, label) for key, label in METRICS]
+    if period is not None:
+        rows += [(None, f"within {period['length']} (after {period['after'][:10]})")]
+        rows += [(key, f"  {label}") for key, label in PERIOD_METRICS]
+    for key, label in rows:
+        if key is None:
+            summary.add_section()
+            summary.add_row(cell(label), *([""] * (len(summary.columns) - 1)))
+            continue
         cells = [_show(key, profile["summary"][name][key]) for name in segments]
         if len(segments) == 2:
             cells.append(_show(key, profile["differences"][key], signed=True))
@@ -56,6 +72,6 @@ def _show(key: str, value, signed: bool = False) -> str:
     if isinstance(value, int):
         return f"{value:+,}" if signed else f"{value:,}"
     number = Decimal(value)
-    if key == "repurchase_rate":
+    if key.endswith("repurchase_rate"):
         return f"{number * 100:+.1f} pp" if signed else f"{number * 100:.1f}%"
     return f"{number:+,.2f}" if signed else f"{number:,.2f}"

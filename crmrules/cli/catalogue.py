@@ -151,21 +151,26 @@ def rfm_report(rows) -> dict:
 @rule_files(required=False)
 @click.option("--segment", "segment", required=True, help="The segment to profile (own or a template).")
 @click.option("--vs", "vs", default=None, help="A second segment, shown side by side with the differences.")
+@click.option("--period", "period", default=None,
+              help="Also the figures of the paid orders placed within this period ending at --as-of (30d, 12w, 6mo).")
+@click.option("--by", "by", multiple=True,
+              help="Also the distribution of this attribute or customers column (repeatable).")
 @data_option
-@backend_option(takes="sql")
+@backend_option()
 @as_of_option
 @format_option("table", "json", "html")
 @click.option("-o", "--output-file", "output_file", type=click.Path(dir_okay=False), default=None,
               help="Write the report here instead of printing it (html needs it unless printed).")
 @schema_option
-def profile_command(files, segment, vs, data, backend, as_of, output, output_file, schema) -> None:
+def profile_command(files, segment, vs, period, by, data, backend, as_of, output, output_file, schema) -> None:
     """Profile a segment (画像): counts, AOV, repurchase, and who its customers are."""
     from crmrules.progress import progress
 
     rules = _rules(files, schema)
     warnings: list[str] = []
     with progress("profiling"):
-        profile = rules.profile(data, segment, vs=vs, backend=backend, as_of=as_of, warnings=warnings)
+        profile = rules.profile(data, segment, vs=vs, backend=backend, as_of=as_of, warnings=warnings,
+                                period=period, by=by)
     show_warnings(warnings)
     if output == "json":
         text = json.dumps(profile, indent=2, ensure_ascii=False) + "\n"
