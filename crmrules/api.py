@@ -343,7 +343,7 @@ def _ranked_attributes() -> list[str]:
     from crmrules.stdlib import prelude
 
     return [d.name for d in prelude().declarations if isinstance(d, ast.AttributeDecl)
-            and any(isinstance(n, ast.Call) and n.name == "ntile" for n in ast.walk(d.body))]
+            and any(isinstance(n, ast.Call) and n.name in ("ntile", "score") for n in ast.walk(d.body))]
 
 
 def resolve_schema(schema: Schema | str | Path | dict | None) -> Schema:

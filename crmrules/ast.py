@@ -335,6 +335,7 @@ class Ntile(Expr):
     buckets: int
     value: Expr
     among: Expr
+    ties: bool = False  # `score`: 1 + floor(buckets × ranked below ÷ ranked), equal values share a tile
 
 
 # ---------------------------------------------------------------- declarations

@@ -159,9 +159,9 @@ def _readable(node: ast.Node) -> ast.Node:
             return ast.Within(value=x, duration=ast.Literal(value=d))
         case ast.WindowStart(duration=d):
             return ast.Arith(op=ast.ArithOp.SUB, left=ast.Now(), right=ast.Literal(value=d))
-        case ast.Ntile(buckets=buckets, value=value, among=among):
+        case ast.Ntile(buckets=buckets, value=value, among=among, ties=ties):
             named = () if among == ast.Literal(value=True) else (ast.NamedArg(name="among", value=among),)
-            return ast.Call(name="ntile", args=(ast.Literal(value=buckets), value), kwargs=named)
+            return ast.Call(name="score" if ties else "ntile", args=(ast.Literal(value=buckets), value), kwargs=named)
     return node
 
 

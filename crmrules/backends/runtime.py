@@ -248,6 +248,8 @@ def existing(schema: Schema, people: Iterable[dict], ctx: EvaluationContext, dec
 # each tile is remembered by its last `(value, id)`; a customer's tile is then the
 # first tile whose last entry is not below the customer's own `(value, id)`. For a
 # customer of the ranked base this is exactly the tile NTILE gives, ties included.
+# `score` (ties=True) keeps every ranked value instead, sorted: `bisect_left` counts the
+# values strictly below a customer's, which is `RANK() - 1` in SQL, so equal values share a tile.
 # `inputs(node)` -> `ranking(person) -> (ranked, value)`: whether a customer is in the node's
 # population and the value it is ranked by, as one engine computes them
 Ranking = Callable[[ast.Ntile], Callable[[dict], tuple[bool, object]]]
@@ -255,14 +257,20 @@ Ranking = Callable[[ast.Ntile], Callable[[dict], tuple[bool, object]]]
 
 @dataclass(frozen=True)
 class Cut:
-    """One ranking: how many customers it holds and the last `(value, id)` of each tile."""
+    """One ranking: how many customers it holds and the last `(value, id)` of each tile (`ntile`),
+    or every ranked value in order (`score`)."""
 
     buckets: int
     size: int
     last: tuple[tuple, ...]
+    values: tuple | None = None
 
     def tile(self, value, customer_id: str) -> int | None:
         """The tile of a customer ranked by `value`; None when nobody was ranked."""
+        if self.values is not None:
+            # a customer outside the ranked base may have a value above all of them: still the top tile
+            below = bisect_left(self.values, value)
+            return min(1 + self.buckets * below // self.size, self.buckets) if self.size else None
         if not self.last:
             return None
         return min(bisect_left(self.last, (value, customer_id)) + 1, len(self.last))
@@ -297,7 +305,11 @@ def rank(program: Program, people: Iterable[dict], ctx: EvaluationContext, input
             if inside:
                 ranked.append((value, str(person[id_of])))
         ranked.sort()
-        cuts[node] = Cut(node.buckets, len(ranked), tuple(ranked[i] for i in _last_indexes(len(ranked), node.buckets)))
+        if node.ties:
+            cuts[node] = Cut(node.buckets, len(ranked), (), tuple(value for value, _ in ranked))
+        else:
+            last = tuple(ranked[i] for i in _last_indexes(len(ranked), node.buckets))
+            cuts[node] = Cut(node.buckets, len(ranked), last)
     return Population(ctx.instant, cuts)
 
 

@@ -57,7 +57,7 @@ def optimise(expr: ast.Expr) -> ast.Expr:
 
 
 _NAMED = (ast.SegmentDecl, ast.AttributeDecl, ast.FunctionDecl)
-_RESERVED = {"now", "today", "ntile", *FUNCTIONS, *ast.AggFunc}
+_RESERVED = {"now", "today", "ntile", "score", *FUNCTIONS, *ast.AggFunc}
 
 
 def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True,
@@ -106,6 +106,8 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True,
                 names.segments.add(name)
             case ast.AttributeDecl():
                 names.attributes.add(name)
+                if isinstance(decl.body, ast.Literal):
+                    names.constants[name] = decl.body
             case ast.FunctionDecl():
                 names.functions[name] = decl
     if prelude is not None:

@@ -35,6 +35,8 @@ class Names:
     # catalogue names not checked for this rule file: offered as suggestions only
     elsewhere: set[str] = field(default_factory=set)
     elsewhere_functions: set[str] = field(default_factory=set)
+    # settings: attributes defined as a plain literal (`rfm_period = 365d`), the same for every row
+    constants: dict[str, ast.Literal] = field(default_factory=dict)
 
     def customer_level(self) -> set[str]:
         """Every name usable where the customer is in scope."""
@@ -134,6 +136,9 @@ class _Resolver:
             return self.fail(UnknownNameError(f"unknown attribute `{name}`", node.span,
                                               did_you_mean(name, self.names.customer_level() | self.names.elsewhere)))
         columns = schema.columns(scope.table)
+        if name in self.names.constants:
+            # a setting reads no customer, so a where-clause may use it: as its value
+            return dataclasses.replace(self.names.constants[name], span=node.span)
         if name in self.names.customer_level():
             return self.fail(UnknownNameError(
                 f"`{name}` belongs to the customer, but here names refer to {SCOPE_WORDS[scope.table]}",
@@ -153,6 +158,8 @@ class _Resolver:
 
     def argument(self, node: ast.Name, argument: ast.Expr, origin: str, scope: Scope) -> ast.Expr:
         """A parameter's argument; inside a where-clause it must not depend on another row."""
+        if scope.table != origin and isinstance(argument, ast.AttributeRef) and argument.name in self.names.constants:
+            return dataclasses.replace(self.names.constants[argument.name], span=argument.span)
         if scope.table != origin and any(isinstance(n, _CUSTOMER_VALUED) for n in ast.walk(argument)):
             return self.fail(CrmRulesError(
                 f"`{node.name}` of `{scope.function}` is used inside `{scope.table} where ...`, "
@@ -175,14 +182,14 @@ class _Resolver:
         declared = self.names.functions.get(node.name)
         if declared is not None:
             return self.inline(node, declared, scope)
-        if node.name == "ntile":
+        if node.name in ("ntile", "score"):
             return self.ntile(node, scope)
         function = FUNCTIONS.get(node.name)
         if function is None:
             return self.fail(UnknownNameError(
                 f"unknown function `{node.name}`", node.span,
                 did_you_mean(node.name, [*FUNCTIONS, *self.names.functions, *self.names.elsewhere_functions, "ntile",
-                                         *ast.AggFunc]),
+                                         "score", *ast.AggFunc]),
                 code="E0202"))
         args = [self.visit(a, scope) for a in node.args]
         if function.variadic:
@@ -249,24 +256,26 @@ class _Resolver:
             self.inlining.pop()
 
     def ntile(self, node: ast.Call, scope: Scope) -> ast.Expr:
+        """`ntile(n, value, among:)` (NTILE, ties by id) or `score(n, value, among:)` (equal values share a score)."""
         params = (ast.Param(name="buckets"), ast.Param(name="value"),
                   ast.Param(name="among", default=ast.Literal(value=True)))
         if scope.table != CUSTOMERS:
-            return self.fail(CrmRulesError("`ntile` ranks customers, so it cannot be used inside a where-clause",
+            return self.fail(CrmRulesError(f"`{node.name}` ranks customers, so it cannot be used inside a where-clause",
                                            node.span, code="E0206"))
         bound = self.bind(node, params, scope)
         if bound is None:
             return ast.Literal(value=None, span=node.span)
         buckets = bound["buckets"]
         if not (isinstance(buckets, ast.Literal) and type(buckets.value) is int and 1 <= buckets.value <= 1000):
-            return self.fail(CrmRulesError("`ntile` needs a whole number of groups between 1 and 1000",
-                                           buckets.span or node.span, "for quintiles write `ntile(5, value)`",
+            return self.fail(CrmRulesError(f"`{node.name}` needs a whole number of groups between 1 and 1000",
+                                           buckets.span or node.span, f"for quintiles write `{node.name}(5, value)`",
                                            code="E0205"))
         if any(isinstance(n, ast.Ntile) for part in (bound["value"], bound["among"]) for n in ast.walk(part)):
             return self.fail(UnsupportedFeatureError(
-                "`ntile` cannot rank by another `ntile`", node.span,
+                f"`{node.name}` cannot rank by another `ntile` or `score`", node.span,
                 "rank by the underlying value instead", code="E0207"))
-        return ast.Ntile(buckets=buckets.value, value=bound["value"], among=bound["among"], span=node.span)
+        return ast.Ntile(buckets=buckets.value, value=bound["value"], among=bound["among"],
+                         ties=node.name == "score", span=node.span)
 
     def aggregate(self, node: ast.Aggregate, scope: Scope) -> ast.Expr:
         table = TABLE_ALIASES.get(node.table)

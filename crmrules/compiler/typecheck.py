@@ -123,9 +123,10 @@ class _Checker:
                 return result
             case ast.Aggregate():
                 return self.aggregate(node)
-            case ast.Ntile(value=value, among=among):
+            case ast.Ntile(value=value, among=among, ties=ties):
                 if value.type.is_list or value.type in (t.DURATION, t.BOOL) or not t.is_orderable(value.type):
-                    return self.fail(value, f"`ntile` orders customers by a number, date or text, not {value.type}")
+                    return self.fail(value, f"`{'score' if ties else 'ntile'}` orders customers by a number, date "
+                                            f"or text, not {value.type}")
                 if among.type not in (t.BOOL, t.NULL):
                     return self.fail(among, f"`among` needs a condition (bool), got {among.type}")
                 return t.INT

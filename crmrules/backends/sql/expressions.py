@@ -58,12 +58,13 @@ class Aggregates:
 
 @dataclass(frozen=True)
 class Tile:
-    """One ranked value of a population: NTILE(buckets) over `value`, in column `column`."""
+    """One ranked value of a population: NTILE(buckets) over `value` (`score`: tie-respecting), in `column`."""
 
     buckets: int
     value: exp.Expression
     column: str
     never_null: bool  # customers without a value need no partition of their own
+    ties: bool = False  # `score`: 1 + buckets × (RANK() - 1) DIV COUNT(*), equal values share a tile
 
 
 @dataclass
@@ -369,7 +370,7 @@ class ExpressionCompiler:
         if tile is None:
             value = self.dialect.text_order(self.expr(node.value, "customers"), node.value.type)
             tile = population.tiles[node] = Tile(node.buckets, value, f"t{len(population.tiles)}",
-                                                 never_null(node.value, self.program.attributes))
+                                                 never_null(node.value, self.program.attributes), node.ties)
             population.ranks_rowless = population.ranks_rowless or may_rank_without_rows(
                 node, self.program, self.ctx)
         return col(tile.column, population.alias)

@@ -259,18 +259,12 @@ class QueryPlanner:
             key = col("customer_id", driver) if driven else self.known_id(layout, layout.joined)
             windows = []
             for tile in population.tiles.values():
-                # ties go by id, so every engine (and memory) deals the same customers into each tile
-                tie = self.dialect.text_order(key.copy(), self.program.schema.column("customers", "id").type)
-                order = exp.Order(expressions=[exp.Ordered(this=tile.value.copy()), exp.Ordered(this=tie)])
-                ntile = exp.Anonymous(this="NTILE", expressions=[number(tile.buckets)])
-                if tile.never_null:
-                    windows.append(exp.alias_(exp.Window(this=ntile, order=order), ident(tile.column), copy=False))
-                    continue
                 # customers without a value are not ranked: they get a partition (and a null) of their own
-                missing = exp.Is(this=paren(tile.value.copy()), expression=exp.Null())
-                window = exp.Window(this=ntile, partition_by=[paren(missing)], order=order)
-                windows.append(exp.alias_(case_when(exp.Not(this=missing.copy()), window), ident(tile.column),
-                                          copy=False))
+                missing = None if tile.never_null else exp.Is(this=paren(tile.value.copy()), expression=exp.Null())
+                ranking = self.tile_window(tile, key, missing)
+                if missing is not None:
+                    ranking = case_when(exp.Not(this=missing.copy()), ranking)
+                windows.append(exp.alias_(ranking, ident(tile.column), copy=False))
             select = exp.select(exp.alias_(key.copy(), ident("customer_id")), *windows, copy=False)
             if driven:
                 select = self.from_driver(select, driver, layout, [population.among])
@@ -278,6 +272,23 @@ class QueryPlanner:
                 select = self.everyone(select, layout, [population.among])
             ctes.append((population.alias, select))
         return ctes
+
+    def tile_window(self, tile, key: exp.Expression, missing: exp.Expression | None) -> exp.Expression:
+        """A customer's tile over the population's partition `missing` (or all of it): NTILE, or for `score`
+        1 + buckets × (customers strictly below) DIV (customers ranked), in integers on every engine."""
+        partition = [paren(missing)] if missing is not None else None
+        if tile.ties:
+            rank = exp.Window(this=exp.Anonymous(this="RANK", expressions=[]), partition_by=partition,
+                              order=exp.Order(expressions=[exp.Ordered(this=tile.value.copy())]))
+            size = exp.Window(this=exp.Count(this=exp.Star()),
+                              partition_by=[p.copy() for p in partition] if partition else None)
+            below = exp.Mul(this=number(tile.buckets), expression=paren(exp.Sub(this=rank, expression=number(1))))
+            return exp.Add(this=number(1), expression=exp.IntDiv(this=paren(below), expression=size))
+        # ties go by id, so every engine (and memory) deals the same customers into each tile
+        tie = self.dialect.text_order(key.copy(), self.program.schema.column("customers", "id").type)
+        order = exp.Order(expressions=[exp.Ordered(this=tile.value.copy()), exp.Ordered(this=tie)])
+        return exp.Window(this=exp.Anonymous(this="NTILE", expressions=[number(tile.buckets)]),
+                          partition_by=partition, order=order)
 
     # ------------------------------------------------------------- the rows
     def known_id(self, layout: Layout, aliases: Sequence[str]) -> exp.Expression:
