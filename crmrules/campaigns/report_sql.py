@@ -145,8 +145,16 @@ def _create(dialect: SqlDialect) -> exp.Create:
                       properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
 
 
-def _insert() -> exp.Insert:
-    return exp.insert(exp.values([tuple(exp.Placeholder() for _ in COLUMNS)]), exp.Table(this=ident(MESSAGES)))
+def _insert(columnar: bool) -> exp.Insert:
+    """One row per statement, or (`columnar`) every row at once: a list parameter per column, unnested side by
+    side (DuckDB binds one statement per row a hundred times slower than SQLite)."""
+    if columnar:
+        texts = exp.DataType.build("TEXT[]")
+        rows = exp.select(*(exp.Unnest(expressions=[exp.Cast(this=exp.Placeholder(), to=texts.copy())])
+                            for _ in COLUMNS), copy=False)
+    else:
+        rows = exp.values([tuple(exp.Placeholder() for _ in COLUMNS)])
+    return exp.insert(rows, exp.Table(this=ident(MESSAGES)))
 
 
 def load_messages(handle: SqlHandle, rows: list[tuple[str, ...]]) -> None:
@@ -155,7 +163,9 @@ def load_messages(handle: SqlHandle, rows: list[tuple[str, ...]]) -> None:
     dialect = dialect_named(handle.kind)
     drop = render(exp.Drop(tables=[exp.Table(this=ident(MESSAGES))], kind="TABLE", exists=True), dialect,
                   pretty=False)
-    create, insert = render(_create(dialect), dialect, pretty=False), render(_insert(), dialect, pretty=False)
+    columnar = handle.kind in ("duckdb", "postgres")
+    create, insert = render(_create(dialect), dialect, pretty=False), render(_insert(columnar), dialect, pretty=False)
+    columns = [list(values) for values in zip(*rows)] if columnar else None
     connection = handle.connection
     if handle.kind == "spark":
         frame = connection.createDataFrame(rows or [tuple("" for _ in COLUMNS)],
@@ -166,8 +176,7 @@ def load_messages(handle: SqlHandle, rows: list[tuple[str, ...]]) -> None:
             connection.execute(drop)
             connection.execute(create)
             if rows:
-                with connection.cursor() as cursor:
-                    cursor.executemany(insert, rows)
+                connection.execute(insert, columns)
     else:
         if handle.kind == "duckdb":
             from crmrules.backends.sql.runners import prepare_duckdb
@@ -175,7 +184,9 @@ def load_messages(handle: SqlHandle, rows: list[tuple[str, ...]]) -> None:
             prepare_duckdb(connection)
         connection.execute(drop)
         connection.execute(create)
-        if rows:
+        if rows and columnar:
+            connection.execute(insert, columns)
+        elif rows:
             connection.executemany(insert, rows)
 
 
