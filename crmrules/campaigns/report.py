@@ -19,7 +19,7 @@ report's instant are invisible, as everywhere. The counting runs in SQL on the d
   channel, else 0; `roi` = (incremental_revenue − cost) ÷ cost, null when the cost is 0.
 
 Rates and money are decimal strings at the language's scale (6 places, half away from zero), as the
-profile prints them; counts are integers.
+profile prints them, rounded once from exact intermediate figures; counts are integers.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from crmrules.campaigns.report_sql import run_report_query, stamp_text
 from crmrules.compiler.pipeline import Program
 from crmrules.context import EvaluationContext
 from crmrules.errors import CrmRulesError, UnsupportedFeatureError
-from crmrules.values import SCALE, divide, shift
+from crmrules.values import SCALE, shift
 
 Z_95 = Decimal("1.96")
 _QUANTUM = Decimal(1).scaleb(-SCALE)
@@ -81,8 +81,13 @@ def parse_costs(text: str | dict | None) -> dict[str, Decimal]:
     return costs
 
 
-def _rate(a: int, b: int) -> Decimal | None:
-    return divide(a, b) if b else None
+def _rate(a, b) -> Decimal | None:
+    """a ÷ b at full precision (null for b = 0): figures are rounded once, when shown."""
+    if not b:
+        return None
+    with localcontext() as context:
+        context.prec = 50
+        return Decimal(a) / Decimal(b)
 
 
 def _round(value: Decimal | None) -> Decimal | None:
@@ -110,11 +115,11 @@ def figures(sent: int, holdout: int, converted: tuple[int, int], revenue: tuple[
     """The report's figures of one campaign from its counts (see the module's docstring)."""
     conv_sent, conv_holdout = _rate(converted[0], sent), _rate(converted[1], holdout)
     uplift = conv_sent - conv_holdout if conv_sent is not None and conv_holdout is not None else None
-    relative = divide(uplift, conv_holdout) if uplift is not None and conv_holdout else None
+    relative = _rate(uplift, conv_holdout) if uplift is not None else None
     rev_sent, rev_holdout = _rate(revenue[0], sent), _rate(revenue[1], holdout)
     incremental = (rev_sent - rev_holdout) * sent if rev_sent is not None and rev_holdout is not None else None
     cost = unit_cost * sent
-    roi = divide(incremental - cost, cost) if incremental is not None and cost else None
+    roi = _rate(incremental - cost, cost) if incremental is not None else None
     interval = uplift_interval(converted, (sent, holdout))
     return {"sent": sent, "holdout": holdout, "converted_sent": converted[0], "converted_holdout": converted[1],
             "conversion_sent": _text(conv_sent), "conversion_holdout": _text(conv_holdout),
