@@ -1,8 +1,10 @@
-"""RFM and `ntile`: memory (population pass) and SQL agree with an independent NTILE, ties included.
+"""RFM (`score`) and `ntile`: memory (population pass) and SQL agree with independent computations.
 
-Populations of every size from empty to a few dozen, with many equal values:
-ties go by customer id, the first `n % 5` tiles hold one customer more, fewer
-than five customers get tiles 1..n, and customers without a paid order get none.
+Populations of every size from empty to a few dozen, with many equal values. The
+RFM scores respect ties: 1 + floor(5 × customers with a worse value ÷ customers),
+so equal values share a score, and customers without a paid order get none.
+`ntile` keeps SQL's NTILE: ties go by customer id, the first `n % 5` tiles hold
+one customer more, fewer than five customers get tiles 1..n.
 """
 
 from __future__ import annotations
@@ -22,7 +24,15 @@ from crmrules.backends.sql.planner import values_select
 from crmrules.context import evaluation_context
 
 AS_OF = date(2026, 6, 30)
-SCORES = ["rfm_r", "rfm_f", "rfm_m", "rfm_class", "value_tier"]
+SCORES = ["rfm_r", "rfm_f", "rfm_m", "rfm_class", "value_tier", "nt_f"]
+# the NTILE the RFM scores used before `score`: still there for equal-sized tiles
+NTILE_RULES = "attribute nt_f = ntile(5, order_count, among: order_count > 0)"
+
+
+def score(values: list, value, buckets: int) -> int:
+    """The tie-respecting score, counted directly: 1 + floor(buckets × values strictly below ÷ values)."""
+    below = sum(1 for other in values if other < value)
+    return 1 + buckets * below // len(values)
 
 
 def ntile(ranked: list, buckets: int) -> dict:
@@ -45,10 +55,12 @@ def expected_scores(people: list[dict]) -> dict:
         if paid:
             last = max(o["created_at"] for o in paid)
             facts[person["id"]] = ((AS_OF - last.date()).days, len(paid), sum((o["total"] for o in paid), Decimal(0)))
-    recency = ntile(sorted((f[0], c) for c, f in facts.items()), 5)
-    frequency = ntile(sorted((f[1], c) for c, f in facts.items()), 5)
-    monetary = ntile(sorted((f[2], c) for c, f in facts.items()), 5)
-    return {c: (6 - recency[c], frequency[c], monetary[c]) for c in facts}
+    # recency: fewer days is better, so a worse value is more days
+    recency = [-f[0] for f in facts.values()]
+    frequency, monetary = [f[1] for f in facts.values()], [f[2] for f in facts.values()]
+    tiles = ntile(sorted((f[1], c) for c, f in facts.items()), 5)
+    return {c: (score(recency, -f[0], 5), score(frequency, f[1], 5), score(monetary, f[2], 5), tiles[c])
+            for c, f in facts.items()}
 
 
 orders = st.lists(st.builds(
@@ -64,7 +76,7 @@ people_lists = st.lists(orders, max_size=23).map(
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(people_lists)
 def test_scores_match_an_independent_ntile_on_every_backend(people):
-    program = crmrules.load_text("").program_for(attributes=SCORES)
+    program = crmrules.load_text(NTILE_RULES).program_for(attributes=SCORES)
     schema = program.schema
     prepared = [prepare_customer(p, schema) for p in people]
     expected = expected_scores(prepared)
@@ -74,12 +86,12 @@ def test_scores_match_an_independent_ntile_on_every_backend(people):
                "duckdb": values_on("duckdb", loaded.connection, program, SCORES, AS_OF),
                "sqlite": values_on("sqlite", sqlite_copy(loaded, schema), program, SCORES, AS_OF)}
     for backend, got in results.items():
-        scores = {c: (v["rfm_r"], v["rfm_f"], v["rfm_m"]) for c, v in got.items() if v["rfm_r"] is not None}
+        scores = {c: (v["rfm_r"], v["rfm_f"], v["rfm_m"], v["nt_f"]) for c, v in got.items() if v["rfm_r"] is not None}
         assert scores == expected, backend
         assert all(v["rfm_class"] is None for c, v in got.items() if c not in expected), backend
     assert results["interpreter"] == results["memory"] == results["duckdb"] == results["sqlite"]
     # selecting only the scored customers reads the ranking CTE directly: same scores
-    scored = crmrules.load_text("segment scored: order_count > 0").program_for(attributes=SCORES)
+    scored = crmrules.load_text(f"segment scored: order_count > 0\n{NTILE_RULES}").program_for(attributes=SCORES)
     tree = values_select(scored, [(n, scored.attributes[n].body) for n in SCORES],
                          dialect_named("duckdb"), evaluation_context(AS_OF, scored.schema),
                          where=scored.segments["scored"].body)
@@ -90,14 +102,14 @@ def test_scores_match_an_independent_ntile_on_every_backend(people):
 
 
 def test_small_populations_and_all_equal_values():
-    program = crmrules.load_text("").program_for(attributes=SCORES)
+    program = crmrules.load_text(NTILE_RULES).program_for(attributes=SCORES)
     day = datetime(2026, 6, 1)
     people = [{"id": name, "points": 0, "orders": [{"id": name, "created_at": day, "status": "paid", "total": Decimal(5)}]}
               for name in ("b", "a", "c")]
     got = values_on("memory", people, program, SCORES, AS_OF)
-    # three customers, all equal: tiles 1, 2, 3 by id; R reversed
-    assert {c: (v["rfm_r"], v["rfm_f"], v["rfm_m"]) for c, v in got.items()} == {
-        "a": (5, 1, 1), "b": (4, 2, 2), "c": (3, 3, 3)}
+    # three customers, all equal: every score 1 (nobody is worse than anyone); ntile deals tiles 1, 2, 3 by id
+    assert {c: (v["rfm_r"], v["rfm_f"], v["rfm_m"], v["nt_f"]) for c, v in got.items()} == {
+        "a": (1, 1, 1, 1), "b": (1, 1, 1, 2), "c": (1, 1, 1, 3)}
     # nobody with a paid order: no scores, no error
     assert all(v["rfm_r"] is None for v in values_on("memory", [{"id": "x"}], program, SCORES, AS_OF).values())
 
@@ -113,4 +125,6 @@ def test_population_places_a_new_customer_between_the_cuts():
     assert segment.matches(rich, AS_OF, population=cuts)
     assert not segment.matches(poor, AS_OF, population=cuts)
     (cut,) = [c for node, c in cuts.cuts.items() if c.size == 10]
-    assert [value for value, _ in cut.last] == [20, 40, 60, 80, 100]
+    # score 5 needs at least 8 of the 10 below: 90 and 100; the rich newcomer has all 10 below, still 5
+    assert cut.values == tuple(range(10, 101, 10))
+    assert [cut.tile(Decimal(v), "zz") for v in (1, 10, 30, 90, 95, 1000)] == [1, 1, 2, 5, 5, 5]

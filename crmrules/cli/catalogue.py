@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from crmrules import ast
 from crmrules.api import RuleSet, load, load_text
 from crmrules.cli.common import (
     as_of_option,
@@ -82,14 +83,17 @@ def _print_items(listed, output: str, title: str) -> None:
 def rfm_command(files, data, backend, as_of, output, schema) -> None:
     """Print the RFM cut points (value range and size of each score) and the size of each class.
 
-    Rule files given here may redefine the catalogue's RFM settings (e.g. `attribute rfm_high = 4`)."""
+    Rule files given here may redefine the catalogue's RFM attributes and settings (e.g. `attribute rfm_high = 4`,
+    `attribute rfm_period = 365d`, or the values ranked: rfm_recency, rfm_frequency, rfm_monetary)."""
     from crmrules.progress import progress
 
     rules = _rules(files, schema)
-    names = ["rfm_r", "rfm_f", "rfm_m", "rfm_class", "days_since_last_order", "order_count", "total_spent"]
+    names = ["rfm_r", "rfm_f", "rfm_m", "rfm_class", *(value for _, value in RFM_VALUES.values())]
     with progress("scoring customers"):
         values = rules.values(data, names, backend=backend, as_of=as_of)
     report = rfm_report(values.values())
+    period = rules.program_for(attributes=["rfm_period"]).attributes["rfm_period"].body
+    report["period"] = str(period.value) if isinstance(period, ast.Literal) else None
     if output == "json":
         click.echo(json.dumps(report, indent=2, default=str))
         return
@@ -97,10 +101,11 @@ def rfm_command(files, data, backend, as_of, output, schema) -> None:
 
     out = console()
     out.print(cell(f"RFM over {report['scored']:,} customers with a paid order ({report['customers']:,} in all)"))
-    scores = Table(title="cut points: the values each score covers")
+    scores = Table(title="cut points: the values each score covers (customers)")
     scores.add_column("score", justify="right")
-    for label in ("R: days since last order", "F: paid orders", "M: paid spend"):
-        scores.add_column(label, justify="right")
+    spend = "M: paid spend" + (f" within {report['period']}" if report["period"] not in (None, "100y") else "")
+    for label in ("R: days since last order", "F: paid orders", spend):
+        scores.add_column(cell(label), justify="right")
     for score in range(5, 0, -1):
         cells = []
         for key in ("r", "f", "m"):
@@ -124,9 +129,13 @@ def _plain(value) -> str:
     return str(value)
 
 
+# each score and the attribute it ranks, as the catalogue (or a rule file's redefinition) computes it
+RFM_VALUES = {"r": ("rfm_r", "rfm_recency"), "f": ("rfm_f", "rfm_frequency"), "m": ("rfm_m", "rfm_monetary")}
+
+
 def rfm_report(rows) -> dict:
     """Per score, the range of the underlying value and the number of customers; the size of each class."""
-    sources = {"r": ("rfm_r", "days_since_last_order"), "f": ("rfm_f", "order_count"), "m": ("rfm_m", "total_spent")}
+    sources = RFM_VALUES
     scores: dict[str, dict[str, dict]] = {key: {} for key in sources}
     classes: Counter = Counter()
     customers = scored = 0
