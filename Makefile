@@ -23,6 +23,9 @@ demo: $(BIN)/.installed $(DEMO_DATA)/customers.csv
 	$(BIN)/crmrules profile examples/shop/shop.crm --segment coat_fans --vs dormant --data $(DEMO_DATA) --as-of 2026-06-30
 	$(BIN)/crmrules campaigns list examples/shop/shop.crm --data $(DEMO_DATA) --as-of 2026-06-01
 	$(BIN)/crmrules campaigns simulate examples/shop/shop.crm --data $(DEMO_DATA) --from 2026-06-01 --to 2026-06-30 --format summary
+	rm -rf build/demo && mkdir -p build/demo
+	$(BIN)/crmrules campaigns run examples/shop/shop.crm --data $(DEMO_DATA) --outbox build/demo/outbox.db --since 2026-06-01 --now 2026-06-30 > /dev/null
+	$(BIN)/crmrules campaigns deliver --outbox build/demo/outbox.db --channels examples/shop/channels-demo.toml --data $(DEMO_DATA) --now 2026-06-30
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

@@ -45,7 +45,8 @@ from crmrules.errors import did_you_mean
 TRANSPORTS = ("smtp", "webhook", "jsonl")
 _COMMON = ("transport", "rate", "concurrency", "retries", "timeout", "backoff")
 # each transport's settings: (required, optional)
-_SETTINGS = {"smtp": (("url", "from", "templates"), ()), "webhook": (("url",), ()), "jsonl": (("path",), ())}
+_SETTINGS = {"smtp": (("url", "from", "templates"), ()), "webhook": (("url",), ("templates",)),
+             "jsonl": (("path",), ("templates",))}
 _SMTP_SCHEMES = {"smtp": 25, "smtps": 465, "smtp+starttls": 587}
 _PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "m": 60.0, "h": 3600.0,
         "hour": 3600.0}

@@ -145,19 +145,21 @@ class _Run:
             count = 0
             for args in self.box.due_arguments(name, self.due_by, self.reclaim, self.stale_before):
                 count += 1
-                if channel.transport == "smtp":
+                if channel.templates is not None:
                     seen.add(args.get("template"))
             self.counts[name] = count
             self.report.channels[name] = ChannelReport(channel.transport)
         active = [name for name, count in self.counts.items() if count]
         emails = [name for name in active if self.config[name].transport == "smtp"]
-        for name in emails:
-            templates = self.templates[name] = EmailTemplates(self.config[name].templates)
+        rendered = [name for name in active if self.config[name].templates is not None]
+        for name in rendered:
+            templates = self.templates[name] = EmailTemplates(self.config[name].templates, name in emails)
             templates.prepare(value for value in names[name] if isinstance(value, str))
-        if emails and data is None:
-            raise DeliveryError(f"{self.counts[emails[0]]:,} `{emails[0]}` messages are due and email needs the "
-                                "customers' addresses", hint="give --data (and --schema if yours maps names)",
-                                code=NEEDS_DATA)
+        if rendered and data is None:
+            name = rendered[0]
+            why = "email needs the customers' addresses" if name in emails else "its templates see `customer`"
+            raise DeliveryError(f"{self.counts[name]:,} `{name}` messages are due and {why}",
+                                hint="give --data (and --schema if yours maps names)", code=NEEDS_DATA)
         if data is not None and active:
             self.customers = Customers(data, schema, backend)
             if emails:
@@ -351,6 +353,11 @@ class _ChannelRun:
                    "channel": message.channel, "args": message.args, "due_at": message.due_at.isoformat()}
         if self.run.customers is not None:
             payload["customer"] = contact(customer)
+        if self.templates is not None:
+            if customer is None:
+                raise MessageFailure(f"customer {message.customer_id} is not in the customer data")
+            made = self.templates.render(message.args.get("template"), customer, message.args)
+            payload.update({"subject": made.subject, "text": made.text, "html": made.html})
         return payload
 
     def _finish(self, message: Message, status: str, attempts: int, error: str | None) -> None:

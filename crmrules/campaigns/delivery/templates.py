@@ -1,5 +1,8 @@
 """Email bodies: Jinja2 templates `DIR/NAME.txt` (first line `Subject: ...`) and optional `DIR/NAME.html`.
 
+A webhook or JSON-lines channel with `templates` renders the same way (the Subject line optional there)
+and sends the result along: `subject`, `text`, `html` in its payload.
+
 A template sees `customer` (the customer's columns) and the action's arguments by name
 (`{{ coupon }}`, `{{ first_name }}`); an undefined name is an error (StrictUndefined), and the HTML
 part escapes what it inserts. Every template the due messages name is compiled before anything is
@@ -21,7 +24,7 @@ _SUBJECT = "subject:"
 class RenderedEmail:
     """What a template made of one message."""
 
-    subject: str
+    subject: str | None
     text: str
     html: str | None
 
@@ -33,10 +36,11 @@ class MessageFailure(Exception):
 class EmailTemplates:
     """The templates of one directory, compiled once; `render(name, customer, args)` per message."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, subject_required: bool = True):
         import jinja2
 
         self.folder = folder
+        self.subject_required = subject_required  # email: yes; a text for a webhook or a file may have none
         self._jinja = jinja2
         self.environment = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(folder)), undefined=jinja2.StrictUndefined,
@@ -55,8 +59,8 @@ class EmailTemplates:
                 self._compiled[name] = f"no template {text_path}"
                 continue
             text = self._load(f"{name}.txt")
-            first = text.template_source.split("\n", 1)[0] if hasattr(text, "template_source") else ""
-            if not first.strip().lower().startswith(_SUBJECT):
+            first = text.template_source.split("\n", 1)[0]
+            if self.subject_required and not first.strip().lower().startswith(_SUBJECT):
                 source = (self.folder / f"{name}.txt").read_text(encoding="utf-8", errors="replace")
                 raise DeliveryError(f"the template {text_path} does not start with a `Subject: ...` line",
                                     line_span(str(text_path), source, 1), "write the subject on the first line: "
@@ -96,6 +100,8 @@ class EmailTemplates:
         except Exception as error:  # noqa: BLE001 - any rendering error fails this message only, with its reason
             raise MessageFailure(f"template {name!r} failed: {type(error).__name__}: {error}") from None
         first, _, body = text.partition("\n")
+        if not first.strip().lower().startswith(_SUBJECT):
+            return RenderedEmail(subject=None, text=text, html=html)
         subject = first.strip()[len(_SUBJECT):].strip()
         return RenderedEmail(subject=" ".join(subject.split()), text=body.lstrip("\n"), html=html)
 
