@@ -57,10 +57,12 @@ def test_templates_usable_by_name_and_settings_redefinable(tmp_path):
     (tmp_path / "orders.jsonl").write_text("".join(
         json.dumps({**{k: v for k, v in o.items() if k != "items"}, "customer_id": p["id"]}) + "\n"
         for p in people for o in p.get("orders", [])))
-    rules = crmrules.load_text("attribute dormant_days = 400\nsegment mine: repeat_buyers\n")
-    result = rules.run(tmp_path, as_of="2026-06-30", segments=["mine", "dormant"])
-    # cy's last paid order is 365 days old: dormant by the catalogue's 60 days, not by this file's 400
-    assert result.members == {"mine": ["ana", "cy", "dee"], "dormant": []}
+    rules = crmrules.load_text("attribute lost_days = 400\nsegment mine: repeat_buyers\n")
+    result = rules.run(tmp_path, as_of="2026-06-30", segments=["mine", "dormant", "lost"])
+    # cy's last paid order is 365 days old: lost by the catalogue's 180 days, still dormant by this file's 400
+    assert result.members == {"mine": ["ana", "cy", "dee"], "dormant": ["cy"], "lost": []}
+    assert crmrules.load_text("").run(tmp_path, as_of="2026-06-30", segments=["dormant", "lost"]).members == \
+        {"dormant": [], "lost": ["cy"]}
     assert any("no events file" in w for w in result.warnings) is False  # nothing here reads events
     warned = crmrules.load_text("segment v: did(\"visit\")\n").run(tmp_path, as_of="2026-06-30")
     assert any("no events file" in w and "events is empty for v" in w for w in warned.warnings), warned.warnings
