@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 
 import pytest
 from delivery_servers import (
@@ -233,7 +234,7 @@ def test_webhook_posts_json_with_the_idempotency_key_and_retries_5xx(tmp_path, h
     assert first["body"] == {"id": messages[0].id, "campaign": "cart", "customer_id": "c0", "channel": "sms",
                              "args": {"template": "cart"}, "due_at": DUE.isoformat(),
                              "customer": {"email": "c0@example.com", "phone": "+351 910000000",
-                                          "first_name": "Ana"}}
+                                          "first_name": "Ana", "last_name": None, "language": None}}
     refused = next(failure for failure in report.failures if failure["customer_id"] == "c1")
     assert refused["attempts"] == 1
     assert refused["error"] == 'HTTP 400 Bad Request: {"error": "refused by the test"}'
@@ -382,3 +383,78 @@ def test_postgres_outbox_claims_and_records(postgres_url, tmp_path, http):
         assert box.claim("sms", DUE, "third:3:z", DUE, 5) == []
         stale = box.claim("sms", DUE, "fourth:4:w", DUE.replace(year=2030), 5, stale_before=DUE.replace(year=2027))
         assert len(stale) == 2 and all(taken_over for _, _, taken_over in stale)
+
+
+# ------------------------------------------------------------------------------------ the demo shop
+def test_the_demo_shops_channels_and_templates_render_every_campaign(tmp_path):
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from crmrules.campaigns.delivery import load_channels
+
+    shop = Path(__file__).resolve().parent.parent / "examples" / "shop"
+    real = load_channels(shop / "channels.toml")
+    assert {name: channel.transport for name, channel in real.items()} == \
+        {"email": "smtp", "sms": "webhook", "award_points": "jsonl"}
+    demo = load_channels(shop / "channels-demo.toml")
+    demo = {name: dataclasses.replace(channel, path=tmp_path / f"{name}.jsonl") for name, channel in demo.items()}
+    actions = re.findall(r"action:\s+(\w+)\((.*)\)", (shop / "shop.crm").read_text())
+    assert len(actions) == 6
+    arguments = {"coupon": "X1", "first_name": "Ana", "category": "skincare", "points": 120}
+    messages = []
+    for kind, text in actions:
+        args = {name: arguments.get(name, value.strip('"'))
+                for name, value in re.findall(r"(\w+):\s*(\"[^\"]*\"|\w+)", text)}
+        if "points" in args:
+            args["points"] = 120
+        messages += ready_messages(1, channel=kind, campaign=f"c{len(messages)}", args=args)
+    outbox = tmp_path / "outbox.db"
+    make_outbox(outbox, messages)
+    report = deliver(outbox, demo, now=NOW, data=CUSTOMERS)
+    assert (report.delivered, report.failed) == (6, 0), [f["error"] for f in report.failures]
+    lines = [json.loads(line) for name in ("email", "sms") for line in (tmp_path / f"{name}.jsonl").open()]
+    assert len(lines) == 5 and all(line["text"].strip() for line in lines)
+    subjects = sorted(line["subject"] for line in lines if line["subject"])
+    assert subjects == ["A birthday gift for you, Ana", "Thank you for your first order",
+                        "Time to restock your skincare?", "We miss you, Ana"]
+    winback = next(line for line in lines if line["args"].get("template") == "winback")
+    assert "<code>X1</code>" in winback["html"]
+
+
+def test_a_claim_of_a_live_process_is_left_alone_until_it_is_gone(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    outbox = tmp_path / "outbox.db"
+    messages = ready_messages(3)
+    make_outbox(outbox, messages)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with open_outbox(outbox, create=False) as box:
+            held = box.claim("email", DUE, f"{socket.gethostname()}:{sleeper.pid}:t", _utcnow(), 2)
+        channels = _channels(tmp_path, '[email]\ntransport = "jsonl"\npath = "x.jsonl"\n')
+        first = deliver(outbox, channels, now=NOW)
+        assert (first.delivered, first.reclaimed) == (1, 0)  # the live process keeps its two
+        assert Counter(statuses(outbox).values()) == {"sending": 2, "delivered": 1}
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    second = deliver(outbox, channels, now=NOW)
+    assert (second.delivered, second.reclaimed) == (2, 2)
+    assert sorted(line["id"] for line in map(json.loads, (tmp_path / "x.jsonl").open())) == \
+        sorted(m.id for m in messages)
+    assert {message.id for message, _, _ in held} <= {m.id for m in messages}
+    # a claim past the lease is taken over even from a live claimer (another host: never known gone)
+    make_outbox(outbox, ready_messages(1, campaign="late"))
+    with open_outbox(outbox, create=False) as box:
+        box.claim("email", DUE, "elsewhere:1:t", _utcnow(), 1)
+    assert deliver(outbox, channels, now=NOW, lease=3600).delivered == 0
+    assert deliver(outbox, channels, now=NOW, lease=0.001).reclaimed == 1
+
+
+def _utcnow():
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).replace(tzinfo=None)

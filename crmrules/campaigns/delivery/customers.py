@@ -33,7 +33,10 @@ class Customers:
         self._lock = threading.Lock()  # one connection, asked by every channel's thread
         self._rows: dict[str, dict] | None = None
         if isinstance(data, (list, tuple)):
-            self._rows = {str(row.get(self._id)): {self._names.get(key, key): value for key, value in row.items()}
+            # every column of the schema, as a data file gives them (null when absent): templates see the same
+            self._rows = {str(row.get(self._id)): {**{name: None for name in spec.columns},
+                                                   **{self._names.get(key, key): value for key, value in row.items()
+                                                      if key not in ("orders", "events")}}
                           for row in data if isinstance(row, dict)}
             self.columns = set(spec.columns)
             return
