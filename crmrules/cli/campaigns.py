@@ -195,7 +195,7 @@ def list_command(files, data, backend, as_of, output, schema) -> None:
         rows.append({"campaign": name, "title": decl.title, "trigger": fields.get("trigger"),
                      "audience": fields.get("audience"), "action": fields.get("action"),
                      "guard_rails": {key: fields[key] for key in ("wait", "unless", "cap", "quiet", "holdout",
-                                                                  "priority") if key in fields}})
+                                                                  "priority", "budget", "cost") if key in fields}})
     limits = {channel: f"{limit.count} per {limit.per}" for channel, limit in program.limits.items()}
     sizes = _audience_sizes(program, data, backend, evaluation_context(as_of, rule_set.schema)) if data else None
     for row in rows:
