@@ -107,6 +107,7 @@ class HttpRecorder:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True  # closing does not wait for keep-alive connections to time out
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

@@ -310,14 +310,28 @@ def test_bad_channels_are_one_clear_error_and_nothing_is_touched(tmp_path, toml,
     port = str(free_port())
     outbox = tmp_path / "outbox.db"
     make_outbox(outbox, [*ready_messages(2), *ready_messages(2, channel="sms", campaign="c", args={"template": "t"})])
-    write_customers_csv(tmp_path / "data")
     channels = _channels(tmp_path, toml.replace("PORT", port))
+    with pytest.raises(DeliveryError) as raised:
+        deliver(outbox, channels, now=NOW, data=CUSTOMERS)
+    shown = raised.value.render()
+    for text in expected:
+        assert text.replace("PORT", port) in shown, shown
+    assert set(statuses(outbox).values()) == {"ready"}
+
+
+def test_bad_input_on_the_command_line_is_one_error_without_a_traceback(tmp_path):
+    outbox = tmp_path / "outbox.db"
+    make_outbox(outbox, ready_messages(2))
+    write_customers_csv(tmp_path / "data")
+    port = free_port()
+    channels = _channels(tmp_path, f'[email]\ntransport = "smtp"\nurl = "smtp://u:secret@127.0.0.1:{port}"\n'
+                                   'from = "a@b"\ntemplates = "."\n')
     result = crmrules("campaigns", "deliver", "--outbox", str(outbox), "--channels", str(channels), "--now", NOW,
                       "--data", str(tmp_path / "data"))
-    assert result.returncode == 1, result.stdout
-    for text in expected:
-        assert text.replace("PORT", port) in result.stderr, result.stderr
-    assert len(result.stderr.strip().splitlines()) <= 6 and "Traceback" not in result.stderr
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines()[0] == (f"error[E0713]: cannot reach the SMTP server 127.0.0.1:{port} of "
+                                             "channel `email`: connection refused")
+    assert "secret" not in result.stderr and "Traceback" not in result.stderr
     assert set(statuses(outbox).values()) == {"ready"}
 
 
@@ -458,3 +472,28 @@ def _utcnow():
     from datetime import UTC, datetime
 
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def test_a_terminal_shows_a_bar_per_channel_and_a_pipe_none(tmp_path):
+    import os
+    import re
+    import sys
+
+    import pexpect
+
+    outbox = tmp_path / "outbox.db"
+    make_outbox(outbox, [*ready_messages(40), *ready_messages(10, channel="sms", campaign="cart")])
+    channels = _channels(tmp_path, '[email]\ntransport = "jsonl"\npath = "e.jsonl"\nrate = "40/s"\n'
+                                   '[sms]\ntransport = "jsonl"\npath = "s.jsonl"\n')
+    child = pexpect.spawn(sys.executable, ["-m", "crmrules", "campaigns", "deliver", "--outbox", str(outbox),
+                                           "--channels", str(channels), "--now", NOW],
+                          env={**os.environ, "CRMRULES_PROGRESS_DELAY": "0", "TERM": "xterm"}, encoding="utf-8",
+                          dimensions=(40, 160), timeout=60)
+    child.expect(pexpect.EOF)
+    child.close()
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", child.before)
+    assert child.exitstatus == 0, shown
+    assert re.search(r"delivering email\s+━+.*\d+/40", shown), shown
+    assert re.search(r"│ email\s+│ jsonl\s+│\s+40 │", shown)  # the summary after it
+    piped = crmrules("campaigns", "deliver", "--outbox", str(outbox), "--channels", str(channels), "--now", NOW)
+    assert piped.returncode == 0 and piped.stderr == ""

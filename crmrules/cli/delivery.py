@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
+from typing import Self
 
 import click
 
@@ -47,7 +49,7 @@ def deliver_command(outbox_target, channels, now, limit, data, lease, output, sc
     from crmrules.campaigns.delivery import deliver
 
     seconds = _lease_seconds(lease.strip().lower())
-    with _progress() as bars:
+    with _Bars() as bars:
         report = deliver(outbox_target, channels, now=now, limit=limit, data=data, schema=resolve_schema(schema),
                          lease=seconds, progress=bars)
     if output == "json":
@@ -83,40 +85,27 @@ def _summary(report) -> None:
 
 
 class _Bars:
-    """A rich progress bar per channel on stderr (only when stderr is a terminal)."""
+    """A progress bar per channel on stderr (crmrules.progress: only when stderr is a terminal)."""
 
-    def __init__(self, progress):
-        self.progress, self.tasks = progress, {}
+    def __init__(self):
+        self.stack = ExitStack()
+        self.tasks: dict = {}
 
     def start(self, totals: dict[str, int]) -> None:
+        from crmrules.progress import task
+
         for name, total in totals.items():
-            self.tasks[name] = self.progress.add_task(name, total=total)
+            self.tasks[name] = self.stack.enter_context(task(f"delivering {name}", total=total))
 
     def advance(self, channel: str, outcome: str) -> None:
-        task = self.tasks.get(channel)
-        if task is not None:
-            self.progress.advance(task)
+        bar = self.tasks.get(channel)
+        if bar is not None:
+            bar.advance()
 
-
-class _progress:
-    def __enter__(self):
-        if not sys.stderr.isatty():
-            self.bars = None
-            return None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-        self.bars.start()
-        return _Bars(self.bars)
+    def __enter__(self) -> Self:
+        return self
 
     def __exit__(self, *exc) -> None:
-        if self.bars is not None:
-            self.bars.stop()
+        self.stack.close()
+
+
