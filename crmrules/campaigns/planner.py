@@ -5,7 +5,7 @@ ticks (where `when` and `after` triggers are evaluated), event instants, schedul
 date triggers fire, `after` instants found earlier, and due instants of scheduled messages. Each
 step, in time order, is one transaction: its firings become messages (`scheduled`), then every
 message due by then is processed by the checks at its due instant (unless/audience → consent →
-cap → channel limit → holdout → `ready`), then `last_run` moves to the step. A run killed at any
+cap → channel limit → budget → holdout → `ready`), then `last_run` moves to the step. A run killed at any
 point and run again therefore ends exactly as an uninterrupted one, and every write is idempotent
 by message id.
 
