@@ -57,12 +57,12 @@ class SmtpRecorder:
 class SmtpServer:
     """aiosmtpd's Controller on a free loopback port."""
 
-    def __init__(self):
+    def __init__(self, **smtp_parameters):
         from aiosmtpd.controller import Controller
 
         self.handler = SmtpRecorder()
         self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **smtp_parameters)
         self.controller.start()
 
     @property

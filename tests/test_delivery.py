@@ -380,7 +380,13 @@ def test_postgres_outbox_claims_and_records(postgres_url, tmp_path, http):
         connection.execute("CREATE SCHEMA delivery_test")
     url = postgres_url + "?options=-csearch_path%3Ddelivery_test"
     messages = ready_messages(5, channel="sms", campaign="cart", args={"template": "cart"})
-    make_outbox(url, messages)
+    make_outbox(url, messages[:1])
+    with psycopg.connect(url, autocommit=True) as connection:  # made a version-1 outbox: upgraded when opened
+        connection.execute("DROP TABLE outbox_delivery")
+        connection.execute("UPDATE outbox_meta SET value = '1' WHERE key = 'version'")
+    make_outbox(url, messages[1:])
+    with psycopg.connect(url, autocommit=True) as connection:
+        assert connection.execute("SELECT value FROM outbox_meta WHERE key = 'version'").fetchone() == ("2",)
     http.plan = {"c1": [400]}
     channels = _channels(tmp_path, f'[sms]\ntransport = "webhook"\nurl = "{http.url}"\nconcurrency = 2\n')
     report = deliver(url, channels, now=NOW, data=CUSTOMERS)
@@ -497,3 +503,56 @@ def test_a_terminal_shows_a_bar_per_channel_and_a_pipe_none(tmp_path):
     assert re.search(r"│ email\s+│ jsonl\s+│\s+40 │", shown)  # the summary after it
     piped = crmrules("campaigns", "deliver", "--outbox", str(outbox), "--channels", str(channels), "--now", NOW)
     assert piped.returncode == 0 and piped.stderr == ""
+
+
+def test_starttls_and_login_when_the_url_asks(tmp_path, monkeypatch):
+    import ssl
+    import subprocess
+
+    from aiosmtpd.smtp import AuthResult
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append((session.ssl is not None, auth_data.login, auth_data.password))
+        return AuthResult(success=(auth_data.login, auth_data.password) == (b"shop", b"p@ss word"), handled=False)
+
+    server = SmtpServer(tls_context=context, require_starttls=True, auth_required=True, authenticator=authenticator)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client trusts the test's own certificate
+    try:
+        _templates(tmp_path / "templates", winback__txt=WINBACK_TXT)
+        outbox = tmp_path / "outbox.db"
+        make_outbox(outbox, ready_messages(2))
+        url = f"smtp+starttls://shop:p%40ss%20word@127.0.0.1:{server.port}"
+        channels = _channels(tmp_path, f'[email]\ntransport = "smtp"\nurl = "{url}"\nfrom = "news@shop.example"\n'
+                                       'templates = "templates"\n')
+        assert deliver(outbox, channels, now=NOW, data=CUSTOMERS).delivered == 2
+        assert len(server.handler.received) == 2 and logins[0] == (True, b"shop", b"p@ss word")
+        make_outbox(outbox, ready_messages(1, campaign="more"))
+        wrong = _channels(tmp_path, f'[email]\ntransport = "smtp"\nurl = "{url.replace("word", "ward")}"\n'
+                                    'from = "news@shop.example"\ntemplates = "templates"\n')
+        with pytest.raises(DeliveryError) as raised:
+            deliver(outbox, wrong, now=NOW, data=CUSTOMERS)
+        assert raised.value.code == "E0713" and "refused the login of shop: 535" in raised.value.message
+        assert "ward" not in raised.value.render()
+    finally:
+        server.stop()
+
+
+def test_a_timeout_is_retried_then_fails(tmp_path, http):
+    http.delay = 0.5
+    outbox = tmp_path / "outbox.db"
+    messages = ready_messages(1, channel="sms", campaign="cart", args={"template": "cart"})
+    make_outbox(outbox, messages)
+    channels = _channels(tmp_path, f'[sms]\ntransport = "webhook"\nurl = "{http.url}"\ntimeout = "100ms"\n'
+                                   'retries = 1\nbackoff = "10ms"\n')
+    report = deliver(outbox, channels, now=NOW)
+    assert report.failed == 1
+    assert report.failures[0]["error"].endswith(": timed out (after 2 attempts)")
+    assert http.keys() == [messages[0].id, messages[0].id]  # the receiver saw both, with one key
