@@ -276,15 +276,15 @@ class QueryPlanner:
     def tile_window(self, tile, key: exp.Expression, missing: exp.Expression | None) -> exp.Expression:
         """A customer's tile over the population's partition `missing` (or all of it): NTILE, or for `score`
         1 + buckets × (customers strictly below) DIV (customers ranked), in integers on every engine."""
-        partition = [paren(missing)] if missing is not None else None
         if tile.ties:
-            rank = exp.Window(this=exp.Anonymous(this="RANK", expressions=[]), partition_by=partition,
-                              order=exp.Order(expressions=[exp.Ordered(this=tile.value.copy())]))
-            size = exp.Window(this=exp.Count(this=exp.Star()),
-                              partition_by=[p.copy() for p in partition] if partition else None)
+            # nulls sort last and are not counted, so no partition is needed: one sort per ranked value
+            rank = exp.Window(this=exp.Anonymous(this="RANK", expressions=[]), order=exp.Order(
+                expressions=[exp.Ordered(this=tile.value.copy(), nulls_first=False)]))
+            size = exp.Window(this=exp.Count(this=tile.value.copy()))
             below = exp.Mul(this=number(tile.buckets), expression=paren(exp.Sub(this=rank, expression=number(1))))
             return exp.Add(this=number(1), expression=exp.IntDiv(this=paren(below), expression=size))
         # ties go by id, so every engine (and memory) deals the same customers into each tile
+        partition = [paren(missing)] if missing is not None else None
         tie = self.dialect.text_order(key.copy(), self.program.schema.column("customers", "id").type)
         order = exp.Order(expressions=[exp.Ordered(this=tile.value.copy()), exp.Ordered(this=tie)])
         return exp.Window(this=exp.Anonymous(this="NTILE", expressions=[number(tile.buckets)]),
