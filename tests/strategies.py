@@ -89,14 +89,15 @@ triggers = st.one_of(
 named_args = st.lists(st.tuples(names, expressions), max_size=2).map(
     lambda kw: tuple(ast.NamedArg(name=k, value=v) for k, v in kw))
 campaigns = st.builds(
-    lambda n, t, trig, kind, args, aud, wait, unless, cap, quiet, hold: ast.CampaignDecl(
+    lambda n, t, trig, kind, args, aud, wait, unless, cap, quiet, hold, money: ast.CampaignDecl(
         name=n, title=t, trigger=trig, action=ast.Action(kind=kind, args=args), audience=aud, wait=wait,
-        unless=unless, cap=cap, quiet=quiet, holdout=hold),
+        unless=unless, cap=cap, quiet=quiet, holdout=hold, budget=money[0], cost=money[1]),
     names, titles, triggers, names, named_args, st.none() | expressions, st.none() | durations,
     st.none() | expressions,
     st.none() | st.builds(lambda c, d: ast.Cap(count=c, per=d), st.integers(0, 99), durations),
     st.none() | st.builds(lambda a, b: ast.QuietHours(start=a, end=b), times, times),
-    st.none() | st.decimals(min_value=0, max_value=Decimal("99.9"), places=1))
+    st.none() | st.decimals(min_value=0, max_value=Decimal("99.9"), places=1),
+    st.tuples(*[st.none() | st.decimals(min_value=0, max_value=Decimal("1e6"), places=3)] * 2))
 
 record_values = st.recursive(
     st.one_of(literal_values.filter(lambda v: not (type(v) in (int, Decimal) and v < 0) or True).map(_lit)),
