@@ -2,6 +2,7 @@
 
 from crmrules.api import RuleSet, RunResult, Segment, TestResult, load, load_text
 from crmrules.backends.customer_data import prepare_customer
+from crmrules.backends.resources import Resources, limits
 from crmrules.errors import (
     CrmRulesError,
     DataError,
@@ -18,7 +19,7 @@ from crmrules.schema import Schema, default_schema, load_schema
 __version__ = "0.1.0"
 
 __all__ = [
-    "CrmRulesError", "DataError", "EvaluationError", "InternalError", "RuleSet", "RuleSyntaxError",
+    "CrmRulesError", "DataError", "EvaluationError", "InternalError", "Resources", "RuleSet", "RuleSyntaxError",
     "RuleTypeError", "RunResult", "Schema", "SchemaError", "Segment", "TestResult", "UnknownNameError",
-    "UnsupportedFeatureError", "default_schema", "load", "load_schema", "load_text", "prepare_customer",
+    "UnsupportedFeatureError", "default_schema", "limits", "load", "load_schema", "load_text", "prepare_customer",
 ]

@@ -42,6 +42,16 @@ class Task:
 
     def __init__(self, display: _Display | None = None, key=None):
         self._display, self._key = display, key
+        self._done = 0
+
+    def step(self, note: str = "", remaining: int | None = None) -> None:
+        """One step done, `note` shown after the counts; with `remaining`, the total becomes the steps done and
+        those left (a loop whose work grows as it goes: the time left follows)."""
+        self._done += 1
+        if self._display is not None:
+            total = self._done + remaining if remaining is not None else None
+            changes = {"total": total} if total is not None else {}
+            self._display.progress.update(self._key, completed=self._done, note=note, **changes)
 
     def advance(self, amount: float = 1) -> None:
         if self._display is not None:
@@ -86,6 +96,11 @@ class _Display:
                 self.progress.start()
                 self._started = True
 
+    def show(self) -> None:
+        with self._lock:
+            if self._started:
+                self.progress.refresh()
+
     def end(self) -> None:
         with self._lock:
             self._ended.set()
@@ -121,6 +136,7 @@ def task(label: str, total: float | None = None, watch=None, delay: float | None
         display = _display
         display.open += 1
         key = display.progress.add_task(label, total=total, note="")
+        display.show()  # every stage is seen at least once, however short
     stop_watching = _watch(display, key, watch)
     try:
         yield Task(display, key)
@@ -194,7 +210,8 @@ def _columns():
 
 
 @contextmanager
-def progress(label: str, delay: float = 1.0):
-    """A spinner on stderr with `label` if the block runs longer than `delay` seconds (and stderr is a terminal)."""
+def progress(label: str, delay: float | None = None):
+    """A line with `label` on stderr if the block runs longer than `delay` seconds (default
+    CRMRULES_PROGRESS_DELAY) and stderr is a terminal; the stages inside it (`task`) show below it."""
     with task(label, delay=delay):
         yield

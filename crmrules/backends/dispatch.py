@@ -29,6 +29,7 @@ from crmrules.errors import DataError, UnsupportedFeatureError, did_you_mean, ra
 
 if TYPE_CHECKING:
     from crmrules.backends.protocol import Backend
+    from crmrules.backends.resources import Resources
     from crmrules.backends.sql.runners import SqlHandle
     from crmrules.compiler.pipeline import Program
     from crmrules.schema import Schema
@@ -95,9 +96,9 @@ def default_backend(data) -> str:
     if not isinstance(data, (str, Path)):
         return "spark" if type(data).__name__ in ("SparkSession", "SparkData") else "duckdb"
     text = str(data)
-    if text.startswith(POSTGRES_SCHEMES):
     if text.startswith("catalog:"):
         return "spark"  # only Spark has a catalog of tables to read
+    if text.startswith(POSTGRES_SCHEMES):
         return "postgres"
     if Path(text).suffix.lower() in SQLITE_SUFFIXES:
         return "sqlite"
@@ -105,8 +106,16 @@ def default_backend(data) -> str:
 
 
 @contextmanager
-def open_data(program: Program, data, backend: str | None = None, warnings: list[str] | None = None):
-    """(Backend, what it takes) for `data`: prepared customer dicts or an `SqlHandle`, closed afterwards."""
+def open_data(program: Program, data, backend: str | None = None, warnings: list[str] | None = None,
+              resources: Resources | None = None):
+    """(Backend, what it takes) for `data`: prepared customer dicts or an `SqlHandle`, closed afterwards.
+    The DuckDB connections opened here keep to `resources` (default: those of `resources.using`)."""
+    if resources is not None:
+        from crmrules.backends.resources import using
+
+        with using(resources), open_data(program, data, backend, warnings) as opened:
+            yield opened
+        return
     name = backend or default_backend(data)
     engine = backend_named(name)
     warnings = warnings if warnings is not None else []
@@ -153,6 +162,7 @@ def _opened(program: Program, data, name: str, warnings: list[str]):
         from crmrules.backends.sql.datadir import load_directory, load_file
 
         # one file is the customers table; a directory holds a file per table
+        # read in place: typed views over the files, checked first (datadir)
         loaded = load_directory(path, program.schema) if path.is_dir() else load_file(path, program.schema)
         try:
             warnings.extend(loaded.warnings)
@@ -160,7 +170,7 @@ def _opened(program: Program, data, name: str, warnings: list[str]):
             with _loaded(loaded, program, name) as opened:
                 yield opened
         finally:
-            loaded.connection.close()
+            loaded.close()
         return
     if path.suffix.lower() in SQLITE_SUFFIXES:
         if name != "sqlite":
@@ -177,14 +187,17 @@ def _opened(program: Program, data, name: str, warnings: list[str]):
         raise DataError(f"{path}: a DuckDB database runs on the duckdb backend", hint="use --backend duckdb")
     import duckdb
 
+    from crmrules.backends.resources import open_duckdb
+
     try:
-        connection = duckdb.connect(str(path), read_only=True)
+        connection, spill = open_duckdb(str(path), read_only=True)
     except duckdb.Error as error:
         raise DataError(f"{path}: cannot open as a DuckDB database: {str(error).splitlines()[0]}") from None
     try:
         yield fit_schema(program, _handle("duckdb", connection), path, warnings)
     finally:
         connection.close()
+        spill.cleanup()
 
 
 @contextmanager

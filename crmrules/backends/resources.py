@@ -54,6 +54,17 @@ def using(resources: Resources) -> Iterator[Resources]:
         _current.reset(token)
 
 
+@contextmanager
+def limits(memory_limit: str | None = None, spill_dir: str | Path | None = None) -> Iterator[Resources]:
+    """The Python API's `--memory-limit` and `--spill-dir`: every run inside the block keeps to them.
+
+        with crmrules.limits(memory_limit="4GB", spill_dir="/mnt/scratch"):
+            rules.run("data/")
+    """
+    with using(Resources(memory_limit, spill_dir)) as resources:
+        yield resources
+
+
 def open_duckdb(database: str = ":memory:", read_only: bool = False, resources: Resources | None = None):
     """(A DuckDB connection keeping to the resources, its spill directory): close the one, then `cleanup()`
     the other. DuckDB's own default for an in-memory database is `.tmp` in the working directory: each
@@ -75,7 +86,11 @@ def open_duckdb(database: str = ":memory:", read_only: bool = False, resources: 
     if resources.memory_limit is not None:
         config["memory_limit"] = resources.memory_limit.strip()
     try:
-        return duckdb.connect(database, read_only=read_only, config=config), spill
+        connection = duckdb.connect(database, read_only=read_only, config=config)
+        # DuckDB's own progress bar would print on stdout; `progress` shows its measure on stderr instead
+        connection.execute("SET enable_progress_bar = true")
+        connection.execute("SET enable_progress_bar_print = false")
+        return connection, spill
     except BaseException:
         spill.cleanup()
         raise

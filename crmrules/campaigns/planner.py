@@ -28,6 +28,7 @@ from crmrules.campaigns.evaluators import row_key
 from crmrules.campaigns.instants import Campaign, InstantValues, any_of, holds, value_of
 from crmrules.campaigns.messages import COUNTED, Message, message_id
 from crmrules.compiler.pipeline import Program
+from crmrules.progress import task
 from crmrules.values import shift
 
 # the outbox state row that marks a `when`/`after` campaign as initialised (its observed_at: the origin)
@@ -130,13 +131,15 @@ class Planner:
         steps.update(m.due_at for m in self.outbox.scheduled(until=end) if m.due_at > start)
         self._heap = sorted(steps)
         last = None
-        while self._heap:
-            instant = heapq.heappop(self._heap)
-            if instant == last:
-                continue
-            last = instant
-            self.step(instant, rows_at.get(instant, ()), instant in on_grid, schedules.get(instant, ()),
-                      dates.get(instant, ()))
+        with task("campaign steps", total=len(self._heap)) as shown:
+            while self._heap:
+                instant = heapq.heappop(self._heap)
+                if instant == last:
+                    continue
+                last = instant
+                self.step(instant, rows_at.get(instant, ()), instant in on_grid, schedules.get(instant, ()),
+                          dates.get(instant, ()))
+                shown.step(f"{instant:%Y-%m-%d %H:%M}, {len(self.changed):,} messages", remaining=len(self._heap))
         return sorted(self.changed.values(), key=lambda m: (m.due_at, m.campaign, m.customer_id, m.id))
 
     def on_event(self, row: dict, instant: datetime) -> list[Message]:

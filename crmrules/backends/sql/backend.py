@@ -32,9 +32,15 @@ class SqlBackend:
     def members(self, program: Program, handle: SqlHandle, segments: Sequence[str],
                 ctx: EvaluationContext) -> dict[str, list[str]]:
         """The sorted ids of each segment's members, from one fused query."""
+        from crmrules.progress import task
+
         program = handle.fitted(program)  # the source's own schema (dispatch.fit_schema)
-        sql = render(segments_select(program, segments, self.dialect, ctx), self.dialect, pretty=False)
-        return collect(fetch(handle.kind, handle.connection, sql), list(segments))
+        with task(f"compiling {len(segments)} segment{'s' if len(segments) != 1 else ''} to SQL"):
+            sql = render(segments_select(program, segments, self.dialect, ctx), self.dialect, pretty=False)
+        with task(f"querying {handle.kind}"):
+            rows = fetch(handle.kind, handle.connection, sql)
+        with task(f"collecting the members of {len(rows):,} customers"):
+            return collect(rows, list(segments))
 
     def values(self, program: Program, handle: SqlHandle, names: Sequence[str],
                ctx: EvaluationContext) -> dict[str, dict[str, object]]:

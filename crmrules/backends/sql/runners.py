@@ -72,9 +72,12 @@ def fetch(kind: str, connection, sql: str) -> list[tuple]:
             raise _engine_error("SQLite", error) from None
     import duckdb
 
+    from crmrules.progress import task
+
     try:
         prepare_duckdb(connection)
-        return connection.execute(sql).fetchall()
+        with task("running the query", watch=connection):  # DuckDB's own percentage, with the time left
+            return connection.execute(sql).fetchall()
     except duckdb.Error as error:
         raise _engine_error("DuckDB", error) from None
 
@@ -210,5 +213,9 @@ def create_empty_view(handle: SqlHandle, spec) -> None:
 
 def _engine_error(engine: str, error: Exception) -> EvaluationError:
     first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if "Out of Memory" in first:
+        return EvaluationError(f"{engine} could not run the query: {first}",
+                               hint="give it more memory (--memory-limit, such as 8GB) or spill to a disk with "
+                                    "room (--spill-dir)")
     return EvaluationError(f"{engine} could not run the query: {first}",
                            hint="check that the data has the schema's tables and columns (see --schema)")
