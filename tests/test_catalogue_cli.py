@@ -76,7 +76,9 @@ def test_rfm_command(tmp_path):
     report = json.loads(result.stdout)
     assert report["scored"] == 7 and report["customers"] == 7
     assert sum(cut["customers"] for cut in report["scores"]["m"].values()) == 7
-    assert [cut["customers"] for cut in report["scores"]["m"].values()] == [2, 2, 1, 1, 1]
+    # spends 90, 94, 98, 102, 106, 120, 125: k = 0..6 customers below, 1 + 5·k // 7 = 1, 1, 2, 3, 3, 4, 5
+    assert [cut["customers"] for cut in report["scores"]["m"].values()] == [2, 1, 2, 1, 1]
+    assert report["scores"]["m"]["3"] == {"min": "102.000000", "max": "106.000000", "customers": 2}
     assert sum(report["classes"].values()) == 7
     table = crmrules_cli("rfm", "--data", str(tmp_path), "--as-of", "2026-06-30")
     assert table.returncode == 0 and "cut points" in table.stdout

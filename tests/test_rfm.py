@@ -9,6 +9,9 @@ one customer more, fewer than five customers get tiles 1..n.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -128,3 +131,39 @@ def test_population_places_a_new_customer_between_the_cuts():
     # score 5 needs at least 8 of the 10 below: 90 and 100; the rich newcomer has all 10 below, still 5
     assert cut.values == tuple(range(10, 101, 10))
     assert [cut.tile(Decimal(v), "zz") for v in (1, 10, 30, 90, 95, 1000)] == [1, 1, 2, 5, 5, 5]
+
+
+def test_rfm_period_redefined_in_a_rule_file_sets_m(tmp_path):
+    # c0: 100 fourteen months ago and 10 last month; c1: 50 and c2: 20 last month
+    people = [{"id": "c0", "orders": [
+                  {"id": "a", "created_at": datetime(2025, 4, 1), "status": "paid", "total": Decimal(100)},
+                  {"id": "b", "created_at": datetime(2026, 6, 1), "status": "paid", "total": Decimal(10)}]},
+              {"id": "c1", "orders": [{"id": "c", "created_at": datetime(2026, 6, 2), "status": "paid",
+                                       "total": Decimal(50)}]},
+              {"id": "c2", "orders": [{"id": "d", "created_at": datetime(2026, 6, 3), "status": "paid",
+                                       "total": Decimal(20)}]}]
+    names = ["rfm_monetary", "rfm_m"]
+    all_time = crmrules.load_text("").program_for(attributes=names)
+    last_year = crmrules.load_text("attribute rfm_period = 365d").program_for(attributes=names)
+    schema = all_time.schema
+    prepared = [prepare_customer(p, schema) for p in people]
+    loaded = load_people(prepared, schema)
+    for program, expected in ((all_time, {"c0": (Decimal(110), 4), "c1": (Decimal(50), 2), "c2": (Decimal(20), 1)}),
+                              (last_year, {"c0": (Decimal(10), 1), "c1": (Decimal(50), 4), "c2": (Decimal(20), 2)})):
+        for backend, handle in (("interpreter", prepared), ("memory", prepared), ("duckdb", loaded.connection),
+                                ("sqlite", sqlite_copy(loaded, schema))):
+            got = values_on(backend, handle, program, names, AS_OF)
+            assert {c: (v["rfm_monetary"], v["rfm_m"]) for c, v in got.items()} == expected, backend
+    # `crmrules rfm` ranks by the redefined period too, and says which
+    (tmp_path / "orders.csv").write_text("id,customer_id,created_at,status,total\n" + "".join(
+        f"{o['id']},{p['id']},{o['created_at']:%Y-%m-%d %H:%M:%S},paid,{o['total']}\n"
+        for p in people for o in p["orders"]))
+    rules = tmp_path / "period.crm"
+    rules.write_text("attribute rfm_period = 365d\n")
+    result = subprocess.run([sys.executable, "-m", "crmrules", "rfm", str(rules), "--data", str(tmp_path),
+                             "--as-of", "2026-06-30", "--format", "json"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["period"] == "365d"
+    assert {score: (Decimal(cut["min"]), Decimal(cut["max"]), cut["customers"])
+            for score, cut in report["scores"]["m"].items()} == {"1": (10, 10, 1), "2": (20, 20, 1), "4": (50, 50, 1)}
