@@ -184,7 +184,7 @@ def tile(population, node: ast.Ntile, value, ranked: bool, customer_id):
         return None
     if population is None:
         raise EvaluationError(
-            "this rule ranks customers against the whole customer base (`ntile`, e.g. the RFM scores)",
+            "this rule ranks customers against the whole customer base (`ntile`, `score`, e.g. the RFM scores)",
             node.span, "pass `population=rules.population(data, as_of=...)`, or run it on a data set",
             code="E0602")
     return population.tile(node, value, str(customer_id))
