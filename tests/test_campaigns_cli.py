@@ -156,7 +156,7 @@ def test_list_shows_each_campaign(tmp_path):
     winback = listed["campaigns"][0]
     assert winback["trigger"] == "daily at 09:00" and winback["audience"] == "dormant and email_subscribed"
     assert winback["action"] == 'email(template: "winback", coupon: "BACK15")'
-    assert winback["guard_rails"] == {"cap": "1 per 30d", "holdout": "10%", "budget": "4", "cost": "0.002",
+    assert winback["guard_rails"] == {"cap": "1 per 30d", "holdout": "10%", "budget": "1", "cost": "0.002",
                                       "limit": "email: 2 per 7d"}
     assert "audience_size" not in winback
     assert listed["limits"] == {"email": "2 per 7d"}
