@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from crmrules import ast
 from crmrules import types as t
 from crmrules.compiler.campaigns import check_campaign, check_limit
+from crmrules.compiler.catalogue_cache import CATALOGUE_CACHE, Checked
 from crmrules.compiler.dependencies import dependencies, used_names
 from crmrules.compiler.fold_constants import fold_constants
 from crmrules.compiler.functions import FUNCTIONS
@@ -118,9 +119,20 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True,
     attribute_types: dict[str, t.Type] = {}
     attribute_values: dict[str, frozenset[str]] = {}
     expanded: dict[str, tuple[int, int]] = {}  # (nodes, depth) with every reference written out
+    # catalogue declarations checked before under the same schema are reused, unless they reach a name of the file's
+    cached = CATALOGUE_CACHE.entries(schema, learned, optimize, lowered) if prelude is not None else None
+    tainted = set(program.own)
     for name in order:
         decl, body = bodies[name]
         local: list[CrmRulesError] = []
+        reusable = cached is not None and name not in tainted
+        if reusable and CATALOGUE_CACHE.used(decl, body) & (tainted | failed):
+            tainted.add(name)
+            reusable = False
+        hit = cached.get(name) if reusable else None
+        if hit is not None and hit.source is decl:
+            _reuse(hit, program, attribute_types, attribute_values, expanded)
+            continue
         if isinstance(decl, ast.FunctionDecl):
             # checked for names here; types only where it is called, with the arguments' types
             placeholders = tuple((p.name, ast.Literal(value=None, span=p.span), "*") for p in decl.params)
@@ -130,6 +142,8 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True,
                 failed.add(name)
             else:
                 program.functions[name] = decl
+                if reusable:
+                    cached[name] = Checked(decl, decl, None, None, None, ())
             continue
         body = resolve(body, names, Scope(), local)
         if name in failed or used_names(bodies[name][1]) & failed:
@@ -149,6 +163,7 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True,
                     f"({size[0]:,} nodes, {size[1]} levels; the limits are {MAX_EXPANDED_NODES:,} and "
                     f"{MAX_EXPANDED_DEPTH})", decl.span,
                     "name fewer declarations, or build the value in fewer steps", code="E0104"))
+        warned = len(program.warnings)
         if not local:
             for problem in known_values(body, schema, attribute_values, learned):
                 (program.warnings if problem.severity == "warning" else local).append(problem)
@@ -161,11 +176,15 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True,
             failed.add(name)
             continue
         body = finish(body)
+        checked = dataclasses.replace(decl, body=body)
         if isinstance(decl, ast.AttributeDecl):
             attribute_types[name] = body.type
-            program.attributes[name] = dataclasses.replace(decl, body=body)
+            program.attributes[name] = checked
         else:
-            program.segments[name] = dataclasses.replace(decl, body=body)
+            program.segments[name] = checked
+        if reusable:
+            cached[name] = Checked(decl, checked, attribute_types.get(name), attribute_values.get(name),
+                                   expanded[name], tuple(program.warnings[warned:]))
     program.timings["check"] = time.perf_counter() - clock
     # keep declaration order for listings: the file's own, then the catalogue's
     listed = [*rules.declarations, *(prelude.declarations if prelude is not None else ())]
@@ -187,6 +206,24 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True,
                 program.tests.append(decl)
     raise_all(_blame_redefinitions(errors, bodies, set(program.own)) if prelude is not None else errors)
     return program
+
+
+def _reuse(hit: Checked, program: Program, attribute_types: dict[str, t.Type],
+           attribute_values: dict[str, frozenset[str]], expanded: dict[str, tuple[int, int]]) -> None:
+    """Record a catalogue declaration checked before as this check would have."""
+    name = hit.checked.name
+    if isinstance(hit.checked, ast.FunctionDecl):
+        program.functions[name] = hit.checked
+        return
+    program.warnings.extend(hit.warnings)
+    expanded[name] = hit.expanded
+    if hit.values is not None:
+        attribute_values[name] = hit.values
+    if isinstance(hit.checked, ast.AttributeDecl):
+        attribute_types[name] = hit.value_type
+        program.attributes[name] = hit.checked
+    else:
+        program.segments[name] = hit.checked
 
 
 def _blame_redefinitions(errors: list[CrmRulesError], bodies: dict[str, tuple[ast.Node, ast.Expr]],
@@ -242,9 +279,7 @@ def _names_elsewhere(rules: ast.RuleFile, bodies: dict[str, tuple[ast.Node, ast.
 def _add_prelude(prelude: ast.RuleFile, bodies: dict[str, tuple[ast.Node, ast.Expr]], schema: Schema,
                  roots: tuple[str, ...]) -> None:
     """Add the catalogue declarations that the rule file or `roots` use, directly or not."""
-    available = {d.name: d for d in prelude.declarations
-                 if isinstance(d, (ast.SegmentDecl, ast.AttributeDecl, ast.FunctionDecl))
-                 and d.name not in bodies and schema.column(CUSTOMERS, d.name) is None}
+    available = CATALOGUE_CACHE.available(prelude, schema, schema.columns(CUSTOMERS))
     wanted = [name for name in roots if name in available]
     for _, uses in bodies.values():
         wanted.extend(used_names(uses) & available.keys())
@@ -254,7 +289,7 @@ def _add_prelude(prelude: ast.RuleFile, bodies: dict[str, tuple[ast.Node, ast.Ex
             continue
         decl = available[name]
         bodies[name] = (decl, _uses(decl))
-        wanted.extend(used_names(bodies[name][1]) & available.keys())
+        wanted.extend(CATALOGUE_CACHE.used(decl, bodies[name][1]) & available.keys())
 
 
 def _uses(decl: ast.Node) -> ast.Expr:

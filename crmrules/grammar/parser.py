@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path as FilePath
 
 import lark
@@ -18,6 +18,8 @@ from crmrules.private_cache import trusted_file
 
 MAX_DEPTH = 200
 MAX_DECLARATION_CHARS = 100_000
+# rule texts up to this size are kept, parsed, for the next `parse` of the same text (at most 256 of them)
+_CACHED_TEXT_CHARS = 200_000
 
 _DECLARATION_START = re.compile(r"^(segment|attribute|function|campaign|limit|test)\b", re.MULTILINE)
 
@@ -45,7 +47,17 @@ def _lark() -> Lark:
 
 
 def parse(text: str, name: str = "<rules>") -> ast.RuleFile:
-    """Parse a whole rule file; every declaration's syntax errors are reported together."""
+    """Parse a whole rule file; every declaration's syntax errors are reported together.
+
+    The same text under the same name gives the same (immutable) tree without parsing again: a REPL or an
+    app reloading unchanged rules pays nothing; a text with errors is parsed again each time."""
+    if len(text) > _CACHED_TEXT_CHARS:
+        return _parse_text.__wrapped__(text, name)
+    return _parse_text(text, name)
+
+
+@lru_cache(maxsize=256)
+def _parse_text(text: str, name: str) -> ast.RuleFile:
     source = Source(name, text)
     declarations: list[ast.Declaration] = []
     errors: list[CrmRulesError] = []
@@ -56,6 +68,11 @@ def parse(text: str, name: str = "<rules>") -> ast.RuleFile:
             errors.append(error)
     raise_all(errors)
     return ast.RuleFile(declarations=tuple(declarations), span=Span(0, len(text), source))
+
+
+def clear_parse_cache() -> None:
+    """Forget the parsed texts (benchmarks timing a first parse)."""
+    _parse_text.cache_clear()
 
 
 def parse_expression(text: str, name: str = "<expr>") -> ast.Expr:
@@ -172,7 +189,8 @@ def _expected(names: set[str]) -> str:
     if {"NAME", "STRING", "INT"} <= names:
         words.append("an expression")
         names -= _EXPRESSION_STARTS | {"FALSE", "NULL", "EVER", "DURATION", "DATE", "DATETIME", "LSQB",
-                                       "COUNT", "SUM", "AVG", "MIN", "MAX", "ANY", "NONE", "DISTINCT", "TOP"}
+                                       "COUNT", "SUM", "AVG", "MIN", "MAX", "ANY", "NONE", "DISTINCT", "TOP",
+                                       "FIRST", "LAST"}
     operator_like = {"COMPARE_OP", "PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "VBAR", "AMPERSAND",
                      "AND", "OR", "IN", "NOT", "BETWEEN", "IS", "CONTAINS", "STARTS_WITH",
                      "MATCHES", "WITHIN"}
@@ -203,4 +221,4 @@ def _hint_for(expected: set[str], token: Token | None, chunk: str) -> str | None
     return None
 
 
-__all__ = ["parse", "parse_expression"]
+__all__ = ["clear_parse_cache", "parse", "parse_expression"]

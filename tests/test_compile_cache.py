@@ -1,0 +1,169 @@
+"""The compile caches never give a stale answer: parsed texts, checked catalogue declarations, SQL row filters."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlglot import exp
+
+import crmrules
+from crmrules.backends.sql import members_query
+from crmrules.backends.sql.row_filters import implies, reduced, without
+from crmrules.compiler.catalogue_cache import CATALOGUE_CACHE, schema_key
+from crmrules.context import evaluation_context
+from crmrules.grammar import parse
+from crmrules.grammar.parser import clear_parse_cache
+from crmrules.schema import default_schema, schema_from_dict
+
+AS_OF = date(2026, 6, 30)
+
+
+def sql_of(text: str, schema=None, dialect: str = "duckdb") -> str:
+    rules = crmrules.load_text(text, schema=schema)
+    return members_query(rules.program, "s", dialect, evaluation_context(AS_OF, rules.program.schema), pretty=False)
+
+
+def cold_sql_of(text: str, schema=None, dialect: str = "duckdb") -> str:
+    clear_parse_cache()
+    CATALOGUE_CACHE.clear()
+    return sql_of(text, schema, dialect)
+
+
+def test_a_redefined_attribute_changes_what_the_catalogue_uses():
+    plain = sql_of("segment s: aov > 50")
+    assert "'paid'" in plain and "'pending'" not in plain
+    # aov = total_spent / order_count: the user's order_count reaches aov through the catalogue
+    redefined = sql_of('attribute order_count = count(orders where status == "pending")\nsegment s: aov > 50')
+    assert "'pending'" in redefined
+    assert redefined == cold_sql_of('attribute order_count = count(orders where status == "pending")\n'
+                                    "segment s: aov > 50")
+    # and the catalogue's own aov is still the one checked before
+    assert sql_of("segment s: aov > 50") == plain == cold_sql_of("segment s: aov > 50")
+
+
+def test_a_redefined_function_or_type_reaches_the_catalogue_declarations_using_it():
+    """Functions are written out where they are called and types are read by the checker: a catalogue
+    declaration reaching the user's name is checked again, not taken from the cache."""
+    plain = sql_of("segment s: visited_never_ordered")  # a template: did("visit") and count(orders) == 0
+    redefined = sql_of('function did(kind, within: ever, at_least: 1) = any(events where category == "unboxing")\n'
+                       "segment s: visited_never_ordered")
+    assert "'unboxing'" in redefined and "'unboxing'" not in plain
+    with pytest.raises(crmrules.CrmRulesError, match="order_count"):
+        sql_of('attribute order_count = "many"\nsegment s: aov > 50')
+    assert sql_of("segment s: visited_never_ordered") == plain
+
+
+def test_a_redefined_setting_reaches_the_catalogue_declarations_using_it():
+    plain = sql_of('segment s: promo_sensitivity == "high"')
+    redefined = sql_of('attribute promo_high_ratio = 0.875\nsegment s: promo_sensitivity == "high"')
+    assert "0.875" in redefined and "0.875" not in plain
+    assert sql_of('segment s: promo_sensitivity == "high"') == plain
+
+
+def test_schemas_share_nothing_but_equal_content():
+    renamed = {"tables": {"orders": {"columns": {"total": {"source": "amount"}}}}}
+    theirs = sql_of("segment s: aov > 50", schema=renamed)
+    ours = sql_of("segment s: aov > 50")
+    assert '"amount"' in theirs and '"amount"' not in ours
+    assert sql_of("segment s: aov > 50", schema=renamed) == theirs == cold_sql_of("segment s: aov > 50", renamed)
+    # a customers column of that name replaces the catalogue attribute
+    column = {"tables": {"customers": {"columns": {"total_spent": {"type": "decimal"}}}}}
+    assert '"c"."total_spent"' in sql_of("segment s: total_spent > 5", schema=column)
+    assert '"c"."total_spent"' not in sql_of("segment s: total_spent > 5")
+    # equal content, equal key; any difference, another key
+    assert schema_key(schema_from_dict(renamed)) == schema_key(schema_from_dict(renamed))
+    assert schema_key(schema_from_dict(renamed)) != schema_key(default_schema())
+    other_zone = {"timezone": "Europe/Lisbon"}
+    assert schema_key(schema_from_dict(other_zone)) != schema_key(default_schema())
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "postgres", "sqlite", "spark"])
+def test_compiling_again_gives_the_same_text(dialect: str):
+    """Nothing a compile does changes what a later compile reads (trees are built per query, ASTs are frozen)."""
+    rules = ['segment s: rfm_cell == "555" and clv > 100', 'segment s: spent_once > 100 and prefers("coat")',
+             'segment s: count(orders where any(items where category == "coat") and created_at within 365d) >= 2 '
+             'and avg(orders.total where any(items where category == "coat")) > 150',
+             'segment s: did("add_to_cart", within: 30d) and not ordered(within: 30d)']
+    first = {text: cold_sql_of(text, dialect=dialect) for text in rules}
+    for _ in range(2):
+        for text in rules:
+            assert sql_of(text, dialect=dialect) == first[text]
+    assert {text: cold_sql_of(text, dialect=dialect) for text in reversed(rules)} == first
+
+
+def test_the_checked_catalogue_is_the_same_after_other_checks():
+    rules = crmrules.load_text("segment s: clv > 100")
+    body = rules.program.attributes["clv"].body
+    snapshot = repr(body)
+    crmrules.load_text("attribute aov = 1\nsegment s: clv > 100")
+    crmrules.load_text("segment s: clv > 100 and aov > 5")
+    assert repr(crmrules.load_text("segment s: clv > 100").program.attributes["clv"].body) == snapshot
+
+
+def test_parsed_texts_are_reused_only_for_the_same_text_and_name():
+    text = "segment s: order_count > 1"
+    assert parse(text, "a.crm") is parse(text, "a.crm")
+    assert parse(text, "b.crm") is not parse(text, "a.crm")
+    assert parse(text, "b.crm").declarations[0].span.source.name == "b.crm"
+    with pytest.raises(crmrules.CrmRulesError):
+        parse("segment s: order_count >", "bad.crm")
+    with pytest.raises(crmrules.CrmRulesError):
+        parse("segment s: order_count >", "bad.crm")  # errors are not kept: raised again
+
+
+def test_learned_values_are_part_of_the_key():
+    schema = default_schema()
+    plain = CATALOGUE_CACHE.entries(schema, None, True, True)
+    learned = CATALOGUE_CACHE.entries(schema, {("events", "type"): frozenset({"unboxing"})}, True, True)
+    assert plain is not learned
+    assert CATALOGUE_CACHE.entries(schema, None, True, True) is plain
+
+
+# ---------------------------------------------------------------- row filters, on every truth assignment
+ATOMS = [exp.column(name) for name in "abcd"]
+conjunctions = st.lists(st.sampled_from(range(4)), min_size=1, max_size=3).map(
+    lambda picks: exp.and_(*(ATOMS[i].copy() for i in picks), copy=False))
+
+
+def truth(condition: exp.Expression, values: dict[str, bool | None]) -> bool | None:
+    """SQL's three-valued value of an AND/OR/TRUE tree of atoms."""
+    condition = condition.unnest()
+    if isinstance(condition, exp.Column):
+        return values[condition.name]
+    if isinstance(condition, exp.Boolean):
+        return condition.this
+    a, b = truth(condition.this, values), truth(condition.expression, values)
+    if isinstance(condition, exp.And):
+        return False if False in (a, b) else None if None in (a, b) else True
+    return True if True in (a, b) else None if None in (a, b) else False
+
+
+ASSIGNMENTS = [dict(zip("abcd", combo)) for combo in itertools.product([True, False, None], repeat=4)]
+
+
+@given(st.lists(conjunctions, min_size=1, max_size=5))
+def test_reduced_conditions_keep_the_same_rows(conditions):
+    kept = reduced(conditions)
+    assert kept and all(any(k is c for c in conditions) for k in kept)
+    for values in ASSIGNMENTS:
+        assert (any(truth(c, values) is True for c in conditions)
+                == any(truth(k, values) is True for k in kept))
+
+
+@given(conjunctions, conjunctions)
+def test_implies_is_never_wrong(condition, other):
+    if implies(condition, other):
+        assert all(truth(other, v) is True for v in ASSIGNMENTS if truth(condition, v) is True)
+
+
+@given(conjunctions, st.sampled_from(range(4)))
+def test_a_hit_known_true_is_left_out_without_changing_the_condition(condition, atom):
+    hit = ATOMS[atom]
+    reduced_tree = without(condition.copy(), hit, exp.true())
+    for values in ASSIGNMENTS:
+        if values["abcd"[atom]] is True:
+            assert truth(reduced_tree, values) == truth(condition, values)
