@@ -85,8 +85,8 @@ def test_schemas_share_nothing_but_equal_content():
 def test_compiling_again_gives_the_same_text(dialect: str):
     """Nothing a compile does changes what a later compile reads (trees are built per query, ASTs are frozen)."""
     rules = ['segment s: rfm_cell == "555" and clv > 100', 'segment s: spent_once > 100 and prefers("coat")',
-             'segment s: count(orders where any(items where category == "coat") and created_at within 365d) >= 2 '
-             'and avg(orders.total where any(items where category == "coat")) > 150',
+             ('segment s: count(orders where any(items where category == "coat") and created_at within 365d) >= 2 '
+              'and avg(orders.total where any(items where category == "coat")) > 150'),
              'segment s: did("add_to_cart", within: 30d) and not ordered(within: 30d)']
     first = {text: cold_sql_of(text, dialect=dialect) for text in rules}
     for _ in range(2):
