@@ -78,8 +78,8 @@ class Planner:
         self._since: dict[tuple, datetime] = {}  # (due instant, window) -> its start: a few instants, many times
         self._sources = {name: self.schema.column("events", name).source for name in self.schema.columns("events")}
         self._ctx: tuple = (None, None)  # (instant, its evaluation context) for event filters
-
         self.budgets = Budgets(self.campaigns, outbox, self._flush, lambda: self.hot is not None)
+
     # ------------------------------------------------------------------------------- state
     def initialise(self, start: datetime) -> None:
         """Load the state of `when`/`after` campaigns; one never run before observes at `start` (no firing)."""
@@ -496,10 +496,10 @@ class Planner:
         batch = [(m, False) for m in stored] + [(m, True) for m in fresh]
         if not batch:
             return
+        self.budgets.begin()
         order = self._order
         batch.sort(key=lambda item: (item[0].due_at, *order.get(item[0].campaign, (0, 0)),
                                      item[0].customer_id, item[0].id))
-        self.budgets.begin()
         groups: dict[datetime, list[tuple[Message, bool]]] = defaultdict(list)
         for item in batch:
             groups[item[0].due_at].append(item)
@@ -516,10 +516,10 @@ class Planner:
                     continue  # a campaign no longer in the rules: its messages stay as they are
                 key = message.customer_id
                 status, args = self.decide(campaign, message, rows.get(key), tally)
+                self.budgets.note(campaign.name, status)
                 if status in COUNTED:
                     tally[(key, 0, campaign.name)] += 1
                     tally[(key, 1, campaign.channel)] += 1
-                self.budgets.note(campaign.name, status)
                 done = Message(id=message.id, campaign=message.campaign, customer_id=key, channel=message.channel,
                                args=args, fired_at=message.fired_at, due_at=due, status=status, updated_at=due)
                 (inserts if new else updates).append(done)
@@ -582,11 +582,11 @@ class Planner:
         limit = self.limits.get(campaign.channel)
         if limit is not None and tally.get((key, 1, campaign.channel), 0) >= limit.count:
             return "capped", args
+        if self.budgets.over(campaign.name):  # before the holdout draw: both groups stop together
+            return "over_budget", args
         if clock.held_out(campaign.name, key, campaign.decl.holdout):
             return "holdout", args
         return "ready", args
-        if self.budgets.over(campaign.name):  # before the holdout draw: both groups stop together
-            return "over_budget", args
 
 
 __all__ = ["MARKER", "Campaign", "InstantValues", "Planner"]
