@@ -279,6 +279,17 @@ class RuleSet:
 
         return CampaignEngine(self._program, outbox, tick)
 
+    def campaign_report(self, data, outbox, as_of: AsOf = None, window="14d", cost=None, backend: str | None = None,
+                        warnings: list[str] | None = None) -> dict:
+        """Each campaign's sent messages against its holdout: conversions (paid orders within `window` after
+        each message), uplift with a 95 % interval, revenue, cost (`cost`: "email=0.002,sms=0.04" or a dict)
+        and ROI, counted in SQL on `data` joined with the messages of `outbox` (`campaigns.report`)."""
+        from crmrules.campaigns.report import campaign_report
+
+        program = self.program_for(attributes=["total_spent"])
+        return campaign_report(program, data, outbox, evaluation_context(as_of, self.schema), window, cost, backend,
+                               warnings)
+
     def _is_segment(self, name: str) -> bool:
         if name in self._program.segments or name in self._program.attributes:
             return name in self._program.segments
@@ -305,17 +316,6 @@ class RuleSet:
     def learning(self, data, backend: str | None = None, warnings: list[str] | None = None) -> RuleSet:
         """These rules checked again knowing the values `data` holds in open columns (e.g. `events.type`):
         a literal the data holds is then no warning. `data` and `backend` as `run` takes them."""
-    def campaign_report(self, data, outbox, as_of: AsOf = None, window="14d", cost=None, backend: str | None = None,
-                        warnings: list[str] | None = None) -> dict:
-        """Each campaign's sent messages against its holdout: conversions (paid orders within `window` after
-        each message), uplift with a 95 % interval, revenue, cost (`cost`: "email=0.002,sms=0.04" or a dict)
-        and ROI, counted in SQL on `data` joined with the messages of `outbox` (`campaigns.report`)."""
-        from crmrules.campaigns.report import campaign_report
-
-        program = self.program_for(attributes=["total_spent"])
-        return campaign_report(program, data, outbox, evaluation_context(as_of, self.schema), window, cost, backend,
-                               warnings)
-
         from crmrules.backends.dispatch import open_data
 
         program = self._program
