@@ -38,8 +38,9 @@ def members_query(program: Program, segment: str, dialect: str, ctx: EvaluationC
 
 
 def render(tree, dialect: SqlDialect, pretty: bool = True) -> str:
-    """SQL text of a tree we built and own, so sqlglot need not copy it first."""
-    return Dialect.get_or_raise(dialect.sqlglot_name).generate(tree, copy=False, pretty=pretty)
+    """SQL text of a tree we built and own, so sqlglot need not copy it first; our trees hold no comments,
+    so sqlglot need not look for them at every node (a sixth of the generation time)."""
+    return Dialect.get_or_raise(dialect.sqlglot_name).generate(tree, copy=False, pretty=pretty, comments=False)
 
 
 __all__ = ["DIALECTS", "dialect_named", "members_query", "render", "segments_query"]
