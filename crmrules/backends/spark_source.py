@@ -17,6 +17,7 @@ Spark job that stops at the first `MAX_ERRORS` bad values.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Iterator
@@ -110,7 +111,7 @@ def _reachable(url: str, default_port: int) -> None:
         except (OSError, ValueError) as error:
             reasons.append(f"{address}: {getattr(error, 'strerror', None) or error}")
     raise DataError(f"cannot reach Spark at {url} ({'; '.join(reasons)})",
-                    hint="check the URL and that the cluster is running", code="E0503")
+                    hint="check the URL and that the cluster is running")
 
 
 def first_line(error: Exception) -> str:
@@ -130,12 +131,16 @@ def opened_spark(program: Program, data, warnings: list[str]) -> Iterator[SqlHan
     if not isinstance(data, SparkData):
         data = SparkData(str(data))
     session = data.spark if type(data.spark).__name__ == "SparkSession" else spark_session(data.spark)
-    views = register_views(session, program, data.location, warnings)
-    try:
-        yield SqlHandle("spark", session)
-    finally:
-        for name in views:
-            session.catalog.dropTempView(name)
+    from crmrules.progress import task
+
+    # Spark's own progress (its tasks done in the running stages) as a bar of ours, on a terminal
+    with task("running on Spark", watch=SparkProgress(session)):
+        views = register_views(session, program, data.location, warnings)
+        try:
+            yield SqlHandle("spark", session)
+        finally:
+            for name in views:
+                session.catalog.dropTempView(name)
 
 
 def register_views(session, program: Program, location: str, warnings: list[str]) -> list[str]:
@@ -269,8 +274,12 @@ def _try_cast(column, type_name: str):
     return column.try_cast(type_name) if hasattr(column, "try_cast") else column.cast(type_name)
 
 
-def _conversion(column, column_type: t.Type, source_type: str, zone: str):
-    """(the converted value, a condition true for a value that would not convert exactly, or None)."""
+def _conversion(column, column_type: t.Type, source_type: str, zone: str, is_file: bool = True):
+    """(the converted value, a condition true for a value that would not convert exactly, or None).
+
+    A Parquet file's instant (TIMESTAMP adjusted to UTC) moves to the store's zone, as the DuckDB loader
+    moves it; a catalog table's timestamp is read as the wall clock Spark shows in the UTC session, as a
+    SparkSession's own tables always were (a Hive metastore keeps no time-zone-free timestamps)."""
     from pyspark.sql import functions as F
 
     target = _spark_type(column_type)
@@ -290,7 +299,7 @@ def _conversion(column, column_type: t.Type, source_type: str, zone: str):
         # an offset moves the instant to the store's zone; a naive time is already the store's
         local = F.when(trimmed.rlike(_OFFSET), F.from_utc_timestamp(instant, zone)).otherwise(instant)
         return local, ~trimmed.rlike(f"^{_TIMESTAMP_TEXT}$") | local.isNull() | (F.year(local) < 1)
-    if scalar == t.Scalar.TIMESTAMP and source_type == "timestamp":
+    if scalar == t.Scalar.TIMESTAMP and source_type == "timestamp" and is_file:
         return F.from_utc_timestamp(column, zone), None  # an instant: the store's wall clock
     patterns = {t.Scalar.INT: _INT_TEXT, t.Scalar.DECIMAL: _DECIMAL_TEXT, t.Scalar.DATE: _DATE_TEXT}
     if text and scalar in patterns:
@@ -328,13 +337,16 @@ def _typed(frame, spec: TableSpec, where: str, zone: str, is_file: bool, warning
         if name not in types:
             converted.append(F.lit(None).cast(_spark_type(column.type)).alias(column.source))
             continue
-        value, bad = _conversion(F.col(_quote(name)), column.type, types[name], zone)
+        value, bad = _conversion(F.col(_quote(name)), column.type, types[name], zone, is_file)
         converted.append(value.alias(column.source))
         if bad is not None:
             checks.append((column, F.col(_quote(name)), bad))
     if checks:
-        key_column = F.col(_quote(present[key.source])) if key is not None else None
-        errors.extend(_bad_values(frame, where, key.source if key is not None else None, key_column, checks))
+        # a bad value is shown with its row's own id where the table has one (an order's), else its key
+        shown = spec.columns.get("id") if spec.columns.get("id") and present[spec.columns["id"].source] in types \
+            else key
+        key_column = F.col(_quote(present[shown.source])) if shown is not None else None
+        errors.extend(_bad_values(frame, where, shown.source if shown is not None else None, key_column, checks))
     return frame.select(*converted)
 
 
@@ -344,7 +356,8 @@ def _bad_values(frame, where: str, key: str | None, key_column, checks) -> list[
 
     flags = [F.when(raw.isNotNull() & bad, raw.cast("string")) for _, raw, bad in checks]
     key_value = key_column.cast("string") if key_column is not None else F.lit(None)
-    rows = _spark_call(lambda: frame.where(F.coalesce(*(f.isNotNull() for f in flags), F.lit(False)))
+    any_bad = functools.reduce(lambda a, b: a | b, (flag.isNotNull() for flag in flags))
+    rows = _spark_call(lambda: frame.where(any_bad)
                        .select(F.input_file_name(), key_value, *flags).limit(MAX_ERRORS + 1).collect(), where)
     errors = []
     for row in rows[:MAX_ERRORS]:
@@ -373,6 +386,21 @@ def _check_unique_ids(customers, spec: TableSpec, found) -> None:
                        .orderBy(key).limit(MAX_ERRORS).collect(), where)
     raise_all([DataError(f"{where}: customer id `{value}` is on {count} rows", hint="keep one row per customer",
                          code="E0504") for value, count in rows])
+
+
+class SparkProgress:
+    """What `progress.task(watch=...)` follows, for Spark: the percentage of the tasks of the session's running
+    stages that are done."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def execute(self, statement: str) -> None:
+        """The display turns DuckDB's progress on with SET statements; Spark always tracks its stages."""
+
+    def query_progress(self) -> float:
+        found = stage_progress(self.session)
+        return -1 if found is None or not found[1] else 100 * found[0] / found[1]
 
 
 def stage_progress(session) -> tuple[int, int] | None:
