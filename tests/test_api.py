@@ -81,7 +81,8 @@ def test_prepare_customer_converts_json_values():
 
 PEOPLE = [
     {"id": "a", "orders": [{"id": "a1", "total": Decimal("120"), "status": "paid", "created_at": "2026-06-01"}]},
-    {"id": "b", "orders": [{"id": "b1", "total": Decimal("20"), "status": "paid", "created_at": "2025-01-01"}]},
+    # dormant: the last paid order 121 days before 2026-06-30 (60 to 179 days; from 180 on, lost)
+    {"id": "b", "orders": [{"id": "b1", "total": Decimal("20"), "status": "paid", "created_at": "2026-03-01"}]},
     {"id": "c", "points": 9},
     # registered after the as-of date: does not exist yet
     {"id": "d", "registered_at": "2026-07-02T10:00:00", "points": 50},
@@ -108,7 +109,7 @@ def test_the_rule_set_never_changes_and_segments_handed_out_stay_valid():
     assert rules.program is program and "dormant" not in program.segments
     assert big.program is program and "dormant" in dormant.program.segments
     assert rules.segment("big") is big
-    customer = {"orders": [{"total": 101, "status": "paid", "created_at": "2026-01-01"}]}
+    customer = {"orders": [{"total": 101, "status": "paid", "created_at": "2026-03-01"}]}
     assert big.matches(customer, date(2026, 6, 30))
     assert dormant.matches(customer, date(2026, 6, 30))
     assert rules.program_for(segments=["dormant"]) is dormant.program  # memoised per set of names
