@@ -12,6 +12,7 @@ from sqlglot import exp
 
 import crmrules
 from crmrules.backends.sql import members_query
+from crmrules.backends.sql.query_cache import clear_query_cache
 from crmrules.backends.sql.row_filters import implies, reduced, without
 from crmrules.compiler.catalogue_cache import CATALOGUE_CACHE, schema_key
 from crmrules.context import evaluation_context
@@ -30,6 +31,7 @@ def sql_of(text: str, schema=None, dialect: str = "duckdb") -> str:
 def cold_sql_of(text: str, schema=None, dialect: str = "duckdb") -> str:
     clear_parse_cache()
     CATALOGUE_CACHE.clear()
+    clear_query_cache()
     return sql_of(text, schema, dialect)
 
 
@@ -102,6 +104,22 @@ def test_the_checked_catalogue_is_the_same_after_other_checks():
     crmrules.load_text("attribute aov = 1\nsegment s: clv > 100")
     crmrules.load_text("segment s: clv > 100 and aov > 5")
     assert repr(crmrules.load_text("segment s: clv > 100").program.attributes["clv"].body) == snapshot
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "sqlite"])
+def test_query_texts_are_kept_by_content_not_by_python_equality(dialect: str):
+    """`Literal(1) == Literal(1.0)` in Python: the query cache keys bodies by repr, so an int and a decimal
+    literal (scaled differently on SQLite) never share a text; nor do two instants or two dialects."""
+    texts = ["segment s: points > 1", "segment s: points > 1.0", "segment s: points > 1 and aov > 2",
+             "segment s: points > 1.0 and aov > 2.0"]
+    cold = {text: cold_sql_of(text, dialect=dialect) for text in texts}
+    for text in [*texts, *reversed(texts)]:
+        assert sql_of(text, dialect=dialect) == cold[text]
+    rules = crmrules.load_text("segment s: ordered(within: 30d)")
+    one, two = (members_query(rules.program, "s", dialect, evaluation_context(day, rules.program.schema))
+                for day in (date(2026, 6, 30), date(2026, 7, 1)))
+    assert one != two and "2026-07-01" in two
+    assert rules.segment("s").sql(dialect, date(2026, 6, 30)) == one
 
 
 def test_parsed_texts_are_reused_only_for_the_same_text_and_name():

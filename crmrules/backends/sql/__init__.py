@@ -9,6 +9,7 @@ from sqlglot.dialects.dialect import Dialect
 from crmrules.backends.sql.dialect import SqlDialect
 from crmrules.backends.sql.dialects import DIALECTS
 from crmrules.backends.sql.planner import members_select, segments_select
+from crmrules.backends.sql.query_cache import cached_query
 from crmrules.compiler.pipeline import Program
 from crmrules.context import EvaluationContext
 from crmrules.errors import UnsupportedFeatureError, did_you_mean
@@ -28,13 +29,15 @@ def segments_query(program: Program, segments: Sequence[str], dialect: str, ctx:
                    pretty: bool = True) -> str:
     """One query returning `customer_id` and a boolean column per segment, formatted."""
     d = dialect_named(dialect)
-    return render(segments_select(program, segments, d, ctx), d, pretty)
+    return cached_query(program, "segments", list(segments), d.name, ctx, pretty,
+                        lambda: render(segments_select(program, segments, d, ctx), d, pretty))
 
 
 def members_query(program: Program, segment: str, dialect: str, ctx: EvaluationContext, pretty: bool = True) -> str:
     """One query returning the `customer_id`s of a segment's members, formatted."""
     d = dialect_named(dialect)
-    return render(members_select(program, segment, d, ctx), d, pretty)
+    return cached_query(program, "members", [segment], d.name, ctx, pretty,
+                        lambda: render(members_select(program, segment, d, ctx), d, pretty))
 
 
 def render(tree, dialect: SqlDialect, pretty: bool = True) -> str:

@@ -6,8 +6,8 @@ from collections.abc import Iterator, Sequence
 
 from crmrules import ast
 from crmrules import types as t
-from crmrules.backends.sql import dialect_named, render
-from crmrules.backends.sql.planner import segments_select, values_select
+from crmrules.backends.sql import dialect_named, render, segments_query
+from crmrules.backends.sql.planner import values_select
 from crmrules.backends.sql.runners import SqlHandle, collect, fetch
 from crmrules.compiler.pipeline import Program
 from crmrules.context import EvaluationContext
@@ -36,7 +36,7 @@ class SqlBackend:
 
         program = handle.fitted(program)  # the source's own schema (dispatch.fit_schema)
         with task(f"compiling {len(segments)} segment{'s' if len(segments) != 1 else ''} to SQL"):
-            sql = render(segments_select(program, segments, self.dialect, ctx), self.dialect, pretty=False)
+            sql = segments_query(program, segments, self.dialect.name, ctx, pretty=False)  # once per content
         with task(f"querying {handle.kind}"):
             rows = fetch(handle.kind, handle.connection, sql)
         with task(f"collecting the members of {len(rows):,} customers"):
