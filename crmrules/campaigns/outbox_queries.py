@@ -375,26 +375,28 @@ class Outbox:
     def due_arguments(self, channel: str, due_by: datetime, reclaim: Iterable[str] = (),
                       stale_before: datetime | None = None) -> Iterator[dict]:
         """The arguments of what a deliverer of `channel` may claim (see `claim`), one dict per message."""
-        sql, params = self._claimable(channel, due_by, reclaim, stale_before)
-        for row in self._execute(f"SELECT o.args FROM outbox o {sql}", params).fetchall():
-            yield json.loads(row[0])
+        for sql, params in self._claimable(channel, due_by, reclaim, stale_before):
+            for row in self._execute(f"SELECT o.args FROM outbox o {sql}", params).fetchall():
+                yield json.loads(row[0])
 
     def _claimable(self, channel: str, due_by: datetime, reclaim: Iterable[str],
-                   stale_before: datetime | None) -> tuple[str, tuple]:
-        # `ready` and due; or `sending` under a claim given up: by an owner named in `reclaim` (a process known
-        # to be gone) or older than `stale_before` (a lease run out), or with no claim recorded at all
+                   stale_before: datetime | None) -> list[tuple[str, tuple]]:
+        """What a deliverer may claim, as two queries (each walks an index on its own; one with OR would scan the
+        outbox): `sending` under a claim given up — by an owner named in `reclaim` (a process known to be gone),
+        older than `stale_before` (a lease run out), or with no claim recorded — and `ready` ones due by `due_by`."""
         owners = list(reclaim)
         stale = ["d.id IS NULL"]
-        params: list = [channel, self._ts(_naive(due_by, "due_by"))]
+        params: list = [channel]
         if owners:
             stale.append(f"d.claimed_by IN ({', '.join('?' * len(owners))})")
             params += owners
         if stale_before is not None:
             stale.append("d.claimed_at < ?")
             params.append(self._ts(_naive(stale_before, "stale_before")))
-        where = ("LEFT JOIN outbox_delivery d ON d.id = o.id WHERE o.channel = ? AND ((o.status = 'ready' AND "
-                 f"o.due_at <= ?) OR (o.status = 'sending' AND ({' OR '.join(stale)})))")
-        return where, tuple(params)
+        join = "LEFT JOIN outbox_delivery d ON d.id = o.id"
+        return [(f"{join} WHERE o.status = 'sending' AND o.channel = ? AND ({' OR '.join(stale)})", tuple(params)),
+                (f"{join} WHERE o.status = 'ready' AND o.due_at <= ? AND o.channel = ?",
+                 (self._ts(_naive(due_by, "due_by")), channel))]
 
     def claims(self) -> dict[str, int]:
         """Who holds messages in `sending`: {claimed_by: how many} (an empty owner for a claim unrecorded)."""
@@ -406,14 +408,18 @@ class Outbox:
               reclaim: Iterable[str] = (), stale_before: datetime | None = None) -> list[tuple[Message, int, bool]]:
         """Claim up to `limit` messages of `channel` for delivery, in one transaction: due `ready` ones and
         `sending` ones whose claim was given up (see `_claimable`); they become `sending` under `owner`.
-        (message, attempts so far, taken over from another claim?) each, by due instant then id. Two
-        deliverers never claim the same one."""
-        sql, params = self._claimable(channel, due_by, reclaim, stale_before)
+        (message, attempts so far, taken over from another claim?) each, oldest first. Two deliverers never
+        claim the same one."""
         columns = ", ".join(f"o.{name}" for name in _COLUMNS.split(", "))
         stamp = self._ts(_naive(claimed_at, "claimed_at"))
         with self._writing():
-            rows = self._execute(f"SELECT {columns}, COALESCE(d.attempts, 0) FROM outbox o {sql} "
-                                 "ORDER BY o.due_at, o.id LIMIT ?", (*params, int(limit))).fetchall()
+            rows: list = []
+            # taken-over claims first (they are the oldest); then by due instant: the (status, due_at) index's
+            # order, so a chunk reads only its own rows (messages due at the same instant: in insertion order)
+            for sql, params in self._claimable(channel, due_by, reclaim, stale_before):
+                if len(rows) < limit:
+                    rows += self._execute(f"SELECT {columns}, COALESCE(d.attempts, 0) FROM outbox o {sql} "
+                                          "ORDER BY o.due_at LIMIT ?", (*params, int(limit) - len(rows))).fetchall()
             if not rows:
                 return []
             ids = [(row[0],) for row in rows]
