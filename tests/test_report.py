@@ -263,3 +263,18 @@ def test_figures_agree_with_pandas_on_generated_data(engine, seed, tmp_path, req
     assert checked > 5  # the data does convert: the comparison is not vacuous
     promo = report["campaigns"]["promo"]
     assert promo["cost"] == str(Decimal("0.25") * promo["sent"] + Decimal("0.000000"))
+
+
+def test_a_postgres_outbox(postgres_url):
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("DROP SCHEMA IF EXISTS report_outbox CASCADE")
+        connection.execute("CREATE SCHEMA report_outbox")
+    url = postgres_url + "?options=-csearch_path%3Dreport_outbox"
+    outbox_with(url, MESSAGES)
+    report = RULES.campaign_report(PEOPLE, url, as_of="2026-06-30", window="2d", backend="duckdb",
+                                   cost="email=0.5")
+    promo = report["campaigns"]["promo"]
+    assert (promo["sent"], promo["converted_sent"], promo["revenue_sent"], promo["roi"]) == (5, 3, "36.000000",
+                                                                                            "51.000000")

@@ -129,20 +129,30 @@ def figures(sent: int, holdout: int, converted: tuple[int, int], revenue: tuple[
             "incremental_revenue": _text(incremental), "cost": _text(cost), "roi": _text(roi)}
 
 
+def outbox_rows(box) -> list[tuple]:
+    """(id, campaign, customer_id, channel, due_at, status) of every message of an outbox: what the report
+    reads, without the action arguments (a lean read of a large outbox through its own connection)."""
+    cursor = box.connection.execute("SELECT id, campaign, customer_id, channel, due_at, status FROM outbox")
+    return cursor.fetchall()
+
+
 def message_rows(messages, ctx: EvaluationContext, window: ast.Duration) -> tuple[list[tuple], dict, dict]:
-    """The rows of the messages table (sent and held-out messages due by the report's instant), the
-    statuses of every message due by then, {campaign: channel}."""
+    """The rows of the messages table (sent and held-out messages due by the report's instant) from
+    `outbox_rows`, the statuses of every message due by then, {campaign: channel}."""
     rows, statuses, channels = [], defaultdict(Counter), {}
-    for message in messages:
-        if message.due_at > ctx.instant:
+    edges: dict[object, tuple] = {}  # due_at as stored -> (due instant, its day, its text, the window's end)
+    for key, campaign, customer, channel, stored, status in messages:
+        edge = edges.get(stored)
+        if edge is None:
+            due = stored if isinstance(stored, datetime) else datetime.fromisoformat(stored)
+            edge = edges[stored] = (due, due.date().isoformat(), stamp_text(due), stamp_text(shift(due, window, 1)))
+        if edge[0] > ctx.instant:
             continue
-        statuses[message.campaign][message.status] += 1
-        channels.setdefault(message.campaign, message.channel)
-        group = "sent" if message.status in SPENDING else "holdout" if message.status == "holdout" else None
+        statuses[campaign][status] += 1
+        channels.setdefault(campaign, channel)
+        group = "sent" if status in SPENDING else "holdout" if status == "holdout" else None
         if group is not None:
-            end = shift(message.due_at, window, 1)
-            rows.append((message.id, message.campaign, message.customer_id, group, message.due_at.date().isoformat(),
-                         stamp_text(message.due_at), stamp_text(end)))
+            rows.append((key, campaign, customer, group, edge[1], edge[2], edge[3]))
     return rows, statuses, channels
 
 
@@ -158,7 +168,7 @@ def campaign_report(program: Program, data, outbox, ctx: EvaluationContext, wind
     warnings = warnings if warnings is not None else []
     box = open_outbox(outbox, create=False) if not hasattr(outbox, "messages") else outbox
     try:
-        messages = box.messages()
+        messages = outbox_rows(box)
     finally:
         if box is not outbox:
             box.close()
