@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -119,23 +119,25 @@ def catalogue_rules(path: Path) -> list[str]:
 
 
 def measured(label: str, arguments: list[str], timeout: float) -> dict:
-    """Run one command in a child process: wall seconds, the child's peak RSS (MiB), and how it ended."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
-    start = time.perf_counter()
-    try:
-        done = subprocess.run([*CRMRULES, *arguments], check=False, capture_output=True, text=True, timeout=timeout)
-        status, stderr = done.returncode, done.stderr
-    except subprocess.TimeoutExpired:
-        status, stderr = "timeout", ""
-    seconds = time.perf_counter() - start
-    # RUSAGE_CHILDREN's ru_maxrss is the largest of the waited-for children: this one's when it is larger
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    peak, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime - cpu_before
-    result = {"label": label, "seconds": seconds, "cpu": cpu, "rss_mib": peak / 1024 if peak > before else None,
-              "status": status, "stderr": stderr.strip().splitlines()[-3:] if status != 0 else []}
-    rss = f"{result['rss_mib']:,.0f} MiB" if result["rss_mib"] is not None else "≤ an earlier run's"
-    print(f"  {label}: {seconds:.1f} s ({cpu:.1f} s cpu), peak RSS {rss}, exit {status}", flush=True)
+    """Run one command in a child process: wall seconds, its own CPU seconds and peak RSS (MiB, from
+    `os.wait4`, the child's own rusage), and how it ended."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        child = subprocess.Popen([*CRMRULES, *arguments], stdout=out, stderr=err)
+        timer = threading.Timer(timeout, child.kill)
+        timer.start()
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        timer.cancel()
+        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    ended = "killed (timeout)" if child.returncode == -9 else child.returncode
+    result = {"label": label, "seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime,
+              "rss_mib": usage.ru_maxrss / 1024, "status": ended,
+              "stderr": stderr.strip().splitlines()[-3:] if child.returncode != 0 else []}
+    print(f"  {label}: {seconds:.1f} s ({result['cpu']:.1f} s cpu), peak RSS {result['rss_mib']:,.0f} MiB, "
+          f"exit {ended}", flush=True)
     for line in result["stderr"]:
         print(f"    {line}", flush=True)
     return result
@@ -190,9 +192,9 @@ def report(args, large: list[dict], baseline: list[dict]) -> None:
     print(f"{'run (--memory-limit ' + args.memory_limit + ')':{width}}  {'wall s':>8}  {'cpu s':>8}  "
           f"{'peak RSS MiB':>12}  exit")
     for run in [*large, *baseline]:
-        rss = f"{run['rss_mib']:,.0f}" if run["rss_mib"] is not None else "n/a"
+        rss = f"{run['rss_mib']:,.0f}"
         print(f"{run['label']:{width}}  {run['seconds']:8.1f}  {run['cpu']:8.1f}  {rss:>12}  {run['status']}")
-    peaks = [r["rss_mib"] for r in large if r["rss_mib"] is not None]
+    peaks = [r["rss_mib"] for r in large]
     if peaks:
         verdict = "OK" if max(peaks) < 8 * 1024 and all(r["status"] == 0 for r in large) else "MISSED"
         print(f"peak RSS at {args.customers:,} customers: {max(peaks):,.0f} MiB (target < 8 GiB, no failure: {verdict})")
