@@ -1,6 +1,6 @@
 """Compiled SQL against hand-written DuckDB SQL on a large seeded shop, in one process.
 
-    python benchmarks/bench_sql.py [--customers 1000000] [--repeat 5]
+    python benchmarks/bench_sql.py [--customers 1000000] [--repeat 5] [--data FILE]
 
 Generates customers / 5× orders / 20× events (seeded, inside DuckDB), then
 times, for each query, the SQL crmrules compiles against the same question
@@ -16,6 +16,7 @@ import argparse
 import statistics
 import time
 from datetime import date
+from pathlib import Path
 
 import duckdb
 
@@ -125,12 +126,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--data", help="a DuckDB file to generate into and keep (reused, read-only, when it exists)")
     args = parser.parse_args()
-    connection = duckdb.connect()
-    start = time.perf_counter()
-    generate(connection, args.customers)
-    print(f"generated {args.customers:,} customers / {5 * args.customers:,} orders / "
-          f"{20 * args.customers:,} events in {time.perf_counter() - start:.1f} s")
+    if args.data and Path(args.data).exists():
+        connection = duckdb.connect(args.data, read_only=True)
+        print(f"reusing {args.data}")
+    else:
+        connection = duckdb.connect(args.data or ":memory:")
+        start = time.perf_counter()
+        generate(connection, args.customers)
+        print(f"generated {args.customers:,} customers / {5 * args.customers:,} orders / "
+              f"{20 * args.customers:,} events in {time.perf_counter() - start:.1f} s")
+    connection.execute("SET enable_progress_bar = false")
 
     print(f"{'query':6} {'hand ms':>9} {'compiled ms':>12} {'ratio':>7} {'hand cpu':>9} {'compiled cpu':>13} "
           f"{'cpu ratio':>9} {'members':>9}")
