@@ -95,6 +95,8 @@ class AggFunc(StrEnum):
     NONE = "none"
     DISTINCT = "distinct"
     TOP = "top"
+    FIRST = "first"  # the value of the earliest row by the table's time column (`last`: the latest)
+    LAST = "last"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -110,8 +110,8 @@ def _numeric_value():
     return st.one_of(
         st.sampled_from(["points", "age", "score"]),
         maybe_where.map(lambda w: f"count(orders{w})"),
-        st.tuples(st.sampled_from(["sum", "avg", "min", "max"]), st.sampled_from(["total", "discount"]),
-                  maybe_where).map(lambda p: f"{p[0]}(orders.{p[1]}{p[2]})"),
+        st.tuples(st.sampled_from(["sum", "avg", "min", "max", "first", "last"]),
+                  st.sampled_from(["total", "discount"]), maybe_where).map(lambda p: f"{p[0]}(orders.{p[1]}{p[2]})"),
         _event_condition().map(lambda c: f"count(events where {c})"),
         _lit_string().map(lambda s: f"count(order_items where category == {s})"),
         # arithmetic, division and modulo in every combination of int and decimal
@@ -134,6 +134,8 @@ def _numeric_value():
                          "days_since(max(orders.created_at))", "points + age", "score - points",
                          "points * 2", "score / 3", "age % 7", "-points", "coalesce(age, points, 0)",
                          "abs(score)", "round(score, 1)", "length(tags)", "month(birthday)",
+                         'bucket("split", 3)', "days_until(anniversary(birthday))", 'days_until("02-29")',
+                         "first(events: length(type))", "last(orders: total - discount where status != \"paid\")",
                          # rounding to tens and past any digit a decimal holds; `%` by a fraction
                          "round(score, -1)", "round(score, -2)", "round(score, 100)", "round(score, -100)",
                          "score % 0.5", "score % 0.000001"]),

@@ -32,6 +32,8 @@ CASES = {
     "money": "sum(orders.total where status == \"paid\") / count(orders) > 10.5 and round(score, 1) == 2.5 "
              "and score % 2 == 1 and -score < 0",
     "set_algebra": "(adults | subscribers) - vips",
+    "marketer": 'bucket("ab", 3) == 0 and days_until(anniversary(birthday)) < 7 and days_until("09-01") <= 30 '
+                'and first(orders.total where status == "paid") > 100 and last(orders.channel) == "app"',
 }
 RULES = ("segment adults: age >= 18\nsegment subscribers: email_subscribed\nsegment vips: vip\n")
 

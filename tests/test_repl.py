@@ -113,14 +113,14 @@ def test_commands(session, tmp_path):
 
 def test_save_appends_the_formatted_declarations_and_load_reads_them(session, shop, tmp_path):
     target = tmp_path / "mine.crm"
-    target.write_text("segment first: order_count > 0\n")
+    target.write_text("segment buyers: order_count > 0\n")
     session.run("segment   big :  sum( orders.total )>300")
     session.run("attribute twice = order_count*2")
     assert session.run(f":save {target}").text == f"saved 2 declarations to {target}"
     text = target.read_text()
     assert "segment big:\n    sum(orders.total) > 300\n" in text
     assert "attribute twice = order_count * 2\n" in text
-    assert [d.name for d in parse(text).declarations] == ["first", "big", "twice"]
+    assert [d.name for d in parse(text).declarations] == ["buyers", "big", "twice"]
     fresh = Session([], data=str(shop), as_of=AS_OF)
     assert fresh.run(f":load {target}").text == f"loaded 3 declarations from {target}"
     assert fresh.count("big") == session.count("big")

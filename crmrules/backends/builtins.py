@@ -10,12 +10,15 @@ apart unnoticed (the differential suite runs both).
 
 from __future__ import annotations
 
+import calendar
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from crmrules import values
 from crmrules.backends.runtime import to_date
-from crmrules.compiler.functions import FUNCTIONS
+from crmrules.compiler.functions import FUNCTIONS, month_day
 from crmrules.errors import InternalError
 
 
@@ -65,6 +68,48 @@ def _null_or(body: str) -> str:
     return f"(None if ({{t}} := {{0}}) is None else {body})"
 
 
+# ------------------------------------------------------------- random splits and yearly dates
+# The rules below are the only statement of each: `campaigns/clock.py` (holdouts, yearly
+# triggers) uses them too, and the SQL dialects compute exactly the same.
+def hash32(text: str) -> int:
+    """The first 4 bytes of SHA-256 of the text's UTF-8 bytes, as an unsigned big-endian integer."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
+def bucket_of(salt: str, buckets: int, customer_id) -> int | None:
+    """The bucket in 0..buckets-1 of a customer: `hash32(salt + ":" + id)` mod `buckets`; null without an id."""
+    return None if customer_id is None else hash32(f"{salt}:{customer_id}") % buckets
+
+
+def anniversary_in(base: date, year: int) -> date:
+    """`base`'s month and day in `year`; 29 February is 28 February in a common year."""
+    if base.month == 2 and base.day == 29 and not calendar.isleap(year):
+        return date(year, 2, 28)
+    return date(year, base.month, base.day)
+
+
+def next_anniversary(base: date, today: date) -> date:
+    """The first day, today or later, with `base`'s month and day (as `anniversary_in` places them)."""
+    this_year = anniversary_in(base, today.year)
+    return this_year if this_year >= today else anniversary_in(base, today.year + 1)
+
+
+def _yearly_base(value) -> date | None:
+    return None if value is None else month_day(value) if isinstance(value, str) else to_date(value)
+
+
+def _anniversary(now, value) -> date | None:
+    base = _yearly_base(value)
+    return None if base is None else next_anniversary(base, to_date(now))
+
+
+def _days_until(now, value) -> int | None:
+    if value is None:
+        return None
+    day = _anniversary(now, value) if isinstance(value, str) else to_date(value)
+    return (day - to_date(now)).days
+
+
 BUILTINS: dict[str, Builtin] = {
     "days_since": Builtin(lambda now, value: values.days_between(value, now), "_days({0}, {now})", needs_now=True),
     "days_between": Builtin(values.days_between, "_days({0}, {1})"),
@@ -82,6 +127,10 @@ BUILTINS: dict[str, Builtin] = {
     "if": Builtin(_if, "({1} if {0} else {2})", condition=True),
     "text": Builtin(_unless_null(str), _null_or("str({t})")),
     "concat": Builtin(_concat),
+    "anniversary": Builtin(_anniversary, needs_now=True),
+    "days_until": Builtin(_days_until, needs_now=True),
+    # the type checker adds the customer id as a third argument
+    "bucket": Builtin(bucket_of),
 }
 
 

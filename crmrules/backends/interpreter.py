@@ -198,6 +198,9 @@ class Interpreter:
                 kept.append(r)
             if node.func == ast.AggFunc.TOP:
                 weights.append(1 if node.by is None else self.eval(node.by, r, r_table))
+            elif node.func in (ast.AggFunc.FIRST, ast.AggFunc.LAST):  # the row's (time, id) orders it
+                weights.append(tuple(self._Column(ast.Column(table=r_table, name=name), r, r_table)
+                                     if name else None for name in runtime.first_last_columns(self.schema, r_table)))
         match node.func:
             case ast.AggFunc.ANY:
                 return bool(kept)
@@ -215,6 +218,9 @@ class Interpreter:
                 return runtime.agg_distinct(kept)
             case ast.AggFunc.TOP:
                 return runtime.agg_top(zip(kept, weights))
+            case ast.AggFunc.FIRST | ast.AggFunc.LAST:
+                return runtime.agg_first(((*order, value) for order, value in zip(weights, kept)),
+                                         node.func == ast.AggFunc.LAST)
         raise InternalError(f"the interpreter has no aggregate `{node.func}`", node.span)
 
     # --------------------------------------------------------------- conditions

@@ -28,7 +28,7 @@ from crmrules.backends import runtime
 from crmrules.backends.builtins import BUILTINS
 from crmrules.backends.column_reads import ColumnReads, fill_missing, plain
 from crmrules.backends.customer_data import TEST_NAMES, prepare_customer, type_test
-from crmrules.compiler.defaults import empty_value
+from crmrules.backends.memory_aggregates import AGGREGATE_RUNTIME, aggregate_code
 from crmrules.compiler.never_null import never_null
 from crmrules.compiler.pipeline import Program
 from crmrules.compiler.visibility import registered, visible
@@ -39,8 +39,7 @@ _PLACEHOLDER = re.compile("\x00(\\d+)([TFV])\x00")
 _SIMPLE = re.compile(r"[\w.']*")  # code as cheap to repeat as to remember: a name, a number, a string
 
 _RUNTIME = {
-    "Decimal": Decimal, "_NaN": InvalidOperation, "_U": runtime.UNSET, "_sum": runtime.agg_sum, "_top": runtime.agg_top,
-    "_min": runtime.agg_min, "_max": runtime.agg_max, "_distinct": runtime.agg_distinct,
+    "Decimal": Decimal, "_NaN": InvalidOperation, "_U": runtime.UNSET, **AGGREGATE_RUNTIME,
     "_tile": runtime.tile, "_div": values.divide, "_mod": values.modulo,
     "_round": values.round_half_up, "_shift": values.shift, "_ts": values.as_timestamp,
     "_days": values.days_between, "_to_date": runtime.to_date, "_bad": runtime.wrong_type, "_plain": plain, **TEST_NAMES,
@@ -552,38 +551,6 @@ class _Generator(ColumnReads):
         return builtin.inline.format(*codes, t=self.temp(), now="n")
 
     def aggregate(self, node: ast.Aggregate, row: str) -> str:
-        rows = self.rows(node.table, row)
-        var = f"_r{next(self.counter)}"
-        self.row_tables[var] = node.table
-        condition = self.true(node.where, var) if node.where is not None else None
-        if node.value is not None:
-            value = self.value(node.value, var)
-        elif node.column is not None:
-            value = self.column(ast.Column(table=node.table, name=node.column), var)
-        else:
-            value = None
-        if node.func in (ast.AggFunc.ANY, ast.AggFunc.NONE):
-            found = f"any({condition} for {var} in {rows})" if condition else f"bool({rows})"
-            return found if node.func == ast.AggFunc.ANY else f"(not {found})"
-        if node.func == ast.AggFunc.COUNT:
-            tests = [f"{value} is not None"] if value else []
-            tests += [condition] if condition else []
-            if not tests:
-                return f"len({rows})"
-            return f"sum(1 for {var} in {rows} if {' and '.join(tests)})"
-        only = f" if {condition}" if condition else ""
-        if node.func == ast.AggFunc.TOP:
-            weight = self.value(node.by, var) if node.by is not None else "1"
-            return f"_top([({value}, {weight}) for {var} in {rows}{only}])"
-        values_expr = f"[{value} for {var} in {rows}{only}]"
-        match node.func:
-            case ast.AggFunc.SUM:
-                return f"_sum({values_expr}, {self.constant(empty_value(node.func, node.type))})"
-            case ast.AggFunc.MIN:
-                return f"_min({values_expr})"
-            case ast.AggFunc.MAX:
-                return f"_max({values_expr})"
-        return f"_distinct({values_expr})"
-
+        return aggregate_code(self, node, row)
 
 __all__ = ["MemoryBackend", "MemorySegment", "attribute_values", "compile_values", "memory", "ranking_inputs"]

@@ -127,6 +127,25 @@ def agg_top(pairs):
     return min(totals, key=lambda v: (totals[v] is None, -(totals[v] or 0), v))
 
 
+def first_last_columns(schema: Schema, table: str) -> tuple[str, str | None]:
+    """What `first`/`last` order a table's rows by: its time column, then its `id` as text (None: the table
+    has no `id`), then the value itself."""
+    return schema.tables[table].time_column, "id" if schema.column(table, "id") is not None else None
+
+
+def agg_first(rows, latest: bool):
+    """The value of the earliest (`latest`: the latest) of `(time, id, value)` rows, ties to the smallest id as
+    text, then the smallest value; rows without a time or a value do not count; null without rows."""
+    kept = [(when, "" if key is None else str(key), value) for when, key, value in rows
+            if when is not None and value is not None]
+    if not kept:
+        return None
+    if latest:
+        end = max(when for when, _, _ in kept)
+        kept = [row for row in kept if row[0] == end]
+    return min(kept)[2]
+
+
 # --------------------------------------------------------------------------------- rows
 def row_path(table: str) -> tuple[tuple[str, str], ...]:
     """How a customer dict holds a table's rows: the (key, table) steps from the customer down.

@@ -7,13 +7,13 @@ nothing reads the machine's clock, so simulations and tests freeze time by passi
 from __future__ import annotations
 
 import calendar
-import hashlib
 import re
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from crmrules import ast
+from crmrules.backends.builtins import anniversary_in, bucket_of
 from crmrules.errors import CrmRulesError
 from crmrules.values import shift
 
@@ -90,11 +90,8 @@ def fire_days(start: datetime, end: datetime, at: time | None) -> Iterator[datet
 
 
 # ---------------------------------------------------------------------------- anniversaries
-def anniversary(base: date, year: int) -> date:
-    """`base`'s day in `year`; 29 February is 28 February in a common year."""
-    if base.month == 2 and base.day == 29 and not calendar.isleap(year):
-        return date(year, 2, 28)
-    return date(year, base.month, base.day)
+# `base`'s day in `year`, 29 February on 28 February in a common year: the rule of the `anniversary` function
+anniversary = anniversary_in
 
 
 def recurring_anchor(anchor: ast.Expr) -> tuple[ast.Column, ast.Duration | None, int] | None:
@@ -166,9 +163,8 @@ def quiet_shift(instant: datetime, quiet: ast.QuietHours | None) -> datetime:
 
 # ------------------------------------------------------------------------------------- holdout
 def holdout_bucket(campaign: str, customer_id: str) -> int:
-    """The customer's bucket in 0..9999 for a campaign: SHA-256 of "campaign:customer", first 4 bytes."""
-    digest = hashlib.sha256(f"{campaign}:{customer_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") % 10000
+    """The customer's bucket in 0..9999 for a campaign: `bucket(campaign, 10000)` of the rule language."""
+    return bucket_of(campaign, 10000, customer_id)
 
 
 def held_out(campaign: str, customer_id: str, percent: Decimal | None) -> bool:

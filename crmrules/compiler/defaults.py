@@ -1,7 +1,7 @@
 """What an aggregate is over no rows: the one table every engine reads.
 
 `count` and `sum` are 0, `any` is false, `none` is true, `distinct` is the empty
-list; `min`, `max`, `avg` and `top` are null (there is no value to give). SQL
+list; `min`, `max`, `avg`, `top`, `first` and `last` are null (there is no value to give). SQL
 engines return null for an empty group, so the SQL backend wraps a total
 aggregate in `COALESCE(..., empty_value(...))`; the in-memory engines start from it.
 """

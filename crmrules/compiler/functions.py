@@ -6,8 +6,10 @@ sure they agree.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from crmrules import types as t
 
@@ -79,6 +81,34 @@ def _concat(args: list[t.Type]) -> t.Type | str:
     return f"expects strings, got {wrong[0]}" if wrong else t.STRING
 
 
+def _yearly_to(result: t.Type) -> Callable[[list[t.Type]], t.Type | str]:
+    # a date, a timestamp, or a "MM-DD" text (the type checker makes sure that one is a literal)
+    def rule(args: list[t.Type]) -> t.Type | str:
+        if args[0] in t.TEMPORAL or args[0] in (t.STRING, t.NULL):
+            return result
+        return f"expects a date, a timestamp or a \"MM-DD\" text, got {args[0]}"
+    return rule
+
+
+MONTH_DAY = re.compile(r"(\d\d)-(\d\d)")
+
+
+def month_day(text: str) -> date | None:
+    """A `"MM-DD"` text as that day of the leap year 2000 (so `"02-29"` is one); None when it is no day."""
+    match = MONTH_DAY.fullmatch(text)
+    if match is None:
+        return None
+    try:
+        return date(2000, int(match[1]), int(match[2]))
+    except ValueError:
+        return None
+
+
+def _bucket(args: list[t.Type]) -> t.Type | str:
+    # the literals themselves are checked by the type checker (E0216, E0217), which adds the customer id
+    return t.INT if args[0] == t.STRING else f"expects a salt (text) first, got {args[0]}"
+
+
 FUNCTIONS: dict[str, Function] = {f.name: f for f in [
     Function("days_since", ("value",), _temporal_to(t.INT),
              doc="Calendar days from the date of `value` to the date of `now` (store time zone)."),
@@ -102,6 +132,15 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
     Function("text", ("value",), _text, doc="A whole number or a string as text (`text(5)` is `\"5\"`)."),
     Function("concat", ("values",), _concat, variadic=True,
              doc="Strings joined end to end; null when any of them is null."),
+    Function("anniversary", ("value",), _yearly_to(t.DATE),
+             doc="The next date, today or later, with the month and day of a date, a timestamp or a "
+                 "`\"MM-DD\"` text; 29 February is 28 February in a common year."),
+    Function("days_until", ("value",), _yearly_to(t.INT),
+             doc="Calendar days from today to a date (negative when it has passed), or to the next "
+                 "`\"MM-DD\"` (0 on the day)."),
+    Function("bucket", ("salt", "n"), _bucket,
+             doc="The customer's bucket 0..n-1: the first 4 bytes of SHA-256(salt + \":\" + id), big-endian, "
+                 "mod n; the rule of campaign holdouts."),
 ]}
 
 OPTIONAL_DEFAULTS = {("round", "digits"): 0}

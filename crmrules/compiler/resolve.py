@@ -288,7 +288,7 @@ class _Resolver:
                 hint or (f"from {where} you can aggregate over {', '.join(allowed)}" if allowed else None),
                 code="E0203"))
         needs_column = {ast.AggFunc.SUM, ast.AggFunc.AVG, ast.AggFunc.MIN, ast.AggFunc.MAX,
-                        ast.AggFunc.DISTINCT, ast.AggFunc.TOP}
+                        ast.AggFunc.DISTINCT, ast.AggFunc.TOP, ast.AggFunc.FIRST, ast.AggFunc.LAST}
         has_value = node.column is not None or node.value is not None
         if not has_value and node.func in needs_column:
             example = self.names.schema.columns(table)[-1]
@@ -301,9 +301,9 @@ class _Resolver:
         if node.by is not None and node.func != ast.AggFunc.TOP:
             return self.fail(CrmRulesError(f"`by` weighs the values of `top`, not of `{node.func}`", node.by.span,
                                            code="E0205"))
-        if node.func == ast.AggFunc.TOP and scope.table != CUSTOMERS:
-            return self.fail(CrmRulesError("`top` ranks a customer's rows, so it cannot be used inside a where-clause",
-                                           node.span, code="E0206"))
+        if node.func in (ast.AggFunc.TOP, ast.AggFunc.FIRST, ast.AggFunc.LAST) and scope.table != CUSTOMERS:
+            return self.fail(CrmRulesError(f"`{node.func}` ranks a customer's rows, so it cannot be used inside a "
+                                           "where-clause", node.span, code="E0206"))
         if node.column is not None and self.names.schema.column(table, node.column) is None:
             return self.fail(UnknownNameError(
                 f"unknown column `{node.column}` of {table}", node.span,

@@ -8,8 +8,9 @@ from decimal import Decimal
 
 from crmrules import ast
 from crmrules import types as t
-from crmrules.compiler.functions import FUNCTIONS
+from crmrules.compiler.functions import FUNCTIONS, month_day
 from crmrules.compiler.safe_regex import unsafe_regex
+from crmrules.compiler.visibility import time_column
 from crmrules.errors import CrmRulesError, RuleTypeError
 from crmrules.schema import ColumnSpec, Schema
 
@@ -120,7 +121,7 @@ class _Checker:
                 result = FUNCTIONS[name].result([a.type for a in args])
                 if isinstance(result, str):
                     return self.fail(node, f"`{name}` {result}")
-                return result
+                return self.literal_arguments(node, result)
             case ast.Aggregate():
                 return self.aggregate(node)
             case ast.Ntile(value=value, among=among, ties=ties):
@@ -219,6 +220,12 @@ class _Checker:
     def aggregate(self, node: ast.Aggregate):
         if node.where is not None and node.where.type not in (t.BOOL, t.NULL):
             return self.fail(node.where, f"`where` needs a condition (bool), got {node.where.type}")
+        for part in (node.where, node.value, node.by):
+            split = next((n for n in ast.walk(part) if isinstance(n, ast.Call) and n.name == "bucket"), None) \
+                if part is not None else None
+            if split is not None:
+                return self.fail(split, "`bucket` splits customers, so it cannot be used inside a where-clause",
+                                 code="E0217")
         func = node.func
         if func in (ast.AggFunc.ANY, ast.AggFunc.NONE):
             return t.BOOL
@@ -228,6 +235,8 @@ class _Checker:
             "value", node.value.type, "value")
         if node.by is not None and node.by.type not in t.NUMERIC | {t.NULL}:
             return self.fail(node.by, f"`by` needs a number to weigh values by, got {node.by.type}")
+        if func in (ast.AggFunc.FIRST, ast.AggFunc.LAST):
+            return self.first_last(node, column.type)
         if func == ast.AggFunc.TOP:
             if column.type.is_list or column.type in (t.DURATION, t.NULL):
                 return self.fail(node, f"`top` does not apply to {column.type}")
@@ -243,3 +252,35 @@ class _Checker:
         if not t.is_orderable(column.type):
             return self.fail(node, f"`{func}` does not apply to {column.type}")
         return column.type
+
+    def literal_arguments(self, node: ast.Call, result: t.Type):
+        """Arguments that must be written out: `bucket`'s salt and count (then the customer id is added as a
+        third argument, so every engine hashes the same text), a `"MM-DD"` of `anniversary`/`days_until`."""
+        if node.name == "bucket" and len(node.args) == 2:
+            salt, count = node.args
+            if not (isinstance(count, ast.Literal) and type(count.value) is int and count.value >= 1):
+                return self.fail(count, "`bucket` needs a whole number of buckets of at least 1, written out",
+                                 "for a random split into three groups write `bucket(\"split\", 3)`", code="E0216")
+            if not isinstance(salt, ast.Literal) or not isinstance(salt.value, str):
+                return self.fail(salt, "`bucket` needs its salt written out as text",
+                                 "name the split, e.g. `bucket(\"spring_test\", 2)`", code="E0217")
+            spec = self.schema.column("customers", "id")
+            customer_id = ast.Column(table="customers", name="id", span=node.span, type=spec.type)
+            return dataclasses.replace(node, args=(*node.args, customer_id), type=result)
+        if node.name in ("anniversary", "days_until") and node.args[0].type == t.STRING:
+            text = node.args[0]
+            if not isinstance(text, ast.Literal) or month_day(text.value) is None:
+                return self.fail(text, f"`{node.name}` takes a date, or a month and day written as \"MM-DD\"",
+                                 f"for 1 September write `{node.name}(\"09-01\")`", code="E0218")
+        return result
+
+    def first_last(self, node: ast.Aggregate, value_type: t.Type):
+        """`first`/`last`: the value of the earliest/latest row, so the table must date its rows."""
+        moment = time_column(node.table, self.schema)
+        if moment is None or self.schema.column(node.table, moment) is None:
+            dated = [name for name, spec in self.schema.tables.items() if spec.time_column]
+            return self.fail(node, f"`{node.func}` orders rows by time, and {node.table} rows have no time column",
+                             f"use it over a dated table ({', '.join(dated)})", code="E0219")
+        if value_type.is_list or value_type in (t.DURATION, t.NULL):
+            return self.fail(node, f"`{node.func}` does not apply to {value_type}")
+        return value_type

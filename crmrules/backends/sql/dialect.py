@@ -203,6 +203,14 @@ class SqlDialect:
     def date_part(self, part: str, value: exp.Expression) -> exp.Expression:
         return exp.Extract(this=exp.var(part.upper()), expression=value)
 
+    def make_date(self, year: exp.Expression, month: exp.Expression, day: exp.Expression) -> exp.Expression:
+        """The date of a year, month and day (integers)."""
+        return call("make_date", year, month, day)
+
+    def hash32(self, text: exp.Expression) -> exp.Expression:
+        """The first 4 bytes of SHA-256 of the text's UTF-8 bytes as an unsigned big-endian integer (`bucket`)."""
+        raise self.unsupported("`bucket` (SHA-256)")
+
     # ------------------------------------------------------------------ strings
     def contains_text(self, haystack: exp.Expression, needle: exp.Expression) -> exp.Expression:
         return exp.GT(this=exp.StrPosition(this=haystack, substr=needle), expression=number(0))

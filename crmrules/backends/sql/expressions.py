@@ -21,6 +21,7 @@ from sqlglot import exp
 from crmrules import ast
 from crmrules import types as t
 from crmrules.backends.sql.dialect import SqlDialect, and_, case_when, col, ident, not_null, number, or_, paren
+from crmrules.backends.runtime import first_last_columns
 from crmrules.backends.sql.functions import BUILDERS, CallArgs
 from crmrules.compiler.defaults import TOTAL, empty_value
 from crmrules.compiler.never_null import never_null
@@ -88,6 +89,16 @@ class Top:
     condition: exp.Expression | None
 
 
+@dataclass(frozen=True)
+class Pick:
+    """A `first`/`last` aggregate's own CTE: per customer, the value of the row ordered first by `order`."""
+
+    alias: str
+    value: exp.Expression
+    order: list[exp.Ordered]
+    condition: exp.Expression
+
+
 @dataclass
 class Needs:
     """What the compiled expressions read besides the customer row: the planner turns it into CTEs."""
@@ -95,7 +106,7 @@ class Needs:
     customer_aggs: dict[str, Aggregates] = field(
         default_factory=lambda: {name: Aggregates(alias) for name, alias in AGG_CTE.items()})
     order_item_aggs: Aggregates = field(default_factory=lambda: Aggregates("oi_agg"))
-    tops: dict[ast.Aggregate, Top] = field(default_factory=dict)
+    tops: dict[ast.Aggregate, Top | Pick] = field(default_factory=dict)  # `top`, `first` and `last`
     populations: dict[ast.Expr, Population] = field(default_factory=dict)
 
 
@@ -282,9 +293,9 @@ class ExpressionCompiler:
             target, alias = self.needs.order_item_aggs, "oi"
         else:
             raise InternalError(f"no aggregate over {node.table} from {scope}", node.span)
-        if node.func == ast.AggFunc.TOP:
+        if node.func in (ast.AggFunc.TOP, ast.AggFunc.FIRST, ast.AggFunc.LAST):
             if scope != "customers":
-                raise InternalError("`top` is only computed per customer", node.span)
+                raise InternalError(f"`{node.func}` is only computed per customer", node.span)
             return self.top_ref(node)
         ref = col(target.add(node, lambda: self.aggregate(node), lambda: self.row_filter(node)), alias)
         if node.func in (ast.AggFunc.ANY, ast.AggFunc.NONE):
@@ -307,6 +318,8 @@ class ExpressionCompiler:
     def top_ref(self, node: ast.Aggregate) -> exp.Expression:
         """The customer's top value, from a CTE of its own: one row per customer."""
         found = self.needs.tops.get(node)
+        if found is None and node.func != ast.AggFunc.TOP:
+            found = self.needs.tops[node] = self.pick(node, f"top{len(self.needs.tops)}")
         if found is None:
             # ties go to the smallest value: by code point
             value = self.dialect.text_order(self.row_value(node), node.type)
@@ -314,6 +327,24 @@ class ExpressionCompiler:
             condition = self.expr(node.where, node.table) if node.where is not None else None
             found = self.needs.tops[node] = Top(f"top{len(self.needs.tops)}", value, weight, condition)
         return col("value", found.alias)
+
+    def pick(self, node: ast.Aggregate, alias: str) -> Pick:
+        """`first`/`last`: rows with a time and a value, by time (latest first for `last`), then id as text,
+        then value (`runtime.first_last_columns`, `runtime.agg_first`)."""
+        moment, key = first_last_columns(self.schema, node.table)
+        value = self.row_value(node)
+        when = self.row_column(node.table, moment)
+        order = [exp.Ordered(this=when, desc=node.func == ast.AggFunc.LAST)]
+        if key is not None:
+            key_column = self.row_column(node.table, key)
+            if self.schema.column(node.table, key).type != t.STRING:
+                key_column = self.dialect.text(key_column)
+            key_text = exp.Coalesce(this=key_column, expressions=[exp.Literal.string("")])
+            order.append(exp.Ordered(this=self.dialect.text_order(key_text, t.STRING)))
+        order.append(exp.Ordered(this=self.dialect.text_order(value.copy(), node.type)))
+        condition = and_(not_null(when.copy()), not_null(value.copy()),
+                         *([self.expr(node.where, node.table)] if node.where is not None else []))
+        return Pick(alias, value, order, condition)
 
     def row_value(self, node: ast.Aggregate) -> exp.Expression:
         """The per-row value an aggregate reads: its column, or its `table: value` expression."""

@@ -7,16 +7,18 @@ dialect; adding a function means its declaration there and one builder here
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlglot import exp
 
 from crmrules import ast
 from crmrules import types as t
-from crmrules.backends.sql.dialect import SqlDialect, case_when, paren
-from crmrules.compiler.functions import FUNCTIONS
+from crmrules.backends.builtins import next_anniversary
+from crmrules.backends.sql.dialect import SqlDialect, and_, case_when, number, paren
+from crmrules.compiler.functions import FUNCTIONS, month_day
 from crmrules.errors import InternalError
 
 
@@ -75,6 +77,54 @@ def _concat(c: CallArgs) -> exp.Expression:
     return paren(joined)
 
 
+def _bucket(c: CallArgs) -> exp.Expression:
+    # the type checker added the customer id: `hash32(salt || ':' || id) % n`, hashed as every engine does
+    salt, buckets = c.node.args[0].value, c.node.args[1].value
+    customer_id = c.args[2] if c.types[2] == t.STRING else c.dialect.text(c.args[2])
+    key = paren(exp.DPipe(this=exp.Literal.string(f"{salt}:"), expression=customer_id))
+    return exp.Mod(this=c.dialect.hash32(key), expression=number(buckets))
+
+
+def _yearly_base(c: CallArgs) -> tuple[date | None, exp.Expression | None]:
+    """A `"MM-DD"` literal as its day (`month_day`), or the compiled date the month and day come from."""
+    if isinstance(c.node.args[0], ast.Literal) and isinstance(c.node.args[0].value, str):
+        return month_day(c.node.args[0].value), None
+    return None, c.dialect.to_date(c.args[0])
+
+
+def _anniversary_of(c: CallArgs, value: exp.Expression) -> exp.Expression:
+    """The next anniversary of a date, today or later: this year's day if it has not passed, else next year's;
+    29 February is 28 February in a common year (the year is known here, so the test is too)."""
+    today = c.now.date()
+
+    def day_in(year: int) -> exp.Expression:
+        month, day = c.dialect.date_part("month", value.copy()), c.dialect.date_part("day", value.copy())
+        if not calendar.isleap(year):
+            leap_day = and_(exp.EQ(this=month.copy(), expression=number(2)),
+                            exp.EQ(this=day.copy(), expression=number(29)))
+            day = case_when(leap_day, number(28), otherwise=day)
+        return c.dialect.make_date(number(year), month, day)
+
+    this_year = day_in(today.year)
+    passed = exp.LT(this=this_year.copy(), expression=c.dialect.date(today))
+    return case_when(passed, day_in(today.year + 1), otherwise=this_year)
+
+
+def _anniversary(c: CallArgs) -> exp.Expression:
+    known, value = _yearly_base(c)
+    if value is None:
+        return c.dialect.date(next_anniversary(known, c.now.date()))
+    return _anniversary_of(c, value)
+
+
+def _days_until(c: CallArgs) -> exp.Expression:
+    known, value = _yearly_base(c)
+    today = c.now.date()
+    if value is None:
+        return number((next_anniversary(known, today) - today).days)
+    return c.dialect.days_between(c.dialect.date(today), value)
+
+
 BUILDERS: dict[str, Callable[[CallArgs], exp.Expression]] = {
     "days_since": _days_since,
     "days_between": lambda c: c.dialect.days_between(c.dialect.to_date(c.args[0]), c.dialect.to_date(c.args[1])),
@@ -92,6 +142,9 @@ BUILDERS: dict[str, Callable[[CallArgs], exp.Expression]] = {
     "if": _if,
     "text": lambda c: c.dialect.text(c.args[0]),
     "concat": _concat,
+    "anniversary": _anniversary,
+    "days_until": _days_until,
+    "bucket": _bucket,
 }
 
 

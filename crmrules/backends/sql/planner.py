@@ -29,7 +29,8 @@ from sqlglot import exp
 
 from crmrules import ast
 from crmrules.backends.sql.dialect import SqlDialect, and_, case_when, col, ident, not_null, number, or_, paren, table
-from crmrules.backends.sql.expressions import AGG_CTE, ROW_ALIAS, Aggregates, ExpressionCompiler, Population, Top
+from crmrules.backends.sql.expressions import (AGG_CTE, ROW_ALIAS, Aggregates, ExpressionCompiler, Pick, Population,
+                                               Top)
 from crmrules.compiler import visibility
 from crmrules.compiler.pipeline import Program
 from crmrules.compiler.query_shape import may_hold_without_rows, required_table
@@ -154,7 +155,7 @@ class QueryPlanner:
                 ctes.append((alias, self.grouped(needs.customer_aggs[name], self.owner(name), "customer_id",
                                                  self.rows(name), self.row_joins(name))))
         for node, top in needs.tops.items():
-            ctes.append((top.alias, self.top(node.table, top)))
+            ctes.append((top.alias, self.top(node.table, top) if isinstance(top, Top) else self.pick(node.table, top)))
         return ctes
 
     def visible(self, table_name: str) -> exp.Select:
@@ -225,6 +226,21 @@ class QueryPlanner:
         condition = [top.condition] if top.condition is not None else []
         ranked = ranked.where(and_(not_null(value.copy()), *condition), copy=False).group_by(
             owner.copy(), value.copy(), copy=False)
+        return exp.select(col("customer_id"), col("value"), copy=False).from_(
+            ranked.subquery(ident("ranked"), copy=False), copy=False).where(
+            exp.EQ(this=col("rn"), expression=number(1)), copy=False)
+
+    def pick(self, table_name: str, pick: Pick) -> exp.Select:
+        """Each customer's value of the row `pick.order` puts first (`first`, `last`)."""
+        owner = self.owner(table_name)
+        rank = exp.Window(this=exp.RowNumber(), partition_by=[owner.copy()], order=exp.Order(expressions=pick.order))
+        ranked = exp.select(exp.alias_(owner.copy(), ident("customer_id"), copy=False),
+                            exp.alias_(pick.value.copy(), ident("value"), copy=False),
+                            exp.alias_(rank, ident("rn"), copy=False), copy=False).from_(
+            self.rows(table_name), copy=False)
+        for joined, on, kind in self.row_joins(table_name):
+            ranked = ranked.join(joined, on=on, join_type=kind, copy=False)
+        ranked = ranked.where(pick.condition, copy=False)
         return exp.select(col("customer_id"), col("value"), copy=False).from_(
             ranked.subquery(ident("ranked"), copy=False), copy=False).where(
             exp.EQ(this=col("rn"), expression=number(1)), copy=False)

@@ -119,6 +119,7 @@ _sqlite_failures: dict[int, Exception] = {}
 
 def prepare_sqlite(connection: sqlite3.Connection) -> None:
     """Register the functions the SQLite dialect relies on."""
+    from crmrules.backends.builtins import hash32
     from crmrules.backends.sql.dialects.sqlite import money_functions
 
     cache: dict[str, re.Pattern] = {}
@@ -138,6 +139,8 @@ def prepare_sqlite(connection: sqlite3.Connection) -> None:
         return compiled.search(value) is not None
 
     connection.create_function("regexp", 2, regexp, deterministic=True)
+    # `bucket`: SQLite has no SHA-256; the one Python rule every engine follows (`builtins.hash32`)
+    connection.create_function("crm_hash32", 1, lambda v: None if v is None else hash32(str(v)), deterministic=True)
     connection.create_function("lower", 1, lambda v: None if v is None else v.lower(), deterministic=True)
     connection.create_function("upper", 1, lambda v: None if v is None else v.upper(), deterministic=True)
 

@@ -38,6 +38,14 @@ class BigQuery(SqlDialect):
     def regex_search(self, value, pattern, node):
         return call("REGEXP_CONTAINS", value, exp.Literal.string(self.ascii_pattern(pattern, node)))
 
+    def make_date(self, year, month, day):
+        return call("DATE", year, month, day)
+
+    def hash32(self, text):
+        # SHA256 of a STRING hashes its UTF-8 bytes; a "0x" text casts to INT64 as hexadecimal
+        hexadecimal = call("SUBSTR", call("TO_HEX", call("SHA256", text)), number(1), number(8))
+        return cast(call("CONCAT", exp.Literal.string("0x"), hexadecimal), "INT64")
+
     def list_contains(self, haystack, needle):
         element = exp.to_identifier("element")
         return exp.Exists(this=exp.select(number(1)).from_(

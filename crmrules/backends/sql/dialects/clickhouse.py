@@ -40,6 +40,14 @@ class ClickHouse(SqlDialect):
     def regex_search(self, value, pattern, node):
         return call("match", value, exp.Literal.string(self.ascii_pattern(pattern, node)))
 
+    def make_date(self, year, month, day):
+        return call("makeDate", year, month, day)
+
+    def hash32(self, text):
+        # reinterpretAsUInt32 reads little-endian: the 4 bytes reversed give the big-endian number
+        return call("toUInt64", call("reinterpretAsUInt32", call("reverse", call(
+            "substring", call("SHA256", text), number(1), number(4)))))
+
     def list_contains(self, haystack, needle):
         return call("has", haystack, needle)
 

@@ -41,6 +41,12 @@ class DuckDB(SqlDialect):
         native = exp.Upper(this=value.copy()) if upper else exp.Lower(this=value.copy())
         return case_when(ascii_text, native, otherwise=call("crm_upper" if upper else "crm_lower", value.copy()))
 
+    def hash32(self, text):
+        # sha256 gives the digest as hex text: its first 8 digits, read as a hexadecimal number
+        prefix = exp.DPipe(this=exp.Literal.string("0x"), expression=call(
+            "substr", call("sha256", text), number(1), number(8)))
+        return cast(paren(prefix), "BIGINT")
+
     def regex_search(self, value, pattern, node):
         return call("regexp_matches", value, exp.Literal.string(self.ascii_pattern(pattern, node)))
 

@@ -44,6 +44,16 @@ class Postgres(SqlDialect):
         # EXTRACT gives NUMERIC here: `text(month(x))` must read "6", as everywhere else
         return cast(super().date_part(part, value), "INT")
 
+    def hash32(self, text):
+        # the digest's first 4 bytes, big-endian, as a BIGINT (get_byte gives 0..255)
+        digest = call("sha256", call("convert_to", text, exp.Literal.string("UTF8")))
+        total = None
+        for index, weight in enumerate((16777216, 65536, 256, 1)):
+            byte = exp.Mul(this=cast(call("get_byte", digest.copy(), number(index)), "BIGINT"),
+                           expression=number(weight))
+            total = byte if total is None else exp.Add(this=total, expression=byte)
+        return paren(total)
+
     def list_contains(self, haystack, needle):
         return exp.EQ(this=needle, expression=exp.Any(this=paren(haystack)))
 

@@ -27,6 +27,13 @@ class Snowflake(SqlDialect):
                 exp.Literal.string("c")]
         return exp.GT(this=call("REGEXP_INSTR", *args), expression=number(0))
 
+    def make_date(self, year, month, day):
+        return call("DATE_FROM_PARTS", year, month, day)
+
+    def hash32(self, text):
+        hexadecimal = call("SUBSTR", call("SHA2", text, number(256)), number(1), number(8))
+        return call("TO_NUMBER", hexadecimal, exp.Literal.string("XXXXXXXX"))
+
     def list_contains(self, haystack, needle):
         return call("ARRAY_CONTAINS", cast(needle, "VARIANT"), haystack)
 

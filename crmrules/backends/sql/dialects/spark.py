@@ -72,6 +72,11 @@ class Spark(SqlDialect):
     def days_between(self, start, end):
         return call("datediff", end, start)
 
+    def hash32(self, text):
+        # sha2 hashes the string's UTF-8 bytes; conv reads the first 8 hex digits as base 16
+        hexadecimal = call("substr", call("sha2", text, number(256)), number(1), number(8))
+        return cast(call("conv", hexadecimal, number(16), number(10)), "BIGINT")
+
     def list_length(self, value):
         # size(NULL) is -1 unless ANSI mode is on; the language says null
         return case_when(exp.Is(this=value, expression=exp.Null()), exp.Null(), otherwise=call("size", value.copy()))

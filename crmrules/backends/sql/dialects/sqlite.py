@@ -167,6 +167,14 @@ class SQLite(SqlDialect):
     def date_part(self, part, value):
         return _int(call("strftime", exp.Literal.string({"year": "%Y", "month": "%m", "day": "%d"}[part]), value))
 
+    def make_date(self, year, month, day):
+        # printf gives "2026-00-00" for a null month; date() reads that as null, as the other engines give
+        return call("date", call("printf", exp.Literal.string("%04d-%02d-%02d"), year, month, day))
+
+    def hash32(self, text):
+        # SQLite has no SHA-256: `crm_hash32` is Python's hashlib, registered by the runner (`prepare_sqlite`)
+        return call("crm_hash32", text)
+
     def contains_text(self, haystack, needle):
         return exp.GT(this=call("instr", haystack, needle), expression=number(0))
 

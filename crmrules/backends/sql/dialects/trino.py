@@ -25,6 +25,13 @@ class Trino(SqlDialect):
     def regex_search(self, value, pattern, node):
         return call("regexp_like", value, exp.Literal.string(self.ascii_pattern(pattern, node)))
 
+    def make_date(self, year, month, day):
+        return call("from_iso8601_date", call("format", exp.Literal.string("%04d-%02d-%02d"), year, month, day))
+
+    def hash32(self, text):
+        hexadecimal = call("substr", call("to_hex", call("sha256", call("to_utf8", text))), number(1), number(8))
+        return call("from_base", hexadecimal, number(16))
+
     def list_contains(self, haystack, needle):
         return call("contains", haystack, needle)
 
