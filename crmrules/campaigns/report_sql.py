@@ -44,7 +44,7 @@ from crmrules.compiler import visibility
 from crmrules.compiler.lower import lower
 from crmrules.compiler.pipeline import Program
 from crmrules.context import EvaluationContext
-from crmrules.errors import UnsupportedFeatureError
+from crmrules.errors import DataError, UnsupportedFeatureError
 
 MESSAGES = "crmrules_report_messages"  # the temporary table of the messages
 COLUMNS = ("id", "campaign", "customer_id", "grp", "day", "window_start", "window_end")
@@ -157,9 +157,36 @@ def _insert(columnar: bool) -> exp.Insert:
     return exp.insert(rows, exp.Table(this=ident(MESSAGES)))
 
 
+def _engine_errors(kind: str) -> tuple[type[Exception], ...]:
+    """The errors an engine's driver raises (the driver is loaded already: its connection is open)."""
+    import sqlite3
+
+    found: list[type[Exception]] = [sqlite3.Error]
+    if kind == "duckdb":
+        import duckdb
+
+        found.append(duckdb.Error)
+    elif kind == "postgres":
+        import psycopg
+
+        found.append(psycopg.Error)
+    return tuple(found)
+
+
 def load_messages(handle: SqlHandle, rows: list[tuple[str, ...]]) -> None:
     """Create the temporary messages table on the data's connection and fill it (`COLUMNS`, all text).
-    A temporary table lives in the connection only: the user's database is never written."""
+    A temporary table lives in the connection only: the user's database is never written. An engine that
+    refuses it (a PostgreSQL role without the TEMP privilege) is one clear error."""
+    try:
+        _load(handle, rows)
+    except _engine_errors(handle.kind) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(f"cannot create the report's temporary table of messages: {first}",
+                        hint="the report needs a temporary table on the data's connection (PostgreSQL: the "
+                             "TEMP privilege)") from None
+
+
+def _load(handle: SqlHandle, rows: list[tuple[str, ...]]) -> None:
     dialect = dialect_named(handle.kind)
     drop = render(exp.Drop(tables=[exp.Table(this=ident(MESSAGES))], kind="TABLE", exists=True), dialect,
                   pretty=False)
