@@ -42,7 +42,7 @@ KEYWORDS = ("per", "on", "at", "where", "daily", "weekly", "monthly", "after", "
             "given", "as", "of", "expect", "out", "by")
 WORD_OPERATORS = ("and", "or", "not", "in", "is", "between", "contains", "starts_with", "matches", "within")
 CONSTANTS = ("true", "false", "null", "ever")
-AGGREGATES = ("count", "sum", "avg", "min", "max", "any", "none", "distinct", "top")
+AGGREGATES = ("count", "sum", "avg", "min", "max", "any", "none", "distinct", "top", "first", "last")
 
 Duration = Number.Duration  # 30d, 2h, 6mo: styled as numbers by any Pygments style
 Date = Literal.Date  # 2026-06-30 and 2026-06-20T10:00:00
