@@ -69,6 +69,10 @@ def spark_session(url: str | None = None):
     `local[N]`), or None for local[2] on loopback. Session time zone UTC (the dialect's timestamps are
     store-local wall clocks) and Spark's console progress bar off (it would write over ours)."""
     url = url or "local[2]"
+    import warnings
+
+    # pyspark's check of the pandas version warns on import about features crmrules never uses
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -120,9 +124,10 @@ def first_line(error: Exception) -> str:
 
 
 @contextmanager
-def opened_spark(program: Program, data, warnings: list[str]) -> Iterator[SqlHandle]:
+def opened_spark(program: Program, data, warnings: list[str], readers: dict[str, str]) -> Iterator[SqlHandle]:
     """An SqlHandle on Spark for `data`: a SparkSession as it is (its own tables), or `SparkData` / a path /
-    `catalog:DB` read into typed temporary views, dropped afterwards."""
+    `catalog:DB` read into typed temporary views, dropped afterwards. `readers`: table -> the declarations
+    reading it, shown in the warning when the table is missing."""
     from crmrules.backends.sql.runners import SqlHandle
 
     if type(data).__name__ == "SparkSession":
@@ -135,7 +140,7 @@ def opened_spark(program: Program, data, warnings: list[str]) -> Iterator[SqlHan
 
     # Spark's own progress (its tasks done in the running stages) as a bar of ours, on a terminal
     with task("running on Spark", watch=SparkProgress(session)):
-        views = register_views(session, program, data.location, warnings)
+        views = register_views(session, program, data.location, warnings, readers)
         try:
             yield SqlHandle("spark", session)
         finally:
@@ -143,12 +148,10 @@ def opened_spark(program: Program, data, warnings: list[str]) -> Iterator[SqlHan
                 session.catalog.dropTempView(name)
 
 
-def register_views(session, program: Program, location: str, warnings: list[str]) -> list[str]:
+def register_views(session, program: Program, location: str, warnings: list[str],
+                   readers: dict[str, str]) -> list[str]:
     """A typed temporary view per schema table read from `location`; their names."""
-    from crmrules.backends.dispatch import _readers, _shown
-
     schema = program.schema
-    readers = _readers(program)[0]
     if location.startswith(CATALOG):
         frames = _catalog_tables(session, location[len(CATALOG):], schema)
     else:
@@ -166,8 +169,7 @@ def register_views(session, program: Program, location: str, warnings: list[str]
         found = frames.get(spec.name)
         if found is None:
             if spec.name in readers:
-                warnings.append(f"{location}: no {spec.source} table: {spec.name} is empty for "
-                                f"{_shown(readers[spec.name])}")
+                warnings.append(f"{location}: no {spec.source} table: {spec.name} is empty for {readers[spec.name]}")
             typed[spec.name] = _empty(session, spec)
             continue
         where, frame, is_file = found
