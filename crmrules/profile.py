@@ -93,7 +93,7 @@ def profile(rules: ast.RuleFile, schema, data, segments: list[str], ctx: Evaluat
                 raise CrmRulesError(f"cannot group by `{name}`, a {kind}", None,
                                     "group by a number, a text or a yes/no; for a date, an attribute such as "
                                     "year(...) or month(...)", code="E0002")
-        numeric = [(column, f"profile__{column}") for column, name in raw.items() if types[name] in t.NUMERIC]
+        numeric = [(f"profile__{column}",) * 2 for column, name in raw.items() if types[name] in t.NUMERIC]
         bins: dict[str, list[tuple[Decimal | None, str]] | None] = {}
         if numeric:
             if in_sql:
@@ -101,7 +101,7 @@ def profile(rules: ast.RuleFile, schema, data, segments: list[str], ctx: Evaluat
             else:
                 found = _bounds_in_memory(engine, program, handle, numeric, segments, ctx)
             for index, (column, _) in enumerate(numeric):
-                name = raw[column]
+                name = raw[column.removeprefix("profile__")]
                 low, high, distinct = found[3 * index:3 * index + 3]
                 if in_sql and low is not None:
                     low, high = dialect.read(low, types[name]), dialect.read(high, types[name])
@@ -111,11 +111,13 @@ def profile(rules: ast.RuleFile, schema, data, segments: list[str], ctx: Evaluat
             program = _checked(rules, schema, segments, period, texts)
             if in_sql:
                 program = handle.fitted(program)
-        columns = [(name, name) for name in ATTRIBUTES] + [(name, f"profile__{name}") for name in _OWN_RULES]
-        if period is not None:
-            columns += [(name, f"profile__{name}") for name in _PERIOD_RULES]
-        columns += [(column, f"profile__{column}") for column in texts]
-        dimensions = [*DIMENSIONS, *texts]
+        # base columns under the attributes' names: a segment's membership column cannot be called so
+        own = [f"profile__{name}" for name in (*_OWN_RULES, *(_PERIOD_RULES if period is not None else ()), *texts)]
+        columns = [(name, name) for name in (*ATTRIBUTES, *own)]
+        labels = {f"profile__{name}": name for name in _OWN_RULES}
+        labels |= {f"profile__by_{i}": name for i, name in enumerate(extra)}
+        dimensions = [*(f"profile__{d}" if d in _OWN_RULES else d for d in DIMENSIONS),
+                      *(f"profile__by_{i}" for i in range(len(extra)))]
         sums = sums_for(period is not None)
         if in_sql:
             query = profile_query(program, columns, segments, dimensions, sums, dialect, ctx)
@@ -123,10 +125,10 @@ def profile(rules: ast.RuleFile, schema, data, segments: list[str], ctx: Evaluat
         else:
             rows = _rows_in_memory(engine, program, handle, columns, segments, dimensions, sums, ctx)
     read = dialect.read if in_sql else (lambda raw, kind: raw)
-    labels = {f"by_{i}": name for i, name in enumerate(extra)}
-    # numbers in their order: bins as listed, whole numbers by value
+    # numbers in their order: bins as listed, whole numbers by value; texts: the most frequent values
     orders = {name: None if found is None else [label for _, label in found] for name, found in bins.items()}
-    result = profile_rows(rows, segments, read, program, sums, labels, orders)
+    tops = {name for name in extra if name not in orders}
+    result = profile_rows(rows, segments, read, program, sums, labels, orders, tops)
     titles = {name: program.segments[name].title for name in segments}
     report = {"as_of": ctx.as_of.isoformat(), **result, "titles": titles}
     if period is not None:
@@ -253,7 +255,7 @@ def _rows_in_memory(engine, program, handle, columns, segments, dimensions, sums
 
 
 def profile_rows(rows, segments: list[str], read, program: Program, sums=None, labels: dict | None = None,
-                 orders: dict | None = None) -> dict:
+                 orders: dict | None = None, tops: set[str] = frozenset()) -> dict:
     """The profile dict from the query's rows: counts, sums, ratios and distributions. `labels` names the
     `--by` sections; `orders` lists the bins of binned ones in order (others go largest first)."""
     sums = sums or sums_for(False)
@@ -278,8 +280,7 @@ def profile_rows(rows, segments: list[str], read, program: Program, sums=None, l
                     per[segment][NONE_KEY if key is None else str(key)] = int(mine[0])
     summary = {segment: _summary(totals[segment]) for segment in segments}
     result = {"segments": segments, "summary": summary,
-              "distributions": {d: _ordered(per, d in set(labels.values()) and d not in orders, d in orders,
-                                            orders.get(d))
+              "distributions": {d: _ordered(per, d in tops, d in orders, orders.get(d))
                                 for d, per in distributions.items()}}
     if len(segments) == 2:
         first, second = (summary[s] for s in segments)

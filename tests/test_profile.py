@@ -227,6 +227,17 @@ def test_profile_is_the_same_on_every_engine(shop):
         assert rules.profile(shop, "pt", backend=backend, **asked) == expected, backend
 
 
+def test_segments_named_like_the_profile_own_columns(shop):
+    rules = crmrules.load_text('segment by_0: country == "PT"\nsegment period_orders: email_subscribed\n'
+                               'segment pt: country == "PT"\nsegment subscribers: email_subscribed\n')
+    asked = {"as_of": AS_OF, "period": "30d", "by": ["tier", "age"]}
+    got = rules.profile(shop, "by_0", vs="period_orders", backend="duckdb", **asked)
+    assert got == rules.profile(shop, "by_0", vs="period_orders", backend="memory", **asked)
+    expected = rules.profile(shop, "pt", vs="subscribers", backend="duckdb", **asked)
+    assert got["summary"]["by_0"] == expected["summary"]["pt"]
+    assert got["distributions"]["age"]["period_orders"] == expected["distributions"]["age"]["subscribers"]
+
+
 def test_period_and_by_mistakes_are_clear(shop):
     rules = crmrules.load_text(RULES)
     with pytest.raises(crmrules.CrmRulesError, match="`30x` is not a period") as error:

@@ -30,10 +30,10 @@ CONDITIONS = {
     "buyer": ("order_count", ">", 0),
     "repeat": ("order_count", ">=", 2),
     "new": ("order_count", "==", 1),
-    "period_buyer": ("period_orders", ">", 0),
-    "period_repeat": ("period_orders", ">=", 2),
-    "period_new": ("period_new", "==", True),
-    "period_returning": ("period_returning", "==", True),
+    "period_buyer": ("profile__period_orders", ">", 0),
+    "period_repeat": ("profile__period_orders", ">=", 2),
+    "period_new": ("profile__period_new", "==", True),
+    "period_returning": ("profile__period_returning", "==", True),
 }
 # per segment, what the summary row sums: (name, condition on the customer, summed column or None for a count)
 SUMS = (("customers", None, None), ("subscribers", "is_subscribed", None), ("buyers", "buyer", None),
@@ -41,13 +41,15 @@ SUMS = (("customers", None, None), ("subscribers", "is_subscribed", None), ("buy
         ("new_buyers", "new", None), ("new_revenue", "new", "total_spent"),
         ("returning_buyers", "repeat", None), ("returning_revenue", "repeat", "total_spent"),
         ("returning_orders", "repeat", "order_count"))
-# with a period: the same customers' paid orders placed within it
-PERIOD_SUMS = (("period_buyers", "period_buyer", None), ("period_orders", None, "period_orders"),
-               ("period_sales", None, "period_sales"), ("period_repeat_buyers", "period_repeat", None),
-               ("period_new_buyers", "period_new", None), ("period_new_sales", "period_new", "period_sales"),
+# with a period: the same customers' paid orders placed within it (columns named as the profile's own
+# attributes, `profile__*`, which no segment's membership column can be called)
+PERIOD_SUMS = (("period_buyers", "period_buyer", None), ("period_orders", None, "profile__period_orders"),
+               ("period_sales", None, "profile__period_sales"), ("period_repeat_buyers", "period_repeat", None),
+               ("period_new_buyers", "period_new", None),
+               ("period_new_sales", "period_new", "profile__period_sales"),
                ("period_returning_buyers", "period_returning", None),
-               ("period_returning_sales", "period_returning", "period_sales"))
-MONEY_COLUMNS = ("total_spent", "period_sales")
+               ("period_returning_sales", "period_returning", "profile__period_sales"))
+MONEY_COLUMNS = ("total_spent", "profile__period_sales")
 NONE_KEY = "(none)"
 _COMPARE = {"==": exp.EQ, ">": exp.GT, ">=": exp.GTE}
 
