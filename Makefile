@@ -34,6 +34,8 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_matches.py
 	$(BIN)/python benchmarks/bench_sql.py
 	$(BIN)/python benchmarks/bench_campaigns.py
+	$(BIN)/python benchmarks/bench_delivery.py
+	$(BIN)/python benchmarks/bench_report.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
