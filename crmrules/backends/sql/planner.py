@@ -31,6 +31,8 @@ from crmrules import ast
 from crmrules.backends.sql.dialect import SqlDialect, and_, case_when, col, ident, not_null, number, or_, paren, table
 from crmrules.backends.sql.expressions import (AGG_CTE, ROW_ALIAS, Aggregates, ExpressionCompiler, Pick, Population,
                                                Top)
+from crmrules.backends.sql.row_filters import (implies_visible, reads_only_hits, reduced, semi_join_hit, without,
+                                               without_case)
 from crmrules.compiler import visibility
 from crmrules.compiler.pipeline import Program
 from crmrules.compiler.query_shape import may_hold_without_rows, required_table
@@ -147,13 +149,15 @@ class QueryPlanner:
         needs = self.needs
         ctes: list[tuple[str, exp.Expression]] = [("vo", self.visible("orders")), ("ve", self.visible("events"))]
         item_order_id = self.column_source("order_items", "order_id")
-        if needs.order_item_aggs.expressions:
+        semi = self.item_semi_join()
+        if needs.order_item_aggs.expressions and semi is None:
             ctes.append(("oi_agg", self.grouped(needs.order_item_aggs, col(item_order_id, "i"), "order_id",
                                                 table(self.source("order_items"), "i"))))
         for name, alias in AGG_CTE.items():
             if needs.customer_aggs[name].expressions:
+                joins = self.row_joins(name) if name != "orders" or semi is None else []
                 ctes.append((alias, self.grouped(needs.customer_aggs[name], self.owner(name), "customer_id",
-                                                 self.rows(name), self.row_joins(name))))
+                                                 self.rows(name), joins, name, semi if name == "orders" else None)))
         for node, top in needs.tops.items():
             ctes.append((top.alias, self.top(node.table, top) if isinstance(top, Top) else self.pick(node.table, top)))
         return ctes
@@ -161,7 +165,7 @@ class QueryPlanner:
     def visible(self, table_name: str) -> exp.Select:
         """The rows of a table that exist at `now` (`compiler.visibility`)."""
         alias = ROW_ALIAS[table_name]
-        select = exp.select("*", copy=False).from_(table(self.source(table_name), alias), copy=False)
+        select = exp.select(exp.Star(), copy=False).from_(table(self.source(table_name), alias), copy=False)
         condition = visibility.visible(table_name, self.schema)
         if condition is None:
             return select
@@ -190,23 +194,57 @@ class QueryPlanner:
         return []
 
     def grouped(self, aggregates: Aggregates, key: exp.Expression, key_name: str, source: exp.Expression,
-                joins: list[tuple] = ()) -> exp.Select:
-        """`SELECT key, aggregates FROM source GROUP BY key`, reading only rows some aggregate counts."""
-        select = exp.select(exp.alias_(key, ident(key_name), copy=False), *aggregates.expressions,
-                            copy=False).from_(source, copy=False)
-        for joined, on, kind in joins:
-            select = select.join(joined, on=on, join_type=kind, copy=False)
+                joins: list[tuple] = (), table_name: str | None = None,
+                semi: tuple[exp.Expression, exp.Expression] | None = None) -> exp.Select:
+        """`SELECT key, aggregates FROM source GROUP BY key`, reading only rows some aggregate counts
+        (`row_filters`); `semi` is an `item_semi_join` every aggregate's rows meet."""
+        expressions, where = aggregates.expressions, None
         if all(f is not None for f in aggregates.filters):
             # rows that no aggregate counts change nothing; filtering first lets the engine skip them
-            distinct: list[exp.Expression] = []
-            for row_filter in aggregates.filters:
-                if row_filter not in distinct:
-                    distinct.append(row_filter)
-            # `f or (f and g)` is `f`: a value's not-null test need not be read again
-            kept = [f for f in distinct if not any(
-                other is not f and other in list(f.flatten()) for other in distinct if isinstance(f, exp.And))]
-            select = select.where(or_(*kept), copy=False)
+            filters = aggregates.filters
+            if semi is not None:
+                true = self.dialect.boolean(True)
+                expressions = [without_case(without(e, semi[0], true), true) for e in expressions]
+                filters = [without(f, semi[0], true) for f in filters]
+                # a condition that was only the semi-join's: every row it leaves is read
+                filters = [] if any(f == true for f in filters) else filters
+            kept = reduced(filters)
+            if len(kept) == 1:
+                expressions = [without_case(e, kept[0]) for e in expressions]
+            where = or_(*kept) if kept else None
+            visible = visibility.visible(table_name, self.schema) if table_name in ("orders", "events") else None
+            if visible is not None and kept and all(
+                    implies_visible(f, self.compiler.expr(visible, table_name)) for f in kept):
+                # every row counted exists at `now` anyway: read the table, not its visible rows
+                source = table(self.source(table_name), ROW_ALIAS[table_name])
+            if semi is not None:
+                where = and_(semi[1], where) if where is not None else semi[1]
+        select = exp.select(exp.alias_(key, ident(key_name), copy=False), *expressions,
+                            copy=False).from_(source, copy=False)
+        for joined, on, kind in joins:
+            select = _join(select, joined, on, kind)
+        if where is not None:
+            select = select.where(where, copy=False)
         return select.group_by(key.copy(), copy=False)
+
+    def item_semi_join(self) -> tuple[exp.Expression, exp.Expression] | None:
+        """`(hit, o.id IN (SELECT order_id FROM order_items WHERE ...))` when the item aggregates are one
+        `any(items where ...)` (`hit`: its test) that every aggregate over orders requires and nothing else reads:
+        the orders are then semi-joined with the items it finds, shared by every aggregate, instead of joined with
+        per-order aggregates (the items are not grouped)."""
+        items, orders = self.needs.order_item_aggs, self.needs.customer_aggs["orders"]
+        if len(items.columns) != 1 or any(node.table == "orders" for node in self.needs.tops):
+            return None
+        ((node, column),) = items.columns.items()
+        if node.func != ast.AggFunc.ANY or items.filters[0] is None:
+            return None
+        hit = exp.EQ(this=exp.Coalesce(this=col(column, "oi"), expressions=[number(0)]), expression=number(1))
+        if not semi_join_hit(orders.filters, hit) or not reads_only_hits([*orders.expressions, *orders.filters],
+                                                                           "oi", hit):
+            return None
+        found = exp.select(col(self.column_source("order_items", "order_id"), "i"), copy=False).from_(
+            table(self.source("order_items"), "i"), copy=False).where(items.filters[0], copy=False)
+        return hit, exp.In(this=col(self.column_source("orders", "id"), "o"), query=found.subquery(copy=False))
 
     def top(self, table_name: str, top: Top) -> exp.Select:
         """Each customer's value with the largest summed weight (null weights last), ties to the smallest value."""
@@ -222,7 +260,7 @@ class QueryPlanner:
                             exp.alias_(rank, ident("rn"), copy=False), copy=False).from_(
             self.rows(table_name), copy=False)
         for joined, on, kind in self.row_joins(table_name):
-            ranked = ranked.join(joined, on=on, join_type=kind, copy=False)
+            ranked = _join(ranked, joined, on, kind)
         condition = [top.condition] if top.condition is not None else []
         ranked = ranked.where(and_(not_null(value.copy()), *condition), copy=False).group_by(
             owner.copy(), value.copy(), copy=False)
@@ -239,7 +277,7 @@ class QueryPlanner:
                             exp.alias_(rank, ident("rn"), copy=False), copy=False).from_(
             self.rows(table_name), copy=False)
         for joined, on, kind in self.row_joins(table_name):
-            ranked = ranked.join(joined, on=on, join_type=kind, copy=False)
+            ranked = _join(ranked, joined, on, kind)
         ranked = ranked.where(pick.condition, copy=False)
         return exp.select(col("customer_id"), col("value"), copy=False).from_(
             ranked.subquery(ident("ranked"), copy=False), copy=False).where(
@@ -318,10 +356,9 @@ class QueryPlanner:
     def join_on_id(self, select: exp.Select, alias: str, key: exp.Expression) -> exp.Select:
         """The select LEFT JOINed with a relation on the customer id (`c`: the customer row)."""
         if alias == "c":
-            return select.join(table(self.source("customers"), "c"), join_type="left", copy=False,
-                               on=exp.EQ(this=col(self.column_source("customers", "id"), "c"), expression=key.copy()))
-        return select.join(table(alias), join_type="left", copy=False,
-                           on=exp.EQ(this=col("customer_id", alias), expression=key.copy()))
+            return _join(select, table(self.source("customers"), "c"),
+                         exp.EQ(this=col(self.column_source("customers", "id"), "c"), expression=key.copy()), "left")
+        return _join(select, table(alias), exp.EQ(this=col("customer_id", alias), expression=key.copy()), "left")
 
     def everyone(self, select: exp.Select, layout: Layout, conditions: list[exp.Expression]) -> exp.Select:
         """FROM customers, fully joined with the aggregates, keeping whoever exists at `now` and meets `conditions`."""
@@ -335,8 +372,8 @@ class QueryPlanner:
         else:
             select = select.from_(table(self.source("customers"), "c"), copy=False)
             for index, alias in enumerate(joined):
-                select = select.join(table(alias), join_type="full", copy=False, on=exp.EQ(
-                    this=col("customer_id", alias), expression=self.known_id(layout, joined[:index])))
+                select = _join(select, table(alias), exp.EQ(
+                    this=col("customer_id", alias), expression=self.known_id(layout, joined[:index])), "full")
         return select.where(and_(not_null(self.known_id(layout, joined)), *self.registered(), *conditions),
                             copy=False)
 
@@ -408,6 +445,16 @@ class QueryPlanner:
         for population in self.needs.populations.values():
             select = self.join_on_id(select, population.alias, key)
         return select
+
+
+# a join's kind as sqlglot's parser reads it from `LEFT JOIN` ...: built directly, nothing is parsed
+_JOIN_KINDS = {"left": {"side": "LEFT"}, "full": {"side": "FULL"}, "inner": {"kind": "INNER"}}
+
+
+def _join(select: exp.Select, source: exp.Expression, on: exp.Expression, kind: str) -> exp.Select:
+    """`select` joined with `source` on `on` (`kind`: left, full or inner), in place."""
+    select.append("joins", exp.Join(this=source, on=on, **_JOIN_KINDS[kind]))
+    return select
 
 
 def _with(select: exp.Select, ctes: list[tuple[str, exp.Expression]]) -> exp.Select:

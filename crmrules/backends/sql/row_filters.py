@@ -89,7 +89,7 @@ def semi_join_hit(conditions: Sequence[exp.Expression | None], hit: exp.Expressi
 def without(tree: exp.Expression, hit: exp.Expression, true: exp.Expression) -> exp.Expression:
     """`tree` with every occurrence of `hit` known true: dropped from the AND it is part of, else replaced by
     `true` (the tree is changed in place and returned; it may be the replacement itself)."""
-    for found in [node for node in tree.walk() if node == hit]:
+    for found in [node for node in tree.walk() if type(node) is type(hit) and node == hit]:
         parent = found.parent
         if isinstance(parent, exp.And):
             other = parent.expression if parent.this is found else parent.this
@@ -109,7 +109,12 @@ def without(tree: exp.Expression, hit: exp.Expression, true: exp.Expression) -> 
 
 def reads_only_hits(trees: Sequence[exp.Expression], table_alias: str, hit: exp.Expression) -> bool:
     """Whether every column of `table_alias` the trees read is inside an occurrence of `hit`."""
-    hits = sum(1 for tree in trees for node in tree.walk() if node == hit)
-    reads = sum(1 for tree in trees for column in tree.find_all(exp.Column) if column.table == table_alias)
+    hits = reads = 0
+    for tree in trees:
+        for node in tree.walk():
+            if isinstance(node, exp.Column):
+                reads += node.table == table_alias
+            elif type(node) is type(hit) and node == hit:
+                hits += 1
     per_hit = sum(1 for column in hit.find_all(exp.Column) if column.table == table_alias)
     return reads == hits * per_hit

@@ -14,16 +14,8 @@ WITH "vo" AS (
 ), "o_agg" AS (
   SELECT
     "o"."customer_id" AS "customer_id",
-    COUNT(
-      CASE
-        WHEN (
-          "o"."created_at" > CAST('2026-05-31 23:59:59.999999' AS TIMESTAMP)
-          AND "o"."created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
-        )
-        THEN 1
-      END
-    ) AS "a0"
-  FROM "vo" AS "o"
+    COUNT(1) AS "a0"
+  FROM "orders" AS "o"
   WHERE
     (
       "o"."created_at" > CAST('2026-05-31 23:59:59.999999' AS TIMESTAMP)
@@ -34,19 +26,8 @@ WITH "vo" AS (
 ), "e_agg" AS (
   SELECT
     "e"."customer_id" AS "customer_id",
-    COUNT(
-      CASE
-        WHEN (
-          "e"."type" = 'add_to_cart'
-          AND (
-            "e"."at" > CAST('2026-05-31 23:59:59.999999' AS TIMESTAMP)
-            AND "e"."at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
-          )
-        )
-        THEN 1
-      END
-    ) AS "a0"
-  FROM "ve" AS "e"
+    COUNT(1) AS "a0"
+  FROM "events" AS "e"
   WHERE
     (
       "e"."type" = 'add_to_cart'

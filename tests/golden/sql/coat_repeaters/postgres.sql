@@ -11,44 +11,29 @@ WITH "vo" AS (
   FROM "events" AS "e"
   WHERE
     "e"."at" IS NULL OR "e"."at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
-), "oi_agg" AS (
-  SELECT
-    "i"."order_id" AS "order_id",
-    MAX(CASE WHEN "i"."category" = 'coat' THEN 1 ELSE 0 END) AS "a0"
-  FROM "order_items" AS "i"
-  WHERE
-    "i"."category" = 'coat'
-  GROUP BY
-    "i"."order_id"
 ), "o_agg" AS (
   SELECT
     "o"."customer_id" AS "customer_id",
     COUNT(
       CASE
         WHEN (
-          COALESCE("oi"."a0", 0) = 1
-          AND (
-            "o"."created_at" > CAST('2025-06-30 23:59:59.999999' AS TIMESTAMP)
-            AND "o"."created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
-          )
+          "o"."created_at" > CAST('2025-06-30 23:59:59.999999' AS TIMESTAMP)
+          AND "o"."created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
         )
         THEN 1
       END
     ) AS "a0",
-    SUM(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS "a1",
-    COUNT(CASE WHEN COALESCE("oi"."a0", 0) = 1 THEN "o"."total" END) AS "a2"
+    SUM("o"."total") AS "a1",
+    COUNT("o"."total") AS "a2"
   FROM "vo" AS "o"
-  LEFT JOIN "oi_agg" AS "oi"
-    ON "oi"."order_id" = "o"."id"
   WHERE
-    (
-      COALESCE("oi"."a0", 0) = 1
-      AND (
-        "o"."created_at" > CAST('2025-06-30 23:59:59.999999' AS TIMESTAMP)
-        AND "o"."created_at" <= CAST('2026-06-30 23:59:59.999999' AS TIMESTAMP)
-      )
+    "o"."id" IN (
+      SELECT
+        "i"."order_id"
+      FROM "order_items" AS "i"
+      WHERE
+        "i"."category" = 'coat'
     )
-    OR COALESCE("oi"."a0", 0) = 1
   GROUP BY
     "o"."customer_id"
 )

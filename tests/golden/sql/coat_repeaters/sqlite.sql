@@ -10,54 +10,29 @@ WITH "vo" AS (
   FROM "events" AS "e"
   WHERE
     "e"."at" IS NULL OR "e"."at" <= '2026-06-30 23:59:59.999999'
-), "oi_agg" AS (
-  SELECT
-    "i"."order_id" AS "order_id",
-    MAX(CASE WHEN "i"."category" = 'coat' THEN 1 ELSE 0 END) AS "a0"
-  FROM "order_items" AS "i"
-  WHERE
-    "i"."category" = 'coat'
-  GROUP BY
-    "i"."order_id"
 ), "o_agg" AS (
   SELECT
     "o"."customer_id" AS "customer_id",
     COUNT(
       CASE
         WHEN (
-          COALESCE("oi"."a0", 0) = 1
-          AND (
-            "o"."created_at" > '2025-06-30 23:59:59.999999'
-            AND "o"."created_at" <= '2026-06-30 23:59:59.999999'
-          )
+          "o"."created_at" > '2025-06-30 23:59:59.999999'
+          AND "o"."created_at" <= '2026-06-30 23:59:59.999999'
         )
         THEN 1
       END
     ) AS "a0",
-    SUM(
-      CASE
-        WHEN COALESCE("oi"."a0", 0) = 1
-        THEN CRM_MONEY("o"."total", 'orders.total')
-      END
-    ) AS "a1",
-    COUNT(
-      CASE
-        WHEN COALESCE("oi"."a0", 0) = 1
-        THEN CRM_MONEY("o"."total", 'orders.total')
-      END
-    ) AS "a2"
+    SUM(CRM_MONEY("o"."total", 'orders.total')) AS "a1",
+    COUNT(CRM_MONEY("o"."total", 'orders.total')) AS "a2"
   FROM "vo" AS "o"
-  LEFT JOIN "oi_agg" AS "oi"
-    ON "oi"."order_id" = "o"."id"
   WHERE
-    (
-      COALESCE("oi"."a0", 0) = 1
-      AND (
-        "o"."created_at" > '2025-06-30 23:59:59.999999'
-        AND "o"."created_at" <= '2026-06-30 23:59:59.999999'
-      )
+    "o"."id" IN (
+      SELECT
+        "i"."order_id"
+      FROM "order_items" AS "i"
+      WHERE
+        "i"."category" = 'coat'
     )
-    OR COALESCE("oi"."a0", 0) = 1
   GROUP BY
     "o"."customer_id"
 )
