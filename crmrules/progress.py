@@ -113,12 +113,31 @@ _display: _Display | None = None  # the one display of the process, while a task
 _display_lock = threading.Lock()
 
 
+_silenced = 0  # open `silenced` blocks, in any thread (a REPL's live count runs in its own)
+
+
 def showing() -> bool:
-    """Whether progress is shown at all: stderr is a terminal."""
+    """Whether progress is shown at all: stderr is a terminal no full-screen program holds (`silenced`)."""
+    if _silenced:
+        return False
     try:
         return sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+@contextmanager
+def silenced() -> Iterator[None]:
+    """No progress inside the block: an interactive program (the REPL) draws on the terminal itself, and a
+    display drawn over it would garble its screen."""
+    global _silenced
+    with _display_lock:
+        _silenced += 1
+    try:
+        yield
+    finally:
+        with _display_lock:
+            _silenced -= 1
 
 
 @contextmanager

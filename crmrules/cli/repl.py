@@ -29,18 +29,20 @@ def repl_command(files: tuple[str, ...], data: str | None, as_of: str | None, ba
     On a terminal: highlighting, completion, history and a live count of the condition being typed.
     With stdin not a terminal: one entry per line (an indented line continues the one before), results
     on stdout, errors on stderr; exit 1 when an entry failed."""
+    from crmrules.progress import silenced
     from crmrules.repl.session import Session
 
-    session = Session(files, data=data, as_of=as_of, backend=backend, schema=schema)
     if not sys.stdin.isatty():
         from crmrules.repl.app import run_piped
 
+        session = Session(files, data=data, as_of=as_of, backend=backend, schema=schema)
         if run_piped(session, sys.stdin):
             sys.exit(EXIT_USER_ERROR)
         return
     from crmrules.repl.app import run_terminal
 
-    run_terminal(session)
+    with silenced():  # the prompt owns the terminal: no progress bar drawn on it, before it starts or while it runs
+        run_terminal(Session(files, data=data, as_of=as_of, backend=backend, schema=schema))
 
 
 COMMANDS = (repl_command,)
