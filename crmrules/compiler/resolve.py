@@ -301,7 +301,7 @@ class _Resolver:
         if node.by is not None and node.func != ast.AggFunc.TOP:
             return self.fail(CrmRulesError(f"`by` weighs the values of `top`, not of `{node.func}`", node.by.span,
                                            code="E0205"))
-        if node.func in (ast.AggFunc.TOP, ast.AggFunc.FIRST, ast.AggFunc.LAST) and scope.table != CUSTOMERS:
+        if node.func in (ast.AggFunc.FIRST, ast.AggFunc.LAST) and scope.table != CUSTOMERS:
             return self.fail(CrmRulesError(f"`{node.func}` ranks a customer's rows, so it cannot be used inside a "
                                            "where-clause", node.span, code="E0206"))
         if node.column is not None and self.names.schema.column(table, node.column) is None:
@@ -312,9 +312,5 @@ class _Resolver:
         where = self.visit(node.where, inner) if node.where is not None else None
         value = self.visit(node.value, inner) if node.value is not None else None
         by = self.visit(node.by, inner) if node.by is not None else None
-        for part in (value, by):
-            if part is not None and any(isinstance(n, ast.Aggregate) for n in ast.walk(part)):
-                return self.fail(UnsupportedFeatureError("an aggregate cannot be nested in a per-row value",
-                                                         part.span, "aggregate the column itself", code="E0207"))
         return ast.Aggregate(func=node.func, table=table, column=node.column, where=where, value=value, by=by,
                              span=node.span)

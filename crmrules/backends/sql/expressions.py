@@ -107,6 +107,8 @@ class Needs:
         default_factory=lambda: {name: Aggregates(alias) for name, alias in AGG_CTE.items()})
     order_item_aggs: Aggregates = field(default_factory=lambda: Aggregates("oi_agg"))
     tops: dict[ast.Aggregate, Top | Pick] = field(default_factory=dict)  # `top`, `first` and `last`
+    # `top` over an order's own items, inside `orders: ...` or `orders where ...`: one CTE per order each
+    order_tops: dict[ast.Aggregate, Top] = field(default_factory=dict)
     populations: dict[ast.Expr, Population] = field(default_factory=dict)
 
 
@@ -294,9 +296,9 @@ class ExpressionCompiler:
         else:
             raise InternalError(f"no aggregate over {node.table} from {scope}", node.span)
         if node.func in (ast.AggFunc.TOP, ast.AggFunc.FIRST, ast.AggFunc.LAST):
-            if scope != "customers":
+            if scope != "customers" and node.func != ast.AggFunc.TOP:
                 raise InternalError(f"`{node.func}` is only computed per customer", node.span)
-            return self.top_ref(node)
+            return self.top_ref(node, self.needs.tops if scope == "customers" else self.needs.order_tops)
         ref = col(target.add(node, lambda: self.aggregate(node), lambda: self.row_filter(node)), alias)
         if node.func in (ast.AggFunc.ANY, ast.AggFunc.NONE):
             # both are computed as MAX(hit): 1 when some row counts, null over no rows
@@ -315,17 +317,18 @@ class ExpressionCompiler:
             return self.dialect.decimal_zero()
         return self.literal(value)
 
-    def top_ref(self, node: ast.Aggregate) -> exp.Expression:
-        """The customer's top value, from a CTE of its own: one row per customer."""
-        found = self.needs.tops.get(node)
+    def top_ref(self, node: ast.Aggregate, tops: dict) -> exp.Expression:
+        """The customer's (`tops`: the order's) top value, from a CTE of its own: one row per customer (order)."""
+        found = tops.get(node)
+        prefix = "top" if tops is self.needs.tops else "oi_top"
         if found is None and node.func != ast.AggFunc.TOP:
-            found = self.needs.tops[node] = self.pick(node, f"top{len(self.needs.tops)}")
+            found = tops[node] = self.pick(node, f"{prefix}{len(tops)}")
         if found is None:
             # ties go to the smallest value: by code point
             value = self.dialect.text_order(self.row_value(node), node.type)
             weight = self.expr(node.by, node.table) if node.by is not None else number(1)
             condition = self.expr(node.where, node.table) if node.where is not None else None
-            found = self.needs.tops[node] = Top(f"top{len(self.needs.tops)}", value, weight, condition)
+            found = tops[node] = Top(f"{prefix}{len(tops)}", value, weight, condition)
         return col("value", found.alias)
 
     def pick(self, node: ast.Aggregate, alias: str) -> Pick:

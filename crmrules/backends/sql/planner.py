@@ -149,6 +149,8 @@ class QueryPlanner:
         needs = self.needs
         ctes: list[tuple[str, exp.Expression]] = [("vo", self.visible("orders")), ("ve", self.visible("events"))]
         item_order_id = self.column_source("order_items", "order_id")
+        for top in needs.order_tops.values():
+            ctes.append((top.alias, self.top("order_items", top, per_order=True)))
         semi = self.item_semi_join()
         if needs.order_item_aggs.expressions and semi is None:
             ctes.append(("oi_agg", self.grouped(needs.order_item_aggs, col(item_order_id, "i"), "order_id",
@@ -187,8 +189,12 @@ class QueryPlanner:
         """What a table's rows are read with: an order's item aggregates, an item's (visible) order."""
         order_id = self.column_source("orders", "id")
         item_order_id = self.column_source("order_items", "order_id")
-        if table_name == "orders" and self.needs.order_item_aggs.expressions:
-            return [(table("oi_agg", "oi"), exp.EQ(this=col("order_id", "oi"), expression=col(order_id, "o")), "left")]
+        if table_name == "orders":
+            # each order's item aggregates and `top` values, one row per order: left joins keep every order
+            per_order = [("oi_agg", "oi")] if self.needs.order_item_aggs.expressions else []
+            per_order += [(top.alias, top.alias) for top in self.needs.order_tops.values()]
+            return [(table(name, alias), exp.EQ(this=col("order_id", alias), expression=col(order_id, "o")), "left")
+                    for name, alias in per_order]
         if table_name == "order_items":
             return [(table("vo", "o"), exp.EQ(this=col(item_order_id, "i"), expression=col(order_id, "o")), "inner")]
         return []
@@ -233,7 +239,7 @@ class QueryPlanner:
         the orders are then semi-joined with the items it finds, shared by every aggregate, instead of joined with
         per-order aggregates (the items are not grouped)."""
         items, orders = self.needs.order_item_aggs, self.needs.customer_aggs["orders"]
-        if len(items.columns) != 1 or any(node.table == "orders" for node in self.needs.tops):
+        if len(items.columns) != 1 or self.needs.order_tops or any(node.table == "orders" for node in self.needs.tops):
             return None
         ((node, column),) = items.columns.items()
         if node.func != ast.AggFunc.ANY or items.filters[0] is None:
@@ -246,25 +252,30 @@ class QueryPlanner:
             table(self.source("order_items"), "i"), copy=False).where(items.filters[0], copy=False)
         return hit, exp.In(this=col(self.column_source("orders", "id"), "o"), query=found.subquery(copy=False))
 
-    def top(self, table_name: str, top: Top) -> exp.Select:
-        """Each customer's value with the largest summed weight (null weights last), ties to the smallest value."""
+    def top(self, table_name: str, top: Top, per_order: bool = False) -> exp.Select:
+        """Each customer's (`per_order`: each order's, over its items) value with the largest summed weight (null
+        weights last), ties to the smallest value."""
         owner, value = self.owner(table_name), top.value
+        key_name, joins = "customer_id", self.row_joins(table_name)
+        if per_order:
+            # an order's items: visible when their order is, which the join onto the orders decides
+            owner, key_name, joins = col(self.column_source("order_items", "order_id"), "i"), "order_id", []
         total = exp.Sum(this=top.weight)
         order = exp.Order(expressions=[
             exp.Ordered(this=case_when(exp.Is(this=total.copy(), expression=exp.Null()), number(1),
                                        otherwise=number(0))),
             exp.Ordered(this=total, desc=True), exp.Ordered(this=value.copy())])
         rank = exp.Window(this=exp.RowNumber(), partition_by=[owner.copy()], order=order)
-        ranked = exp.select(exp.alias_(owner.copy(), ident("customer_id"), copy=False),
+        ranked = exp.select(exp.alias_(owner.copy(), ident(key_name), copy=False),
                             exp.alias_(value.copy(), ident("value"), copy=False),
                             exp.alias_(rank, ident("rn"), copy=False), copy=False).from_(
             self.rows(table_name), copy=False)
-        for joined, on, kind in self.row_joins(table_name):
+        for joined, on, kind in joins:
             ranked = _join(ranked, joined, on, kind)
         condition = [top.condition] if top.condition is not None else []
         ranked = ranked.where(and_(not_null(value.copy()), *condition), copy=False).group_by(
             owner.copy(), value.copy(), copy=False)
-        return exp.select(col("customer_id"), col("value"), copy=False).from_(
+        return exp.select(col(key_name), col("value"), copy=False).from_(
             ranked.subquery(ident("ranked"), copy=False), copy=False).where(
             exp.EQ(this=col("rn"), expression=number(1)), copy=False)
 
