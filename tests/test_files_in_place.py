@@ -120,9 +120,8 @@ def test_memory_limit_and_spill_directory_reach_duckdb_and_are_cleaned_up(tmp_pa
         assert Path(directory).parent == spill and Path(directory).is_dir()
     assert spill.is_dir() and os.listdir(spill) == []
     # the Python API's block form: the same for every run inside it
-    with crmrules.limits(memory_limit="300MB"):
-        with open_data(program, tmp_path / "data") as (_, handle):
-            assert handle.connection.execute("SELECT current_setting('memory_limit')").fetchone()[0].startswith("286")
+    with crmrules.limits(memory_limit="300MB"), open_data(program, tmp_path / "data") as (_, handle):
+        assert handle.connection.execute("SELECT current_setting('memory_limit')").fetchone()[0].startswith("286")
     with open_data(program, tmp_path / "data") as (_, handle):
         directory = handle.connection.execute("SELECT current_setting('temp_directory')").fetchone()[0]
         assert Path(directory).name.startswith("crmrules-spill-")  # never `.tmp` in the working directory

@@ -47,7 +47,7 @@ def test_a_run_on_a_terminal_shows_its_stages():
 def test_nothing_when_stderr_is_not_a_terminal(tmp_path):
     result = subprocess.run([sys.executable, "-m", "crmrules", "run", str(SHOP / "shop.crm"), "--data",
                              str(SHOP / "data"), "--as-of", AS_OF, "--format", "json"],
-                            capture_output=True, text=True, env={**os.environ, **QUICK}, cwd=str(ROOT))
+                            check=False, capture_output=True, text=True, env={**os.environ, **QUICK}, cwd=str(ROOT))
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert json.loads(result.stdout)["segments"]
@@ -88,3 +88,23 @@ def test_the_api_a_bar_with_a_total_and_a_watched_duckdb_query(tmp_path):
     assert re.search(r"outer stage\s+[━╺╸]+.*[123]/3", shown)
     assert re.search(r"counting\s+[━╺╸]+\s+\d+%", shown)  # DuckDB's own percentage of the query
     assert shown.rstrip().endswith("done")  # the display is gone once the last task ends
+
+
+def test_nothing_inside_a_silenced_block_on_a_terminal(tmp_path):
+    # what the REPL does while its prompt owns the terminal
+    script = tmp_path / "silent.py"
+    script.write_text(textwrap.dedent("""
+        import time
+        from crmrules.progress import silenced, task
+
+        with silenced():
+            with task("hidden stage", total=2) as hidden:
+                time.sleep(0.5)
+                hidden.advance()
+        with task("shown stage"):
+            time.sleep(0.5)
+        print("done")
+    """))
+    shown = on_terminal([sys.executable, str(script)])
+    assert "hidden stage" not in shown
+    assert "shown stage" in shown
