@@ -11,9 +11,10 @@ the engine or `prepare.py`:
 * order_count: rows of the customer; total_spent: their dollar values summed
   in integer cents; days_since_last_order: calendar days from the latest
   purchase date to the as-of date 1998-06-30;
-* rfm_r / rfm_f / rfm_m: SQL NTILE(5) over all customers (all have a paid
-  order), rows sorted by (value, customer id as text); the first n % 5 tiles
-  get one extra row; rfm_r is 6 minus the tile of days_since_last_order.
+* rfm_r / rfm_f / rfm_m: the tie-respecting score over all customers (all have
+  a paid order): 1 + floor(5 × (customers with a strictly worse value) ÷
+  (customers)), worse being fewer orders, less spend, more days since the last
+  order; equal values share a score, whatever their ids.
 
 Then `lifetimes.utils.summary_data_from_transaction_data(freq="D")`, whose
 conventions differ from the catalogue's:
@@ -92,13 +93,14 @@ def _lifetimes():
 # ----------------------------------------------------------------- independent computation
 
 
-def ntile(tiles: int, frame, value: str, key: str = "id"):
-    """SQL NTILE(tiles) OVER (ORDER BY value, key): a Series of 1..tiles on the frame's index."""
-    ordered = frame.sort_values([value, key], kind="mergesort")
-    size, extra = divmod(len(ordered), tiles)
-    big = extra * (size + 1)  # rows in the first `extra` tiles, of size + 1 each
-    numbers = [i // (size + 1) + 1 if i < big else extra + (i - big) // size + 1 for i in range(len(ordered))]
-    return pd.Series(numbers, index=ordered.index)
+def score(tiles: int, frame, value: str, better_is_smaller: bool = False):
+    """1 + floor(tiles × (rows with a strictly worse value) ÷ rows): a Series of 1..tiles on the frame's index."""
+    rows = len(frame)
+    if better_is_smaller:  # worse = strictly larger: the rows above the last of its ties
+        worse = rows - frame[value].rank(method="max")
+    else:  # worse = strictly smaller: the rows below the first of its ties
+        worse = frame[value].rank(method="min") - 1
+    return (1 + (tiles * worse.astype(int)) // rows).astype(int)
 
 
 def expected_values(orders, as_of: date) -> dict[str, dict]:
@@ -107,9 +109,9 @@ def expected_values(orders, as_of: date) -> dict[str, dict]:
                                             first=("day", "min"), last=("day", "max")).reset_index()
     per = per.rename(columns={"customer_id": "id"})
     per["days_since_last_order"] = [(as_of - d).days for d in per["last"]]
-    per["rfm_r"] = 6 - ntile(5, per, "days_since_last_order")
-    per["rfm_f"] = ntile(5, per, "order_count")
-    per["rfm_m"] = ntile(5, per, "cents")
+    per["rfm_r"] = score(5, per, "days_since_last_order", better_is_smaller=True)
+    per["rfm_f"] = score(5, per, "order_count")
+    per["rfm_m"] = score(5, per, "cents")
     out = {}
     for row in per.itertuples(index=False):
         out[row.id] = {
@@ -310,12 +312,15 @@ def test_chinook_matches_pandas(backend, chinook_data, chinook_invoices):
     got = crmrules.load_text("").values(chinook_data, names, backend=backend, as_of=CHINOOK_AS_OF.isoformat())
     assert len(got) == 59
     assert_same(got, expected, names)
-    # spend ties are many (58 customers have 7 invoices) and ids break them as text ("10" before "9"):
-    # ordering the ids as numbers would move some customers to another rfm_m
+    # spend ties are many and equal spend shares a score: how ids sort ("10" before "9" as text, after it as
+    # numbers) moves nobody, and each score holds customers of one spend range
     numeric = expected_values(chinook_invoices.assign(customer_id=chinook_invoices["customer_id"].str.zfill(2)),
                               CHINOOK_AS_OF)
-    moved = sorted(c for c in expected if expected[c]["rfm_m"] != numeric[c.zfill(2)]["rfm_m"])
-    assert moved == ["23", "27", "49", "50", "8", "9"]
+    assert all(expected[c]["rfm_m"] == numeric[c.zfill(2)]["rfm_m"] for c in expected)
+    spends = {}
+    for values in got.values():
+        spends.setdefault(values["total_spent"], set()).add(values["rfm_m"])
+    assert all(len(scores) == 1 for scores in spends.values())
 
 
 def test_chinook_genre_categories(chinook_data, chinook_invoices):
