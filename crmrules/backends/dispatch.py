@@ -150,8 +150,7 @@ def _opened(program: Program, data, name: str, warnings: list[str]):
     if name == "spark" and _spark_reads(data):
         from crmrules.backends.spark_source import opened_spark
 
-        readers = {table: _shown(users) for table, users in _readers(program)[0].items()}
-        with opened_spark(program, data, warnings, readers) as handle:
+        with opened_spark(program, data, warnings) as handle:
             yield handle
         return
     path = Path(data)
@@ -232,9 +231,10 @@ def _loaded(loaded, program: Program, name: str):
         yield _handle("duckdb", loaded.connection)
         return
     if BACKENDS.takes(name) == "rows":
-        from crmrules.backends.customer_data import prepare_customer
+        from crmrules.backends.memory_batches import CustomerChunks
 
-        yield [prepare_customer(person, program.schema) for person in transfer.customers(loaded, program.schema)]
+        # streamed in chunks, never a list of every customer (memory_batches)
+        yield CustomerChunks(loaded, program.schema)
         return
     with tempfile.TemporaryDirectory(prefix="crmrules-") as scratch:
         if name == "sqlite":

@@ -149,6 +149,8 @@ class MemoryBackend:
     def members(self, program: Program, data: Sequence[dict], segments: Sequence[str],
                 ctx: EvaluationContext) -> dict[str, list[str]]:
         """The sorted ids of each segment's members among the customers that exist at `ctx.instant`."""
+        if hasattr(data, "evaluate"):  # a data set streamed in chunks (`memory_batches.CustomerChunks`)
+            return data.members(program, segments, ctx)
         ctx = self._ranked(program, data, ctx)
         id_of = program.schema.column("customers", "id").source
         matchers = {name: memory(program, name).matches for name in segments}
@@ -162,6 +164,8 @@ class MemoryBackend:
     def values(self, program: Program, data: Sequence[dict], names: Sequence[str],
                ctx: EvaluationContext) -> dict[str, dict[str, object]]:
         """The named attributes of every existing customer: {id: {name: value}}."""
+        if hasattr(data, "evaluate"):  # a data set streamed in chunks (`memory_batches.CustomerChunks`)
+            return data.values(program, names, ctx)
         ctx = self._ranked(program, data, ctx)
         id_of = program.schema.column("customers", "id").source
         compute = attribute_values(program, [program.attributes[name].body for name in names])
