@@ -150,7 +150,8 @@ def _opened(program: Program, data, name: str, warnings: list[str]):
     if name == "spark" and _spark_reads(data):
         from crmrules.backends.spark_source import opened_spark
 
-        with opened_spark(program, data, warnings) as handle:
+        readers = {table: _shown(users) for table, users in _readers(program)[0].items()}
+        with opened_spark(program, data, warnings, readers) as handle:
             yield handle
         return
     path = Path(data)

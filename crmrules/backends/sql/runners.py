@@ -51,7 +51,10 @@ def collect(rows, segments: list[str]) -> Members:
 def fetch(kind: str, connection, sql: str) -> list[tuple]:
     """Rows of one SELECT on an engine: "duckdb", "sqlite", "postgres" (read-only transaction) or "spark"."""
     if kind == "spark":
-        return [tuple(row) for row in connection.sql(sql).collect()]
+        try:
+            return [tuple(row) for row in connection.sql(sql).collect()]
+        except Exception as error:  # noqa: BLE001 - PySpark's errors differ between classic and Connect
+            raise _engine_error("Spark", error) from None
     if kind == "postgres":
         import psycopg
 
