@@ -162,3 +162,41 @@ def test_command_line_options(tmp_path):
                     ["campaigns", "simulate", "--from", "2026-06-01", "--to", "2026-06-02", str(tmp_path / "r.crm")]):
         result = cli(*command, "--help")
         assert "--memory-limit" in result.stdout and "--spill-dir" in result.stdout, command
+
+
+@pytest.mark.parametrize("folder", ["orders", "orders.parquet"])
+def test_a_folder_of_parquet_parts_is_one_table(tmp_path, folder):
+    """A table as Spark writes it (a folder of part files, partitions in subfolders) is read, never skipped."""
+    write(tmp_path / "customers.csv", "id,country\nc1,DE\nc2,FR\nc3,DE\n")
+    parts = tmp_path / folder
+    for index, rows in enumerate((("o1", "c1"), ("o2", "c1")), start=1):
+        part = write(parts / f"dt=2026-0{index}" / f"part-{index}.csv", "id,customer_id\n" + ",".join(rows) + "\n")
+        as_parquet(part)
+    as_parquet(write(parts / "part-3.csv", "id,customer_id\no3,c2\n"))
+    assert RULES.run(tmp_path, as_of=AS_OF).members == {"de": ["c1", "c3"], "buyers": ["c1"]}
+
+
+def test_a_bad_value_in_a_part_file_names_the_part_and_its_row(tmp_path):
+    write(tmp_path / "customers.csv", "id,country\nc1,DE\n")
+    parts = tmp_path / "orders"
+    as_parquet(write(parts / "part-1.csv", "id,customer_id,total\no1,c1,10\n"), "id, customer_id, CAST(total AS DOUBLE) AS total")
+    as_parquet(write(parts / "part-2.csv", "id,customer_id,total\no2,c1,10\no3,c1,2.0000001\n"),
+               "id, customer_id, CAST(total AS DOUBLE) AS total")
+    with pytest.raises(DataError) as caught:
+        RULES.run(tmp_path, as_of=AS_OF)
+    assert "part-2.parquet:2: column `total`" in caught.value.render()
+
+
+def test_a_table_folder_without_parquet_files_is_an_error(tmp_path):
+    write(tmp_path / "customers.csv", "id,country\nc1,DE\n")
+    write(tmp_path / "orders" / "notes.txt", "not a table")
+    with pytest.raises(DataError, match="without Parquet files"):
+        RULES.run(tmp_path, as_of=AS_OF)
+
+
+def test_a_table_given_twice_is_an_error(tmp_path):
+    write(tmp_path / "customers.csv", "id,country\nc1,DE\n")
+    write(tmp_path / "orders.csv", "id,customer_id\no1,c1\n")
+    as_parquet(write(tmp_path / "orders" / "part-1.csv", "id,customer_id\no2,c1\n"))
+    with pytest.raises(DataError, match="all hold table `orders`"):
+        RULES.run(tmp_path, as_of=AS_OF)

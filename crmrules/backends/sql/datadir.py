@@ -63,9 +63,10 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def file_literal(path: Path) -> str:
-    """A file path for DuckDB's readers, read literally: its glob characters each in a class of its own."""
-    return literal(re.sub(r"([\[*?])", r"[\1]", str(path)))
+def file_literal(path: Path, glob: str = "") -> str:
+    """A file path for DuckDB's readers, read literally: its glob characters each in a class of its own;
+    `glob` (such as `/**/*.parquet`) is added after it as a pattern."""
+    return literal(re.sub(r"([\[*?])", r"[\1]", str(path)) + glob)
 
 
 @dataclass
@@ -86,9 +87,18 @@ class LoadedData:
 
 
 def table_files(directory: Path, source: str) -> list[Path]:
-    """The files of a directory holding one table: `source` with a known extension, in any case."""
-    return sorted(p for p in directory.iterdir()
-                  if p.is_file() and p.stem == source and p.suffix.lower() in EXTENSIONS)
+    """The files of a directory holding one table: `source` with a known extension, in any case, or a folder
+    `source/` or `source.parquet/` of Parquet part files (as Spark and other writers leave a table)."""
+    found = []
+    for p in directory.iterdir():
+        if p.is_file() and p.stem == source and p.suffix.lower() in EXTENSIONS:
+            found.append(p)
+        elif p.is_dir() and (p.name == source or (p.stem == source and p.suffix.lower() == ".parquet")):
+            if not any(part.suffix.lower() == ".parquet" for part in p.rglob("*") if part.is_file()):
+                raise DataError(f"{p}: a folder for table `{source}` without Parquet files",
+                                hint="a table's folder holds Parquet part files (*.parquet)")
+            found.append(p)
+    return sorted(found)
 
 
 def load_directory(path: str | Path, schema: Schema, resources: Resources | None = None) -> LoadedData:
@@ -145,7 +155,15 @@ def _load_table(loaded: LoadedData, spec: TableSpec, path: Path, zone: str) -> N
     what is wrong."""
     suffix = path.suffix.lower()
     connection = loaded.connection
-    if suffix == ".parquet":
+    if path.is_dir():
+        # every part file below the folder; a row is named by its part file and its place in it
+        parts = file_literal(path, "/**/*.parquet")
+        raw = f"read_parquet({parts})"
+        header = _describe(connection, raw, path, "Parquet")
+        numbered = (f"SELECT regexp_extract(filename, '[^/]*$') || ':' || (file_row_number + 1) AS __line, "
+                    f"* EXCLUDE (filename, file_row_number) "
+                    f"FROM read_parquet({parts}, filename=true, file_row_number=true)")
+    elif suffix == ".parquet":
         raw = f"read_parquet({file_literal(path)})"
         header = _describe(connection, raw, path, "Parquet")
         # Parquet knows each row's place in the file
