@@ -90,6 +90,9 @@ def _order_condition():
         DURATIONS.map(lambda d: f"created_at within {d}"),
         st.sampled_from(["total is null", "coupon is not null", "created_at is null"]),
         _lit_string().map(lambda s: f"any(items where category == {s})"),
+        # an order's own items, aggregated per order
+        _lit_string().map(lambda s: f"top(items.category by price * quantity) == {s}"),
+        _lit_money().map(lambda m: f"sum(items: price * quantity) > {m}"),
     )
     return st.recursive(atoms, lambda inner: st.one_of(
         st.tuples(inner, inner).map(lambda p: f"({p[0]} and {p[1]})"),
@@ -136,6 +139,8 @@ def _numeric_value():
                          "abs(score)", "round(score, 1)", "length(tags)", "month(birthday)",
                          'bucket("split", 3)', "days_until(anniversary(birthday))", 'days_until("02-29")',
                          "first(events: length(type))", "last(orders: total - discount where status != \"paid\")",
+                         "max(orders: sum(items: price * quantity))", "sum(orders: count(items where quantity > 1))",
+                         "first(orders: max(items.price) where status == \"paid\")",
                          # rounding to tens and past any digit a decimal holds; `%` by a fraction
                          "round(score, -1)", "round(score, -2)", "round(score, 100)", "round(score, -100)",
                          "score % 0.5", "score % 0.000001"]),
@@ -159,6 +164,8 @@ def conditions():
                          "birthday + 1y <= today", "registered_at > 2026-06-01",
                          "if(vip, points, age) > 1", 'top(order_items.category by price * quantity) == "coat"',
                          'top(events.category) == "coat"', "top(orders.status by total) is null",
+                         'first(orders: top(items.category by price * quantity) where status == "paid") == "coat"',
+                         'last(orders: top(items.category)) < "c"',
                          'top(orders.coupon where created_at within 30d) < "d"',
                          'concat(text(points), coalesce(country, "-")) == "5PT"', 'text(count(orders)) == "2"']),
         _order_condition().map(lambda c: f"any(orders where {c})"),

@@ -34,6 +34,8 @@ CASES = {
     "set_algebra": "(adults | subscribers) - vips",
     "marketer": 'bucket("ab", 3) == 0 and days_until(anniversary(birthday)) < 7 and days_until("09-01") <= 30 '
                 'and first(orders.total where status == "paid") > 100 and last(orders.channel) == "app"',
+    "nested_items": 'first(orders: top(items.category by price * quantity) where status == "paid") == "coat" '
+                    'and max(orders: sum(items: price * quantity) where top(items.category) != "bag") > 100',
 }
 RULES = ("segment adults: age >= 18\nsegment subscribers: email_subscribed\nsegment vips: vip\n")
 

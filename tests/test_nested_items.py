@@ -26,9 +26,10 @@ attribute paid_lines = sum(orders: count(items) where status == "paid")
 attribute biggest_basket = max(orders: sum(items: price * quantity))
 attribute coat_led = count(orders where top(items.category by price * quantity) == "coat")
 attribute dearest_first = first(orders: max(items.price where quantity > 0))
+attribute fullest = max(orders: avg(items.quantity))
 segment coat_first: first_cat == "coat"
 """)
-NAMES = ["first_cat", "last_cat", "paid_lines", "biggest_basket", "coat_led", "dearest_first"]
+NAMES = ["first_cat", "last_cat", "paid_lines", "biggest_basket", "coat_led", "dearest_first", "fullest"]
 
 
 def item(category, price, quantity=1):
@@ -61,17 +62,17 @@ PEOPLE = [
 ]
 EXPECTED = {
     "ana": {"first_cat": "coat", "last_cat": "bag", "paid_lines": 3, "biggest_basket": Decimal(1000),
-            "coat_led": 1, "dearest_first": Decimal(500)},
+            "coat_led": 1, "dearest_first": Decimal(500), "fullest": Decimal("1.5")},
     "bo": {"first_cat": "belt", "last_cat": "belt", "paid_lines": 2, "biggest_basket": Decimal(90),
-           "coat_led": 1, "dearest_first": Decimal(20)},
+           "coat_led": 1, "dearest_first": Decimal(20), "fullest": Decimal("1.5")},
     "cy": {"first_cat": "toy", "last_cat": "toy", "paid_lines": 2, "biggest_basket": Decimal(11),
-           "coat_led": 0, "dearest_first": Decimal(6)},
+           "coat_led": 0, "dearest_first": Decimal(6), "fullest": Decimal(1)},
     "di": {"first_cat": None, "last_cat": None, "paid_lines": 0, "biggest_basket": Decimal(9),
-           "coat_led": 0, "dearest_first": Decimal(9)},
+           "coat_led": 0, "dearest_first": Decimal(9), "fullest": Decimal(1)},
     "ed": {"first_cat": "cap", "last_cat": "cap", "paid_lines": 4, "biggest_basket": Decimal(103),
-           "coat_led": 0, "dearest_first": Decimal(100)},
+           "coat_led": 0, "dearest_first": Decimal(100), "fullest": Decimal("1.75")},
     "fy": {"first_cat": None, "last_cat": None, "paid_lines": 0, "biggest_basket": None, "coat_led": 0,
-           "dearest_first": None},
+           "dearest_first": None, "fullest": None},
 }
 
 
