@@ -62,7 +62,8 @@ class CustomerChunks:
     schema: Schema
     chunk_size: int = CHUNK_SIZE
     workers: int | None = None
-    # what the last `evaluate` did: partitions, chunks, the largest chunk, whether a pool ran them
+    # what the last `evaluate` did: partitions, passes (2 with rankings), chunks and the largest of the last
+    # pass, whether a pool of workers ran them
     stats: dict = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[dict]:
@@ -97,14 +98,18 @@ class CustomerChunks:
         """Each partition's results: per body its members' ids (`kind` "T"), or (id, values) pairs ("V")."""
         total = self.customer_count()
         workers = self.workers or os.cpu_count() or 1
-        if total < POOL_FROM and self.workers is None:
+        if (total < POOL_FROM and self.workers is None) or not _reopenable(self.loaded.connection):
             workers = 1
         partitions = workers * max(1, -(-total // (PARTITION_CUSTOMERS * workers)))
-        self.stats = {"partitions": partitions, "chunks": 0, "largest_chunk": 0, "pool": workers > 1}
+        self.stats = {"partitions": partitions, "passes": 1, "pool": workers > 1}
         if ctx.population is None and runtime.ntiles(program):
             job = _Job(program, self.schema, self.chunk_size, ctx, None)
+            self.stats.update(chunks=0, largest_chunk=0)
             ranked = [row for part in self._run(job, partitions, workers) for row in part]
             ctx = ctx.with_population(_population(program, ranked, ctx))
+            self.stats["passes"] = 2
+        # chunks and the largest of them: those of the evaluating pass
+        self.stats.update(chunks=0, largest_chunk=0)
         yield from self._run(_Job(program, self.schema, self.chunk_size, ctx, (bodies, kind)), partitions, workers)
 
     def _run(self, job: _Job, partitions: int, workers: int) -> Iterator:
@@ -160,6 +165,13 @@ def _collector_paused():
     finally:
         if was:
             gc.enable()
+
+
+def _reopenable(connection) -> bool:
+    """Whether a worker can open the same data again: views over files and empty tables only (data held in
+    the connection's own tables, as the tests load customer dicts, stays in this process)."""
+    held = connection.execute("SELECT count(*) FROM duckdb_tables() WHERE estimated_size > 0").fetchone()[0]
+    return held == 0
 
 
 def _definitions(connection) -> list[str]:

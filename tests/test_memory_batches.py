@@ -1,0 +1,167 @@
+"""The memory engine's batch mode (backends/memory_batches.py): a data set streamed in chunks of customers,
+evaluated in partitions, in this process or a pool of workers, gives the answers of the whole-list path, of
+the interpreter and of DuckDB, holding one chunk at a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from datasets import load_people, with_unique_ids
+from helpers import EXTRA_COLUMNS
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rulegen import NOW, conditions, customers
+
+import crmrules
+from crmrules.api import resolve_schema
+from crmrules.backends.customer_data import prepare_customer
+from crmrules.backends.dispatch import open_data
+from crmrules.backends.interpreter import InterpreterBackend
+from crmrules.backends.memory import MemoryBackend
+from crmrules.backends.memory_batches import CustomerChunks
+from crmrules.backends.sql import transfer
+from crmrules.backends.sql.backend import SqlBackend
+from crmrules.backends.sql.datadir import load_directory
+from crmrules.backends.sql.runners import SqlHandle
+from crmrules.context import evaluation_context
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOP = ROOT / "examples" / "shop"
+AS_OF = "2026-06-30"
+# rankings over the whole base: `ntile` (ties by id) and `score` (ties share a tile), and plain attributes
+RANKED = """
+attribute spend_ntile = ntile(4, sum(orders.total where status == "paid"), among: count(orders) > 0)
+attribute points_score = score(3, points)
+segment top_spenders: spend_ntile == 4
+segment high_points: points_score >= 2 and email_subscribed
+"""
+
+
+@pytest.fixture(scope="module")
+def shop():
+    rules = crmrules.load([SHOP / "shop.crm"])
+    names = [name for name, _ in rules.segments]
+    program = rules.program_for(segments=names)
+    loaded = load_directory(SHOP / "data", program.schema)
+    yield rules, names, program, loaded
+    loaded.close()
+
+
+def whole_list(loaded, schema) -> list[dict]:
+    return [prepare_customer(person, schema) for person in transfer.customers(loaded, schema)]
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 250, 10**6])
+def test_demo_shop_members_in_chunks_equal_the_list_path_and_duckdb(shop, chunk_size):
+    _rules, names, program, loaded = shop
+    ctx = evaluation_context(AS_OF, program.schema)
+    chunks = CustomerChunks(loaded, program.schema, chunk_size=chunk_size, workers=1)
+    found = MemoryBackend().members(program, chunks, names, ctx)
+    assert found == MemoryBackend().members(program, whole_list(loaded, program.schema), names, ctx)
+    assert found == SqlBackend("duckdb").members(program, SqlHandle("duckdb", loaded.connection), names, ctx)
+    assert any(found.values())
+    customers = chunks.customer_count()
+    assert chunks.stats["largest_chunk"] == min(chunk_size, customers)
+    assert chunks.stats["chunks"] == -(-customers // chunk_size)  # one partition: every chunk full but the last
+
+
+def test_rankings_across_chunks_and_partitions_match_the_list_path(shop):
+    _, _, _, loaded = shop
+    rules = crmrules.load_text(RANKED)
+    program = rules.program_for(segments=["top_spenders", "high_points"],
+                                attributes=["spend_ntile", "points_score", "rfm_m", "value_tier", "lifecycle"])
+    ctx = evaluation_context(AS_OF, program.schema)
+    people = whole_list(loaded, program.schema)
+    names = ["spend_ntile", "points_score", "rfm_m", "value_tier", "lifecycle"]
+    expected_values = MemoryBackend().values(program, people, names, ctx)
+    expected_members = MemoryBackend().members(program, people, ["top_spenders", "high_points"], ctx)
+    for chunk_size, workers in ((13, 1), (10**6, 1), (29, 2)):
+        chunks = CustomerChunks(loaded, program.schema, chunk_size=chunk_size, workers=workers)
+        assert MemoryBackend().values(program, chunks, names, ctx) == expected_values
+        assert chunks.stats["partitions"] == workers
+        assert MemoryBackend().members(program, chunks, ["top_spenders", "high_points"], ctx) == expected_members
+    assert {row["spend_ntile"] for row in expected_values.values()} == {None, 1, 2, 3, 4}
+
+
+def test_the_pool_of_workers_runs_partitions_with_the_same_answers(shop):
+    _rules, names, program, loaded = shop
+    ctx = evaluation_context(AS_OF, program.schema)
+    alone = CustomerChunks(loaded, program.schema, chunk_size=100, workers=1)
+    pooled = CustomerChunks(loaded, program.schema, chunk_size=100, workers=2)
+    expected = MemoryBackend().members(program, alone, names, ctx)
+    assert MemoryBackend().members(program, pooled, names, ctx) == expected
+    assert pooled.stats["pool"] and pooled.stats["partitions"] == 2
+    assert not alone.stats["pool"]
+    # each worker's chunks: bounded by the chunk size, more of them than one partition's base needs
+    assert pooled.stats["largest_chunk"] <= 100
+    assert pooled.stats["chunks"] >= alone.customer_count() // 100
+
+
+def test_chunk_count_grows_with_the_base_and_chunks_stay_bounded(tmp_path):
+    schema = resolve_schema(None)
+    counts = []
+    for size in (30, 300):
+        people = [{"id": f"c{i:04}", "email": f"c{i}@example.com",
+                   "orders": [{"id": f"o{i}-{k}", "total": 10 + k, "status": "paid",
+                               "created_at": f"2026-01-0{k + 1}"} for k in range(i % 3)]}
+                  for i in range(size)]
+        loaded = load_people([prepare_customer(p, schema) for p in people], schema)
+        chunks = CustomerChunks(loaded, schema, chunk_size=16, workers=1)
+        rules = crmrules.load_text('segment buyers: count(orders where status == "paid") >= 1')
+        found = MemoryBackend().members(rules.program, chunks, ["buyers"], evaluation_context(AS_OF, schema))
+        assert found["buyers"] == sorted(f"c{i:04}" for i in range(size) if i % 3)
+        assert chunks.stats["largest_chunk"] <= 16
+        counts.append(chunks.stats["chunks"])
+    assert counts == [2, 19]
+
+
+def test_iterating_gives_every_customer_with_every_column_as_the_list_did(shop):
+    _, _, program, loaded = shop
+    chunks = CustomerChunks(loaded, program.schema, chunk_size=9, workers=1)
+    id_of = program.schema.column("customers", "id").source
+
+    def canonical(people):
+        def order(o):
+            return {**o, "items": sorted(o.get("items", []), key=repr)}
+        return sorted(({**p, "orders": sorted(map(order, p.get("orders", [])), key=repr),
+                        "events": sorted(p.get("events", []), key=repr)} for p in people), key=lambda p: p[id_of])
+
+    assert canonical(chunks) == canonical(whole_list(loaded, program.schema))
+
+
+def test_a_data_directory_opens_as_chunks_on_the_memory_engine_and_run_agrees_with_duckdb(shop):
+    rules, _names, program, _ = shop
+    with open_data(program, SHOP / "data", "memory") as (engine, opened):
+        assert isinstance(opened, CustomerChunks)
+        assert engine.name == "memory"
+    assert rules.run(SHOP / "data", backend="memory", as_of=AS_OF).members == \
+        rules.run(SHOP / "data", backend="duckdb", as_of=AS_OF).members
+    assert rules.values(SHOP / "data", ["order_count", "rfm_r", "value_tier"], backend="memory", as_of=AS_OF) == \
+        rules.values(SHOP / "data", ["order_count", "rfm_r", "value_tier"], backend="duckdb", as_of=AS_OF)
+
+
+SCHEMA = resolve_schema(EXTRA_COLUMNS)
+IDS = st.sampled_from(["00001", "00002", "c3", "0042", "x", "b7"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(conditions(), min_size=1, max_size=3),
+       st.lists(customers(IDS), min_size=1, max_size=6).map(with_unique_ids), st.integers(1, 7))
+def test_differential_data_in_chunks_agrees_with_the_interpreter_and_duckdb(condition_list, people, chunk_size):
+    text = "\n".join(f"segment s{i}: {c}" for i, c in enumerate(condition_list))
+    text += "\nattribute ranked = ntile(3, count(orders))\nsegment ranked_top: ranked == 3\n"
+    text += "attribute scored = score(2, sum(orders.total))\nsegment scored_upper: scored == 2\n"
+    rules = crmrules.load_text(text, schema=SCHEMA)
+    names = [name for name, _ in rules.segments]
+    ctx = evaluation_context(NOW, rules.program.schema)
+    prepared = [prepare_customer(p, rules.program.schema) for p in people]
+    expected = InterpreterBackend().members(rules.program, prepared, names, ctx)
+    loaded = load_people(prepared, SCHEMA)
+    chunks = CustomerChunks(loaded, rules.program.schema, chunk_size=chunk_size, workers=1)
+    assert MemoryBackend().members(rules.program, chunks, names, ctx) == expected
+    # the interpreter takes the chunks as any iterable of customers
+    assert InterpreterBackend().members(rules.program, chunks, names, ctx) == expected
+    assert SqlBackend("duckdb").members(rules.program, SqlHandle("duckdb", loaded.connection), names, ctx) == expected
+    values = MemoryBackend().values(rules.program, chunks, ["ranked", "scored"], ctx)
+    assert values == InterpreterBackend().values(rules.program, prepared, ["ranked", "scored"], ctx)
