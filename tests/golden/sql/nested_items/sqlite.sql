@@ -39,6 +39,9 @@ WITH "vo" AS (
   ) AS "ranked"
   WHERE
     "rn" = 1
+  GROUP BY
+    "order_id",
+    "value"
 ), "oi_top1" AS (
   SELECT
     "order_id",
@@ -60,6 +63,9 @@ WITH "vo" AS (
   ) AS "ranked"
   WHERE
     "rn" = 1
+  GROUP BY
+    "order_id",
+    "value"
 ), "oi_agg" AS (
   SELECT
     "i"."order_id" AS "order_id",
