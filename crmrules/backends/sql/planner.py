@@ -3,7 +3,8 @@
 Shape of the query (all identifiers quoted):
 
     WITH vo AS (visible orders), ve AS (visible events),
-         oi_agg AS (item aggregates per order, for conditions inside `orders where ...`),
+         oi_top0.. AS (a `top` over each order's items: one row per order),
+         oi_agg AS (item aggregates per order, for `orders where ...` and `orders: ...`),
          o_agg / i_agg / e_agg AS (each table's aggregates per customer, computed once and
                                    shared by every clause and segment that uses them; rows
                                    that no aggregate counts are filtered out first),
