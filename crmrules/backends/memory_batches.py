@@ -33,6 +33,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from crmrules import ast
 from crmrules.backends import runtime
@@ -375,19 +376,18 @@ class _Source:
             names = self.columns["order_items"]
             for row in rows["order_items"]:
                 items.setdefault((row[0], row[1]), []).append(dict(zip(names, row[2:])))
-        for table, key in (("orders", "orders"), ("events", "events")):
+        for table in ("orders", "events"):
             names = [_key(self.schema, table), *self.columns.get(table, ())]
-            nests = table == "orders" and "order_items" in rows
-            for row in rows.get(table, ()):
-                record = dict(zip(names, row))
-                if nests:
-                    record["items"] = items.get((row[0], record[order_id]), [])
-                person = people[row[0]]
-                found = person.get(key)
-                if found is None:
-                    person[key] = [record]
-                else:
-                    found.append(record)
+            # the rows come sorted by customer: one list per customer, built by a comprehension (C speed)
+            for key, group in groupby(rows.get(table, ()), key=_first):
+                records = [dict(zip(names, row)) for row in group]
+                if table == "orders" and items:
+                    for record in records:
+                        record["items"] = items.get((key, record[order_id]), [])
+                elif table == "orders" and "order_items" in rows:
+                    for record in records:
+                        record["items"] = []
+                people[key][table] = records
         return chunk
 
 
