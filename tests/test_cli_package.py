@@ -45,7 +45,8 @@ def test_backend_choices_come_from_the_registry():
     assert "interpreter" in BACKENDS
     for command in ("run", "rfm"):
         assert list(_option(command, "backend").type.choices) == list(BACKENDS)
-    assert list(_option("profile", "backend").type.choices) == BACKENDS.names("sql")
+    # profiles run on every engine too (the in-memory ones sum the same table of conditions)
+    assert list(_option("profile", "backend").type.choices) == list(BACKENDS)
 
 
 def test_shared_options_are_defined_once():

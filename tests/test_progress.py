@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pexpect
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOP = ROOT / "examples" / "shop"
@@ -31,12 +32,20 @@ def on_terminal(arguments: list[str], env: dict | None = None, timeout: float = 
     return ANSI.sub("", child.before)
 
 
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """The demo shop's data (10,000 customers), generated as `make demo` does: a fresh clone has none."""
+    directory = tmp_path_factory.mktemp("shop")
+    subprocess.run([sys.executable, str(SHOP / "generate.py"), str(directory)], check=True, capture_output=True)
+    return directory
+
+
 def crmrules_on_terminal(*arguments: str) -> str:
     return on_terminal([sys.executable, "-m", "crmrules", *arguments])
 
 
-def test_a_run_on_a_terminal_shows_its_stages():
-    shown = crmrules_on_terminal("run", str(SHOP / "shop.crm"), "--data", str(SHOP / "data"), "--as-of", AS_OF)
+def test_a_run_on_a_terminal_shows_its_stages(data):
+    shown = crmrules_on_terminal("run", str(SHOP / "shop.crm"), "--data", str(data), "--as-of", AS_OF)
     assert "evaluating segments" in shown
     assert "reading data" in shown and re.search(r"checking (customers|orders|events)\.csv", shown)
     assert re.search(r"reading data\s+[━╺╸]+.*\d/5", shown)  # a bar with the count of files
@@ -44,26 +53,26 @@ def test_a_run_on_a_terminal_shows_its_stages():
     assert "young_women" in shown  # and the result after it
 
 
-def test_nothing_when_stderr_is_not_a_terminal(tmp_path):
+def test_nothing_when_stderr_is_not_a_terminal(tmp_path, data):
     result = subprocess.run([sys.executable, "-m", "crmrules", "run", str(SHOP / "shop.crm"), "--data",
-                             str(SHOP / "data"), "--as-of", AS_OF, "--format", "json"],
+                             str(data), "--as-of", AS_OF, "--format", "json"],
                             check=False, capture_output=True, text=True, env={**os.environ, **QUICK}, cwd=str(ROOT))
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert json.loads(result.stdout)["segments"]
 
 
-def test_stdout_to_a_file_has_no_bars_while_the_terminal_has_them(tmp_path):
+def test_stdout_to_a_file_has_no_bars_while_the_terminal_has_them(tmp_path, data):
     out = tmp_path / "out.json"
-    command = (f"{sys.executable} -m crmrules run {SHOP / 'shop.crm'} --data {SHOP / 'data'} --as-of {AS_OF} "
+    command = (f"{sys.executable} -m crmrules run {SHOP / 'shop.crm'} --data {data} --as-of {AS_OF} "
                f"--format json > {out}")
     shown = on_terminal(["/bin/sh", "-c", command])
     assert "reading data" in shown
     assert json.loads(out.read_text())["segments"]  # plain JSON: no escape code, no bar
 
 
-def test_campaign_simulation_shows_its_steps_with_message_counts():
-    shown = crmrules_on_terminal("campaigns", "simulate", str(SHOP / "shop.crm"), "--data", str(SHOP / "data"),
+def test_campaign_simulation_shows_its_steps_with_message_counts(data):
+    shown = crmrules_on_terminal("campaigns", "simulate", str(SHOP / "shop.crm"), "--data", str(data),
                                  "--from", "2026-06-29", "--to", "2026-06-30", "--format", "summary")
     assert re.search(r"campaign steps\s+━*.*\d+/\d+.*2026-06-\d\d \d\d:\d\d, [\d,]+ messages", shown)
 
