@@ -82,7 +82,7 @@ def _wait_for_worker(ui: int, directory: Path) -> None:
             with urllib.request.urlopen(f"http://127.0.0.1:{ui}/json/", timeout=2) as response:
                 if json.load(response).get("aliveworkers", 0) >= 1:
                     return
-        except OSError:
+        except (OSError, ValueError):  # not listening yet, or a page that is not the JSON status yet
             pass
         time.sleep(0.5)
     logs = "\n".join(p.read_text()[-2000:] for p in directory.glob("*.log"))
