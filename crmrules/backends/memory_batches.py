@@ -124,11 +124,13 @@ class CustomerChunks:
         global _JOB
         _JOB = (job, _definitions(self.loaded.connection), max(1, (os.cpu_count() or 1) // workers))
         # forked: the workers inherit the compiled job and the view definitions, nothing is pickled to them
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for result, stats in pool.imap_unordered(_in_worker, [(p, partitions) for p in range(partitions)]):
-                self._count(stats)
-                yield result
-        _JOB = None
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                for result, stats in pool.imap_unordered(_in_worker, [(p, partitions) for p in range(partitions)]):
+                    self._count(stats)
+                    yield result
+        finally:
+            _JOB = None
 
     def _count(self, stats: tuple[int, int]) -> None:
         self.stats["chunks"] += stats[0]
