@@ -333,3 +333,15 @@ def test_the_real_program_in_a_terminal(shop, tmp_path):
     finally:
         if child.isalive():
             child.terminate(force=True)
+
+
+def test_a_duration_setting_shows_its_top_values_from_sql(tmp_path):
+    """`rfm_period` (a duration) entered on DuckDB: its values, not an internal error (durations have no order)."""
+    (tmp_path / "customers.csv").write_text("id,points\nc1,500\nc2,5\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "crmrules", "repl", "--data", str(tmp_path), "--backend", "duckdb",
+                             "--as-of", "2026-06-30"],
+                            input="rfm_period\nif(points > 100, 2w, 30d)\n", capture_output=True, text=True,
+                            check=False, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "top: 100y (2)" in result.stdout
+    assert "top: 2w (1), 30d (1)" in result.stdout or "top: 30d (1), 2w (1)" in result.stdout

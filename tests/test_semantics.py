@@ -254,3 +254,22 @@ def test_strings_and_aware_timestamps_are_converted():
     # 22:30 at UTC-2 is 00:30 UTC on July 1st: after now, so invisible
     assert not rules.segment("s").matches(customer, date(2026, 6, 30))
     assert rules.segment("s").matches(customer, date(2026, 7, 1))
+
+
+def test_duration_settings_are_values_on_every_engine(engine, request):
+    """A duration-valued attribute (a setting such as `rfm_period`) asked for as a value: the same Duration
+    from every engine (SQL carries it as its text), never an internal error."""
+    from crmrules.ast import Duration, DurationUnit
+
+    rule_set = crmrules.load_text("attribute p = 30d\nattribute q = if(points > 100, 2w, 6mo)\n",
+                                  schema=EXTRA_COLUMNS)
+    people = with_unique_ids([{"id": "c1", "points": 500}, {"id": "c2", "points": 5}, {"id": "c3"}])
+    data = EngineData(engine, people, rule_set.schema, request)
+    try:
+        got = data.values(rule_set.program, ["p", "q"], evaluation_context(date(2026, 6, 30), rule_set.schema))
+    finally:
+        data.close()
+    month, weeks = Duration(amount=6, unit=DurationUnit.MONTH), Duration(amount=2, unit=DurationUnit.WEEK)
+    assert got == {"c1": {"p": Duration(30, DurationUnit.DAY), "q": weeks},
+                   "c2": {"p": Duration(30, DurationUnit.DAY), "q": month},
+                   "c3": {"p": Duration(30, DurationUnit.DAY), "q": month}}

@@ -291,7 +291,7 @@ def distribution(values: list, type_: t.Type) -> str:
     lines = [f"count {len(values):,}, nulls {len(values) - len(present):,}"]
     if not present:
         return lines[0]
-    if type_ in t.NUMERIC or type_ in t.TEMPORAL or type_ == t.DURATION:
+    if type_ in t.NUMERIC or type_ in t.TEMPORAL:  # durations (settings) have no order: their top values
         lines.append(f"min {_shown(min(present))}, max {_shown(max(present))}")
         if type_ in t.NUMERIC:
             lines[-1] += f", mean {_shown(round(sum(present) / len(present), 2))}"

@@ -235,6 +235,9 @@ class SqlDialect:
             return bool(value)
         if value_type == t.INT and isinstance(value, Decimal):
             return int(value)  # PostgreSQL sums integers as NUMERIC
+        if value_type == t.DURATION and isinstance(value, str):  # as `expressions` writes it: `30d`
+            amount = value.rstrip("abcdefghijklmnopqrstuvwxyz")
+            return ast.Duration(amount=int(amount), unit=ast.DurationUnit(value[len(amount):]))
         if value_type.is_list and value is not None:
             # a list column may hold nulls (`tags: [null]`): they sort last instead of failing the sort
             return sorted(value, key=lambda item: (item is None, item if item is not None else 0)) \

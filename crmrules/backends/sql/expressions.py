@@ -223,6 +223,10 @@ class ExpressionCompiler:
                 return d.date(value)
             case list() | tuple() if not value:
                 return d.empty_list(t.STRING)
+            case ast.Duration():
+                # a duration is only ever a setting's value (never compared nor computed with): it travels
+                # as its text, `30d`, and `dialect.read` gives it back as the Duration the memory engine has
+                return exp.Literal.string(str(value))
         raise InternalError(f"no SQL literal for {value!r}")
 
     def pair(self, left: ast.Expr, right: ast.Expr, scope: str) -> tuple[exp.Expression, exp.Expression]:

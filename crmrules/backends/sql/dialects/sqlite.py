@@ -65,7 +65,7 @@ class SQLite(SqlDialect):
             return date.fromisoformat(value)
         if value_type.is_list:
             return sorted(json.loads(value))
-        return value
+        return super().read(value, value_type)
 
     def timestamp(self, value):
         return exp.Literal.string(value.isoformat(sep=" ", timespec="microseconds"))
