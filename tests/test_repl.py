@@ -281,9 +281,11 @@ class Screen:
     def wait(self, pattern: str, timeout: float = 15) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = re.search(pattern, _ESCAPES.sub("", self.text))
+            shown = _ESCAPES.sub("", self.text)
+            found = re.search(pattern, shown)
             if found:
-                self.text = ""
+                # what came after the match stays to be read: the next prompt may arrive in the same chunk
+                self.text = shown[found.end():]
                 return found.group()
             self.read()
         raise AssertionError(f"{pattern!r} not on the screen: {_ESCAPES.sub('', self.text)[-800:]!r}")
