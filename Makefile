@@ -26,6 +26,7 @@ demo: $(BIN)/.installed $(DEMO_DATA)/customers.csv
 	rm -rf build/demo && mkdir -p build/demo
 	$(BIN)/crmrules campaigns run examples/shop/shop.crm --data $(DEMO_DATA) --outbox build/demo/outbox.db --since 2026-06-01 --now 2026-06-30 > /dev/null
 	$(BIN)/crmrules campaigns deliver --outbox build/demo/outbox.db --channels examples/shop/channels-demo.toml --data $(DEMO_DATA) --now 2026-06-30
+	$(BIN)/crmrules campaigns report examples/shop/shop.crm --data $(DEMO_DATA) --outbox build/demo/outbox.db --as-of 2026-06-30 --window 14d
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
