@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
@@ -115,6 +116,10 @@ def test_the_page(shop, tmp_path):
     rows = dict(re.findall(r'<tr data-campaign="(\w+)">(.*?)</tr>', page))
     cells = re.findall(r"<td[^>]*>(.*?)</td>", rows["promo"])
     assert cells[:2] == ["138", "36"] and cells[9] == "69.00"
+    # the 95% interval column shows the JSON's Newcombe interval as percentages, and the page names its method
+    shown = re.findall(r'<td data-value="([^"]*)">([^<]*)</td>', rows["promo"])[5]
+    low, high = (Decimal(x) * 100 for x in shown[0].split(","))
+    assert shown[1] == f"{low:,.2f}% … {high:,.2f}%" and "Wilson interval" in page
     assert "Spring &lt;promo&gt; &amp; more" in page and "Spring <promo>" not in page
     assert_self_contained(page)
 

@@ -10,8 +10,10 @@ report's instant are invisible, as everywhere. The counting runs in SQL on the d
 
 - `conversion_sent`, `conversion_holdout`: converted ÷ messages of the group (null for an empty group);
 - `uplift` = conversion_sent − conversion_holdout; `relative_uplift` = uplift ÷ conversion_holdout;
-- `uplift_ci`: the 95 % confidence interval of the uplift, two proportions, unpooled (Wald):
-  uplift ± 1.96 · √(p₁(1 − p₁)/n₁ + p₂(1 − p₂)/n₂); null when a group is empty;
+- `uplift_ci`: the 95 % confidence interval of the uplift, Newcombe's hybrid score interval (1998, method 10)
+  built from each group's Wilson score interval [lᵢ, uᵢ] (z = 1.959963984540054):
+  [uplift − √((p₁ − l₁)² + (u₂ − p₂)²), uplift + √((u₁ − p₁)² + (p₂ − l₂)²)]; null when a group is empty.
+  Unlike the Wald interval it stays inside [−1, 1] and keeps a width at 0 % or 100 % and in small groups;
 - `revenue_sent`, `revenue_holdout`: revenue per message of the group, the revenue of a message being the
   totals of its converting orders (an order inside the windows of two messages counts for each);
 - `incremental_revenue` = (revenue_sent − revenue_holdout) × sent;
@@ -38,7 +40,8 @@ from crmrules.context import EvaluationContext
 from crmrules.errors import CrmRulesError, UnsupportedFeatureError
 from crmrules.values import SCALE, shift
 
-Z_95 = Decimal("1.96")
+# the 97.5 % quantile of the standard normal distribution, to the digits of a double
+Z_95 = Decimal("1.959963984540054")
 _QUANTUM = Decimal(1).scaleb(-SCALE)
 GROUPS = ("sent", "holdout")
 
@@ -98,16 +101,29 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(_round(value))
 
 
+def wilson_interval(converted: int, messages: int) -> tuple[Decimal, Decimal]:
+    """The 95 % Wilson score interval of converted ÷ messages (messages > 0), unrounded:
+    (2k + z² ∓ z·√(z² + 4k(n − k)/n)) ÷ (2(n + z²)), to 50 digits."""
+    with localcontext() as context:
+        context.prec = 50
+        k, n, square = Decimal(converted), Decimal(messages), Z_95 * Z_95
+        spread = Z_95 * (square + 4 * k * (n - k) / n).sqrt()
+        return (2 * k + square - spread) / (2 * (n + square)), (2 * k + square + spread) / (2 * (n + square))
+
+
 def uplift_interval(converted: tuple[int, int], messages: tuple[int, int]) -> tuple[Decimal, Decimal] | None:
-    """The 95 % Wald interval of p₁ − p₂ (unpooled), or None when a group is empty."""
+    """The 95 % Newcombe hybrid score interval of p₁ − p₂ (see the module's docstring), or None when a group is
+    empty: each side of the uplift widens by the two groups' Wilson distances that pull the difference that way."""
     (k1, k2), (n1, n2) = converted, messages
     if not n1 or not n2:
         return None
     with localcontext() as context:
         context.prec = 50
         p1, p2 = Decimal(k1) / n1, Decimal(k2) / n2
-        spread = Z_95 * (p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2).sqrt()
-        return _round(p1 - p2 - spread), _round(p1 - p2 + spread)
+        (l1, u1), (l2, u2) = wilson_interval(k1, n1), wilson_interval(k2, n2)
+        below = ((p1 - l1) ** 2 + (u2 - p2) ** 2).sqrt()
+        above = ((u1 - p1) ** 2 + (p2 - l2) ** 2).sqrt()
+        return _round(p1 - p2 - below), _round(p1 - p2 + above)
 
 
 def figures(sent: int, holdout: int, converted: tuple[int, int], revenue: tuple[Decimal, Decimal],
@@ -221,4 +237,5 @@ def days(report: dict) -> list[str]:
     return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
-__all__ = ["campaign_report", "days", "figures", "parse_costs", "parse_window", "uplift_interval"]
+__all__ = ["campaign_report", "days", "figures", "parse_costs", "parse_window", "uplift_interval",
+           "wilson_interval"]

@@ -143,7 +143,8 @@ within {_e(window)} after it is due.</p>
 <h2>Sent against holdout</h2>
 {_table(report, titles)}
 <p class="formula">Uplift = conversion of the sent group − conversion of the holdout; its 95% interval is
-uplift ± 1.96·√(p₁(1−p₁)/n₁ + p₂(1−p₂)/n₂). Incremental revenue = (revenue per sent message − revenue per
+Newcombe's hybrid score interval from each group's Wilson interval [lᵢ, uᵢ]: uplift − √((p₁−l₁)² + (u₂−p₂)²) to
+uplift + √((u₁−p₁)² + (p₂−l₂)²). Incremental revenue = (revenue per sent message − revenue per
 held-out message) × sent. ROI = (incremental revenue − cost) ÷ cost.</p>
 </section>
 <div class="charts">
