@@ -30,3 +30,17 @@ def spark():
     session = spark_session()
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory):
+    """The demo shop's data directory (10,000 customers, the generator's defaults), generated once per run as
+    `make demo` does: a fresh clone has no `examples/shop/data`, and tests never depend on one."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    directory = tmp_path_factory.mktemp("demo-shop")
+    generator = Path(__file__).resolve().parent.parent / "examples" / "shop" / "generate.py"
+    subprocess.run([sys.executable, str(generator), str(directory)], check=True, capture_output=True)
+    return directory

@@ -39,11 +39,11 @@ segment high_points: points_score >= 2 and email_subscribed
 
 
 @pytest.fixture(scope="module")
-def shop():
+def shop(demo_data):
     rules = crmrules.load([SHOP / "shop.crm"])
     names = [name for name, _ in rules.segments]
     program = rules.program_for(segments=names)
-    loaded = load_directory(SHOP / "data", program.schema)
+    loaded = load_directory(demo_data, program.schema)
     yield rules, names, program, loaded
     loaded.close()
 
@@ -130,15 +130,15 @@ def test_iterating_gives_every_customer_with_every_column_as_the_list_did(shop):
     assert canonical(chunks) == canonical(whole_list(loaded, program.schema))
 
 
-def test_a_data_directory_opens_as_chunks_on_the_memory_engine_and_run_agrees_with_duckdb(shop):
+def test_a_data_directory_opens_as_chunks_on_the_memory_engine_and_run_agrees_with_duckdb(shop, demo_data):
     rules, _names, program, _ = shop
-    with open_data(program, SHOP / "data", "memory") as (engine, opened):
+    with open_data(program, demo_data, "memory") as (engine, opened):
         assert isinstance(opened, CustomerChunks)
         assert engine.name == "memory"
-    assert rules.run(SHOP / "data", backend="memory", as_of=AS_OF).members == \
-        rules.run(SHOP / "data", backend="duckdb", as_of=AS_OF).members
-    assert rules.values(SHOP / "data", ["order_count", "rfm_r", "value_tier"], backend="memory", as_of=AS_OF) == \
-        rules.values(SHOP / "data", ["order_count", "rfm_r", "value_tier"], backend="duckdb", as_of=AS_OF)
+    assert rules.run(demo_data, backend="memory", as_of=AS_OF).members == \
+        rules.run(demo_data, backend="duckdb", as_of=AS_OF).members
+    assert rules.values(demo_data, ["order_count", "rfm_r", "value_tier"], backend="memory", as_of=AS_OF) == \
+        rules.values(demo_data, ["order_count", "rfm_r", "value_tier"], backend="duckdb", as_of=AS_OF)
 
 
 SCHEMA = resolve_schema(EXTRA_COLUMNS)
