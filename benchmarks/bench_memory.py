@@ -1,6 +1,6 @@
 """The memory engine's batch mode against DuckDB (and the old whole-list path) on the benchmark shop.
 
-    python benchmarks/bench_memory.py [--customers 200000] [--dir /tmp/crmrules-scale] [--no-old]
+    python benchmarks/bench_memory.py [--customers 200000] [--dir DIR (default: crmrules-scale in the system temp dir)] [--no-old]
 
 Generates (or reuses) the seeded shop of bench_scale.py as Parquet (customers, 5× orders, ~1.5 items per
 order, 20× events), then runs the demo rule file (examples/shop/shop.crm: every segment, as `crmrules run`

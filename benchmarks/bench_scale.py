@@ -1,6 +1,6 @@
 """A shop larger than memory, read in place from Parquet: time and peak RSS.
 
-    python benchmarks/bench_scale.py [--customers 10000000] [--dir /tmp/crmrules-scale] [--memory-limit 6GB]
+    python benchmarks/bench_scale.py [--customers 10000000] [--dir DIR (default: crmrules-scale in the system temp dir)] [--memory-limit 6GB]
                                      [--baseline-customers 1000000] [--generate-only]
 
 Generates a seeded shop as Parquet with DuckDB SQL (customers, 5× orders, ~1.5 items per order, 20× events:
