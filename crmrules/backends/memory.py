@@ -29,6 +29,7 @@ from crmrules.backends.builtins import BUILTINS
 from crmrules.backends.column_reads import ColumnReads, fill_missing, plain
 from crmrules.backends.customer_data import TEST_NAMES, prepare_customer, type_test
 from crmrules.backends.memory_aggregates import AGGREGATE_RUNTIME, aggregate_code
+from crmrules.backends.protocol import StreamedCustomers
 from crmrules.compiler.never_null import never_null
 from crmrules.compiler.pipeline import Program
 from crmrules.compiler.visibility import registered, visible
@@ -149,7 +150,7 @@ class MemoryBackend:
     def members(self, program: Program, data: Sequence[dict], segments: Sequence[str],
                 ctx: EvaluationContext) -> dict[str, list[str]]:
         """The sorted ids of each segment's members among the customers that exist at `ctx.instant`."""
-        if hasattr(data, "evaluate"):  # a data set streamed in chunks (`memory_batches.CustomerChunks`)
+        if isinstance(data, StreamedCustomers):  # too many to hold: it evaluates chunk by chunk
             return data.members(program, segments, ctx)
         ctx = self._ranked(program, data, ctx)
         id_of = program.schema.column("customers", "id").source
@@ -164,7 +165,7 @@ class MemoryBackend:
     def values(self, program: Program, data: Sequence[dict], names: Sequence[str],
                ctx: EvaluationContext) -> dict[str, dict[str, object]]:
         """The named attributes of every existing customer: {id: {name: value}}."""
-        if hasattr(data, "evaluate"):  # a data set streamed in chunks (`memory_batches.CustomerChunks`)
+        if isinstance(data, StreamedCustomers):  # too many to hold: it evaluates chunk by chunk
             return data.values(program, names, ctx)
         ctx = self._ranked(program, data, ctx)
         id_of = program.schema.column("customers", "id").source

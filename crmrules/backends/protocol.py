@@ -36,3 +36,18 @@ class Backend(Protocol):
                     ctx: EvaluationContext) -> dict[ast.Expr, object]:
         """The value of `expr` and of each of its customer-level sub-expressions for one customer
         (true/false/None for conditions, numbers, dates, lists), keyed by node."""
+
+
+@runtime_checkable
+class StreamedCustomers(Protocol):
+    """Customers too many to hold as a list (`memory_batches.CustomerChunks`): iterable as customer dicts, and
+    evaluating a program's segments or attributes itself, chunk by chunk. The in-memory engines hand a
+    whole-base question to it instead of walking every customer."""
+
+    def __iter__(self): ...
+
+    def members(self, program: Program, segments: Sequence[str], ctx: EvaluationContext) -> dict[str, list[str]]:
+        """As `Backend.members`, over the streamed customers."""
+
+    def values(self, program: Program, names: Sequence[str], ctx: EvaluationContext) -> dict[str, dict]:
+        """As `Backend.values`, over the streamed customers."""
