@@ -90,10 +90,6 @@ def fire_days(start: datetime, end: datetime, at: time | None) -> Iterator[datet
 
 
 # ---------------------------------------------------------------------------- anniversaries
-# `base`'s day in `year`, 29 February on 28 February in a common year: the rule of the `anniversary` function
-anniversary = anniversary_in
-
-
 def recurring_anchor(anchor: ast.Expr) -> tuple[ast.Column, ast.Duration | None, int] | None:
     """(column, offset, sign) when a date trigger's anchor is a recurring column (`birthday`,
     `registered_at`) optionally plus or minus a literal duration; None for a one-off date."""
@@ -122,7 +118,7 @@ def recurs_on(base: date | datetime | None, offset: ast.Duration | None, sign: i
         else:
             span += offset.amount * _seconds(offset.unit) // (365 * 86400) + 1
     for year in range(max(day.year - span, base.year, 1), min(day.year + span, 9999) + 1):
-        moved = anniversary(base, year)
+        moved = anniversary_in(base, year)  # 29 February on 28 February in a common year
         if offset is not None:
             moved = shift(moved, offset, sign)
             moved = moved.date() if isinstance(moved, datetime) else moved
