@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlglot.dialects.dialect import Dialect
-
+from crmrules.backends.sql.compile_memo import generate
 from crmrules.backends.sql.dialect import SqlDialect
 from crmrules.backends.sql.dialects import DIALECTS
 from crmrules.backends.sql.planner import members_select, segments_select
@@ -42,8 +41,9 @@ def members_query(program: Program, segment: str, dialect: str, ctx: EvaluationC
 
 def render(tree, dialect: SqlDialect, pretty: bool = True) -> str:
     """SQL text of a tree we built and own, so sqlglot need not copy it first; our trees hold no comments,
-    so sqlglot need not look for them at every node (a sixth of the generation time)."""
-    return Dialect.get_or_raise(dialect.sqlglot_name).generate(tree, copy=False, pretty=pretty, comments=False)
+    so sqlglot need not look for them at every node (a sixth of the generation time); subtrees kept between
+    queries are printed once (`compile_memo.generate`)."""
+    return generate(tree, dialect.sqlglot_name, pretty)
 
 
 __all__ = ["DIALECTS", "dialect_named", "members_query", "render", "segments_query"]

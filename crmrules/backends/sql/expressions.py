@@ -12,7 +12,7 @@ one. Time windows are comparisons with timestamp literals computed from `now`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -22,7 +22,9 @@ from crmrules import ast
 from crmrules import types as t
 from crmrules.backends.sql.dialect import SqlDialect, and_, case_when, col, ident, not_null, number, or_, paren
 from crmrules.backends.runtime import first_last_columns
+from crmrules.backends.sql.compile_memo import Entry, MemoSpace, copy_of, mark, unmarked_copy
 from crmrules.backends.sql.functions import BUILDERS, CallArgs
+from crmrules.backends.sql.query_cache import describe
 from crmrules.compiler.defaults import TOTAL, empty_value
 from crmrules.compiler.never_null import never_null
 from crmrules.compiler.pipeline import Program
@@ -34,8 +36,16 @@ from crmrules.errors import InternalError, UnsupportedFeatureError
 ROW_ALIAS = {"customers": "c", "orders": "o", "order_items": "i", "events": "e"}
 # the CTE computing each table's aggregates per customer
 AGG_CTE = {"orders": "o_agg", "order_items": "i_agg", "events": "e_agg"}
+# nodes whose SQL is kept between queries (`compile_memo`): what a catalogue name or an aggregate compiles to
+_MEMOISED = (ast.AttributeRef, ast.SegmentRef, ast.Aggregate)
+# and those kept when they read an aggregate or a name (the arithmetic around them: an average, a ratio)
+_MEMOISED_WITH_AGGREGATES = (ast.Arith, ast.Call)
 _COMPARE = {ast.CompareOp.EQ: exp.EQ, ast.CompareOp.NE: exp.NEQ, ast.CompareOp.LT: exp.LT,
             ast.CompareOp.LE: exp.LTE, ast.CompareOp.GT: exp.GT, ast.CompareOp.GE: exp.GTE}
+
+
+def _reads_aggregates(node: ast.Expr) -> bool:
+    return any(isinstance(n, (ast.Aggregate, ast.AttributeRef, ast.Ntile)) for n in ast.walk(node))
 
 
 @dataclass
@@ -55,6 +65,10 @@ class Aggregates:
             self.expressions.append(exp.alias_(build(), ident(name), copy=False))
             self.filters.append(row_filter())
         return name
+
+    def copied(self) -> Aggregates:
+        return Aggregates(self.alias, dict(self.columns), [unmarked_copy(e) for e in self.expressions],
+                          [None if f is None else unmarked_copy(f) for f in self.filters])
 
 
 @dataclass(frozen=True)
@@ -110,17 +124,128 @@ class Needs:
     # `top` over an order's own items, inside `orders: ...` or `orders where ...`: one CTE per order each
     order_tops: dict[ast.Aggregate, Top] = field(default_factory=dict)
     populations: dict[ast.Expr, Population] = field(default_factory=dict)
+    # every need recorded, in order (`ExpressionCompiler.record`), and which sequence that is (`compile_memo`)
+    journal: list[tuple] = field(default_factory=list)
+    state: int = 0
+
+    def copied(self) -> Needs:
+        """The same needs with every tree copied: the planner rewrites some while building the CTEs."""
+        needs = Needs(order_item_aggs=self.order_item_aggs.copied(), order_tops={
+            node: _copied(top) for node, top in self.order_tops.items()},
+            tops={node: _copied(top) for node, top in self.tops.items()})
+        needs.customer_aggs = {name: aggregates.copied() for name, aggregates in self.customer_aggs.items()}
+        for among, population in self.populations.items():
+            needs.populations[among] = Population(
+                population.alias, unmarked_copy(population.among), population.ranks_rowless, population.driver,
+                {node: _copied(tile) for node, tile in population.tiles.items()})
+        return needs
+
+
+def _copied(value):
+    """A frozen dataclass of trees (`Top`, `Pick`, `Tile`) with each tree copied."""
+    changes = {}
+    for name in value.__dataclass_fields__:
+        item = getattr(value, name)
+        if isinstance(item, exp.Expression):
+            changes[name] = unmarked_copy(item)
+        elif isinstance(item, list):
+            changes[name] = [unmarked_copy(part) for part in item]
+    return replace(value, **changes)
 
 
 class ExpressionCompiler:
     """Compiles expressions of one checked program for one dialect and context, recording what they need."""
 
-    def __init__(self, program: Program, dialect: SqlDialect, ctx: EvaluationContext):
+    def __init__(self, program: Program, dialect: SqlDialect, ctx: EvaluationContext, memo: MemoSpace | None = None):
         self.program = program
         self.schema = program.schema
         self.dialect = dialect
         self.ctx = ctx
         self.needs = Needs()
+        self.memo = memo  # the trees kept from earlier queries of the same context, if any
+        self.building = 0  # > 0 while a tree for the memo is built: kept trees it holds are copies
+        self._placed: set[int] = set()  # the kept trees already in this query (by the entry's id)
+        self._reached: dict[str, frozenset] = {}
+
+    # ------------------------------------------------------------------ the memo
+    def node_key(self, node: ast.Expr) -> tuple:
+        """A node's content and the checked bodies of every attribute and segment it reaches."""
+        if isinstance(node, (ast.AttributeRef, ast.SegmentRef)):
+            return type(node).__name__, node.name, self.reached(node.name)
+        names = {n.name for n in ast.walk(node) if isinstance(n, (ast.AttributeRef, ast.SegmentRef))}
+        return repr(node), frozenset().union(*(self.reached(name) for name in names))
+
+    def reached(self, name: str) -> frozenset:
+        """(name, body) of an attribute or segment and of every one it uses, directly or not."""
+        found = self._reached.get(name)
+        if found is None:
+            parts, pending, seen = set(), [name], {name}
+            while pending:
+                current = pending.pop()
+                decl = self.program.attributes.get(current) or self.program.segments.get(current)
+                text, uses = describe(decl.body)
+                parts.add((current, text))
+                pending.extend(uses - seen)
+                seen |= uses
+            found = self._reached[name] = frozenset(parts)
+        return found
+
+    def record(self, event: tuple, key: tuple) -> None:
+        """Note a need the query gained (`key`: what it is, by content), for the memo to replay it."""
+        self.needs.journal.append(event)
+        if self.memo is not None:
+            self.needs.state = self.memo.state_after(self.needs.state, key)
+
+    def replay(self, event: tuple) -> None:
+        """Record again a need recorded with a kept tree."""
+        needs = self.needs
+        match event:
+            case ("agg", table_name, node, name, expression, row_filter):
+                target = needs.order_item_aggs if table_name is None else needs.customer_aggs[table_name]
+                target.columns[node] = name
+                target.expressions.append(expression)
+                target.filters.append(row_filter)
+            case ("top", per_order, node, found):
+                (needs.order_tops if per_order else needs.tops)[node] = found
+            case ("population", among, population):
+                needs.populations[among] = Population(population.alias, population.among, False, population.driver)
+            case ("tile", among, node, tile, rowless):
+                population = needs.populations[among]
+                population.tiles[node] = tile
+                population.ranks_rowless = population.ranks_rowless or rowless
+        needs.journal.append(event)
+
+    def handed(self, entry: Entry):
+        """A kept tree to place in this query: a copy when it is there already or goes into another kept tree."""
+        if self.building or id(entry) in self._placed:
+            return copy_of(entry.tree)
+        self._placed.add(id(entry))
+        return entry.tree
+
+    def kept(self, key: tuple, build):
+        """A tree that records no needs, kept under `key` (the memo's context is the rest of its key)."""
+        if self.memo is None:
+            return build()
+        return self.handed(self.memo.kept(key, build))
+
+    def memoised(self, node: ast.Expr, scope: str) -> exp.Expression:
+        """`node` in `scope`, from the memo when compiled before in the same context after the same needs."""
+        needs, memo = self.needs, self.memo
+        key = (self.node_key(node), scope, needs.state)
+        entry = memo.entries.get(key)
+        if entry is not None:
+            for event in entry.events:
+                self.replay(event)
+            needs.state = entry.after
+            return self.handed(entry)
+        start = len(needs.journal)
+        self.building += 1
+        try:
+            tree = self._expr(node, scope)
+        finally:
+            self.building -= 1
+        entry = memo.entries[key] = Entry(mark(tree), tuple(needs.journal[start:]), needs.state)
+        return self.handed(entry)
 
     def row_column(self, table_name: str, name: str) -> exp.Expression:
         """A column of the row in scope, read in the engine's representation of its type."""
@@ -137,6 +262,9 @@ class ExpressionCompiler:
     def expr(self, node: ast.Expr, scope: str) -> exp.Expression:
         """`node` evaluated in `scope`; an unsupported construct's error carries the node's span."""
         try:
+            if self.memo is not None and (isinstance(node, _MEMOISED) or (
+                    isinstance(node, _MEMOISED_WITH_AGGREGATES) and _reads_aggregates(node))):
+                return self.memoised(node, scope)
             return self._expr(node, scope)
         except UnsupportedFeatureError as error:
             if error.span is None:
@@ -303,7 +431,12 @@ class ExpressionCompiler:
             if scope != "customers" and node.func != ast.AggFunc.TOP:
                 raise InternalError(f"`{node.func}` is only computed per customer", node.span)
             return self.top_ref(node, self.needs.tops if scope == "customers" else self.needs.order_tops)
+        known = len(target.columns)
         ref = col(target.add(node, lambda: self.aggregate(node), lambda: self.row_filter(node)), alias)
+        if len(target.columns) > known:
+            table_name = None if target is self.needs.order_item_aggs else node.table
+            self.record(("agg", table_name, node, ref.name, target.expressions[-1], target.filters[-1]),
+                        ("agg", table_name, self.node_key(node) if self.memo is not None else None))
         if node.func in (ast.AggFunc.ANY, ast.AggFunc.NONE):
             # both are computed as MAX(hit): 1 when some row counts, null over no rows
             hit = 0 if empty_value(node.func, node.type) else 1
@@ -325,14 +458,18 @@ class ExpressionCompiler:
         """The customer's (`tops`: the order's) top value, from a CTE of its own: one row per customer (order)."""
         found = tops.get(node)
         prefix = "top" if tops is self.needs.tops else "oi_top"
-        if found is None and node.func != ast.AggFunc.TOP:
+        if found is not None:
+            return col("value", found.alias)
+        if node.func != ast.AggFunc.TOP:
             found = tops[node] = self.pick(node, f"{prefix}{len(tops)}")
-        if found is None:
+        else:
             # ties go to the smallest value: by code point
             value = self.dialect.text_order(self.row_value(node), node.type)
             weight = self.expr(node.by, node.table) if node.by is not None else number(1)
             condition = self.expr(node.where, node.table) if node.where is not None else None
             found = tops[node] = Top(f"{prefix}{len(tops)}", value, weight, condition)
+        per_order = tops is self.needs.order_tops
+        self.record(("top", per_order, node, found), ("top", per_order, self.memo and self.node_key(node)))
         return col("value", found.alias)
 
     def pick(self, node: ast.Aggregate, alias: str) -> Pick:
@@ -404,11 +541,15 @@ class ExpressionCompiler:
             among = self.expr(node.among, "customers")
             driver = required_table(node.among, self.program.attributes)
             population = self.needs.populations[node.among] = Population(alias, among, False, driver)
+            self.record(("population", node.among, population),
+                        ("population", self.memo and self.node_key(node.among)))
         tile = population.tiles.get(node)
         if tile is None:
             value = self.dialect.text_order(self.expr(node.value, "customers"), node.value.type)
             tile = population.tiles[node] = Tile(node.buckets, value, f"t{len(population.tiles)}",
                                                  never_null(node.value, self.program.attributes), node.ties)
-            population.ranks_rowless = population.ranks_rowless or may_rank_without_rows(
-                node, self.program, self.ctx)
+            rowless = may_rank_without_rows(node, self.program, self.ctx)
+            population.ranks_rowless = population.ranks_rowless or rowless
+            self.record(("tile", node.among, node, tile, rowless),
+                        ("tile", self.memo and (self.node_key(node.among), self.node_key(node)), rowless))
         return col(tile.column, population.alias)

@@ -29,12 +29,14 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from crmrules import ast
+from crmrules.backends.sql.compile_memo import memo_space
 from crmrules.backends.sql.dialect import SqlDialect, and_, case_when, col, ident, not_null, number, or_, paren, table
 from crmrules.backends.sql.expressions import (AGG_CTE, ROW_ALIAS, Aggregates, ExpressionCompiler, Pick, Population,
                                                Top)
 from crmrules.backends.sql.row_filters import (implies_visible, reads_only_hits, reduced, semi_join_hit, without,
                                                without_case)
 from crmrules.compiler import visibility
+from crmrules.compiler.catalogue_cache import schema_key
 from crmrules.compiler.pipeline import Program
 from crmrules.compiler.query_shape import may_hold_without_rows, required_table
 from crmrules.context import EvaluationContext
@@ -95,7 +97,11 @@ class QueryPlanner:
         self.schema = program.schema
         self.dialect = dialect
         self.ctx = ctx
-        self.compiler = ExpressionCompiler(program, dialect, ctx)
+        # trees kept from earlier queries of this dialect, schema and `now` (`compile_memo`); a population ranked
+        # in memory is not part of that key: nothing is kept then
+        memo = None if ctx.population is not None else memo_space(
+            (type(dialect), ctx.instant, schema_key(ctx.schema), schema_key(program.schema)))
+        self.compiler = ExpressionCompiler(program, dialect, ctx, memo)
         self.needs = self.compiler.needs
 
     def source(self, table_name: str) -> str:
@@ -126,14 +132,9 @@ class QueryPlanner:
         `rowless` says whether someone without any row could be selected (then every id of orders
         and events is gathered); `driver_table` names a table every selected customer has rows in."""
         layout = self.layout(rowless or customer_id is not None, None if customer_id else driver_table)
-        ctes = self.row_ctes(layout)
+        ctes = self.ctes(layout)
         if layout.driver is not None:
-            return self.driven(layout, ctes + self.population_ctes(layout), columns, where)
-        if "others" in layout.joined:
-            ctes.append(("others", self.others()))
-        if layout.through_ids:
-            ctes.append(("ids", self.all_ids(layout.joined)))
-        ctes.extend(self.population_ctes(layout))
+            return self.driven(layout, ctes, columns, where)
         # the customers table, fully joined with whoever the aggregates know: people without a customer row exist too
         key = self.known_id(layout, layout.joined)
         conditions = [where] if where is not None else []
@@ -145,6 +146,30 @@ class QueryPlanner:
         return _with(self.with_populations(select, self.known_id(layout, layout.joined)), ctes)
 
     # ------------------------------------------------------------------ CTEs
+    def ctes(self, layout: Layout) -> list[tuple[str, exp.Expression]]:
+        """Every CTE of the query, kept between queries of the same needs and layout (`compile_memo`)."""
+        compiler = self.compiler
+        if compiler.memo is None:
+            return self.built_ctes(layout)
+        kept = compiler.kept(("ctes", compiler.needs.state, layout), lambda: tuple(self.built_ctes(layout)))
+        return list(kept)
+
+    def built_ctes(self, layout: Layout) -> list[tuple[str, exp.Expression]]:
+        """The CTEs, built from a copy of the needs: `grouped` rewrites the aggregates in place."""
+        needs, self.needs = self.needs, self.needs.copied()
+        self.compiler.building += 1
+        try:
+            ctes = self.row_ctes(layout)
+            if layout.driver is None:
+                if "others" in layout.joined:
+                    ctes.append(("others", self.others()))
+                if layout.through_ids:
+                    ctes.append(("ids", self.all_ids(layout.joined)))
+            return ctes + self.population_ctes(layout)
+        finally:
+            self.needs = needs
+            self.compiler.building -= 1
+
     def row_ctes(self, layout: Layout) -> list[tuple[str, exp.Expression]]:
         """The visible rows, then each table's aggregates per customer and each `top`."""
         needs = self.needs
@@ -395,18 +420,24 @@ class QueryPlanner:
     def registered(self) -> list[exp.Expression]:
         """The condition that a customer row exists at `now` (`compiler.visibility`)."""
         condition = visibility.registered(self.schema)
-        return [] if condition is None else [self.compiler.expr(condition, "customers")]
+        if condition is None:
+            return []
+        return [self.compiler.kept(("registered",), lambda: self.compiler.expr(condition, "customers"))]
 
     def not_registered_later(self, key: exp.Expression) -> list[exp.Expression]:
         """`key` is not the id of a customer who registers after `now` (an anti-join with a tiny set)."""
         condition = visibility.registered(self.schema)
         if condition is None:
             return []
+        return [self.compiler.kept(("registered later", key.table, key.name), lambda: self.registered_later(key))]
+
+    def registered_later(self, key: exp.Expression) -> exp.Expression:
+        condition = visibility.registered(self.schema)
         id_column = col(self.column_source("customers", "id"), "c")
         later = exp.select(id_column, copy=False).from_(table(self.source("customers"), "c"), copy=False)
         later = later.where(and_(exp.Not(this=self.compiler.expr(condition, "customers")), not_null(id_column.copy())),
                             copy=False)
-        return [exp.Not(this=exp.In(this=key.copy(), query=later.subquery(copy=False)))]
+        return exp.Not(this=exp.In(this=key.copy(), query=later.subquery(copy=False)))
 
     def from_driver(self, select: exp.Select, driver: str, layout: Layout,
                     conditions: list[exp.Expression]) -> exp.Select:

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 
 from crmrules import ast
+from crmrules.backends.sql.compile_memo import clear_compile_memo
 from crmrules.compiler.catalogue_cache import schema_key
 from crmrules.compiler.pipeline import Program
 from crmrules.context import EvaluationContext
@@ -27,7 +28,7 @@ _texts: OrderedDict[Hashable, str] = OrderedDict()
 _described: dict[int, tuple[ast.Expr, str, frozenset[str]]] = {}
 
 
-def _describe(body: ast.Expr) -> tuple[str, frozenset[str]]:
+def describe(body: ast.Expr) -> tuple[str, frozenset[str]]:
     """A body's repr and the attribute and segment names it uses, computed once per body object."""
     found = _described.get(id(body))
     if found is None or found[0] is not body:
@@ -48,7 +49,7 @@ def _key(program: Program, kind: str, names: Sequence[str], dialect: str, ctx: E
     seen = set(names)
     while pending:
         name, body = pending.pop()
-        text, uses = _describe(body)
+        text, uses = describe(body)
         parts.append((name, text))
         for used in sorted(uses - seen):
             seen.add(used)
@@ -77,6 +78,7 @@ def cached_query(program: Program, kind: str, names: Sequence[str], dialect: str
 
 
 def clear_query_cache() -> None:
-    """Forget every query text (benchmarks timing a first compile, tests of the cache)."""
+    """Forget every query text and every kept subtree (benchmarks timing a first compile, tests of the cache)."""
     _texts.clear()
     _described.clear()
+    clear_compile_memo()
