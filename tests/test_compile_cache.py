@@ -6,12 +6,16 @@ import itertools
 from datetime import date
 
 import pytest
-from hypothesis import given
+from helpers import EXTRA_COLUMNS
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rulegen import conditions
 from sqlglot import exp
 
 import crmrules
-from crmrules.backends.sql import members_query
+from crmrules.backends.sql import dialect_named, members_query, render
+from crmrules.backends.sql.compile_memo import SHARED, clear_compile_memo
+from crmrules.backends.sql.planner import members_select, segments_select
 from crmrules.backends.sql.query_cache import clear_query_cache
 from crmrules.backends.sql.row_filters import implies, reduced, without
 from crmrules.compiler.catalogue_cache import CATALOGUE_CACHE, schema_key
@@ -139,6 +143,96 @@ def test_learned_values_are_part_of_the_key():
     learned = CATALOGUE_CACHE.entries(schema, {("events", "type"): frozenset({"unboxing"})}, True, True)
     assert plain is not learned
     assert CATALOGUE_CACHE.entries(schema, None, True, True) is plain
+
+
+# ---------------------------------------------------------------- kept SQL subtrees (compile_memo)
+CATALOGUE_RULES = ['rfm_cell == "555" and clv > {n}', 'spent_once > {n} and prefers("coat")', "aov > {n}",
+                   'clv > {n} and rfm_cell == "555"', "clv > {n} and clv < {n} + 100 and order_count >= 1",
+                   'did("add_to_cart", within: 30d) and not ordered(within: 30d) and points > {n}',
+                   "count(orders where total > {n}) >= 2 and aov > 5 and ntile(4, clv, among: clv > 0) == 4",
+                   'avg(orders.total where any(items where category == "coat")) > {n} and order_count > 1']
+DIALECTS = ["duckdb", "postgres", "sqlite", "spark", "bigquery", "snowflake", "trino", "clickhouse"]
+
+
+def texts_of(rules: list[str], schema=None, dialect: str = "duckdb", pretty: bool = True,
+             day: date = AS_OF) -> list[str]:
+    """Each rule's members query, then all of them in one segments query."""
+    # built and printed each time (members_query would find the text of the same rules kept by content)
+    sql = dialect_named(dialect)
+    out = []
+    for rule in rules:
+        program = crmrules.load_text(f"segment s: {rule}", schema=schema).program
+        out.append(render(members_select(program, "s", sql, evaluation_context(day, program.schema)), sql, pretty))
+    program = crmrules.load_text("\n".join(f"segment s{i}: {rule}" for i, rule in enumerate(rules)),
+                                 schema=schema).program
+    out.append(render(segments_select(program, list(program.segments)[:len(rules)], sql,
+                                      evaluation_context(day, program.schema)), sql, pretty))
+    return out
+
+
+def cold_texts_of(rules: list[str], **options) -> list[str]:
+    """`texts_of` with every kept tree and text forgotten before each query."""
+    out = []
+    for rule in rules:
+        clear_query_cache()
+        out.append(texts_of([rule], **options)[0])
+    clear_query_cache()
+    return [*out, texts_of(rules, **options)[-1]]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("pretty", [False, True])
+def test_kept_subtrees_give_the_text_of_a_fresh_compile(dialect: str, pretty: bool):
+    """New rule texts over the same catalogue names, compiled one after another with the memo warm (and in
+    another order), give exactly the text each gives compiled alone with every cache empty."""
+    rules = [rule.format(n=n) for n in (7, 250) for rule in CATALOGUE_RULES]
+    cold = cold_texts_of(rules, dialect=dialect, pretty=pretty)
+    clear_query_cache()
+    for _ in range(2):
+        assert texts_of(rules, dialect=dialect, pretty=pretty) == cold
+    assert texts_of(list(reversed(rules)), dialect=dialect, pretty=pretty) == cold[-2::-1] + [
+        cold_texts_of(list(reversed(rules)), dialect=dialect, pretty=pretty)[-1]]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(conditions(), min_size=2, max_size=4))
+def test_generated_rules_compile_alike_with_the_memo_warm_or_cold(rules):
+    """Any rules, compiled after each other (sharing what they can), give the texts of cold compiles."""
+    options = {"schema": EXTRA_COLUMNS, "dialect": "duckdb", "pretty": False}
+    warm = texts_of(rules, **options)
+    assert texts_of(rules, **options) == warm
+    assert cold_texts_of(rules, **options) == warm
+
+
+def test_nothing_kept_leaks_into_another_dialect_schema_or_day():
+    """The same rule under another dialect, schema or `now` compiles as it does with nothing kept."""
+    rules = [rule.format(n=9) for rule in CATALOGUE_RULES]
+    renamed = {"tables": {"orders": {"columns": {"total": {"source": "amount"}}}}}
+    variants = [{"dialect": "duckdb"}, {"dialect": "postgres"}, {"dialect": "sqlite"},
+                {"schema": renamed}, {"day": date(2026, 7, 1)}, {"day": date(2026, 7, 1), "schema": renamed}]
+    warm = []
+    for options in variants:
+        warm.append(texts_of(rules, **options))
+    for options, texts in zip(variants, warm):
+        assert cold_texts_of(rules, **options) == texts
+    assert len({tuple(texts) for texts in warm}) == len(variants)
+
+
+def test_a_kept_tree_appears_once_per_query_and_is_never_changed():
+    """An attribute used twice is one kept tree and one copy; printing and compiling again change nothing."""
+    clear_compile_memo()
+    duckdb = dialect_named("duckdb")
+    program = crmrules.load_text("segment s: clv > 5 and clv < 500 and rfm_cell == \"555\"").program
+    ctx = evaluation_context(AS_OF, program.schema)
+    first = members_select(program, "s", duckdb, ctx)
+    nodes = list(first.walk())
+    assert len({id(node) for node in nodes}) == len(nodes)  # no node twice in one tree
+    assert any(node.meta_get(SHARED) for node in nodes)
+    text = render(first, duckdb, pretty=False)
+    again = members_select(program, "s", duckdb, ctx)
+    assert render(again, duckdb, pretty=False) == text == render(first.copy(), duckdb, pretty=False)
+    clear_query_cache()
+    assert render(members_select(program, "s", duckdb, ctx), duckdb, pretty=False) == text
 
 
 # ---------------------------------------------------------------- row filters, on every truth assignment
