@@ -70,7 +70,13 @@ def _literal(node: ast.Expr, value) -> ast.Literal:
 
 def _without_rows(expr: ast.Expr, program: Program, ctx: EvaluationContext) -> ast.Expr:
     """`expr` for a customer without rows, folded as far as it goes."""
-    return ast.transform(expr, lambda node: fold_constants(_step(node, program, ctx)))
+
+    def step(node: ast.Node) -> ast.Node:
+        # an aggregate over no rows is its empty value whatever it reads: its children are not looked at
+        inner = node if isinstance(node, ast.Aggregate) else ast.map_children(node, step)
+        return fold_constants(_step(inner, program, ctx))
+
+    return step(expr)
 
 
 def _step(node: ast.Node, program: Program, ctx: EvaluationContext) -> ast.Node:  # noqa: C901 - one case per node kind

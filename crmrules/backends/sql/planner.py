@@ -49,7 +49,7 @@ def segments_select(program: Program, segments: Sequence[str], dialect: SqlDiale
     """One SELECT of every existing customer's id with a boolean column per segment (unknown is false)."""
     planner = QueryPlanner(program, dialect, ctx)
     columns = [(name, planner.compiler.flag(program.segments[name].body)) for name in segments]
-    rowless = any(may_hold_without_rows(program.segments[name].body, program, ctx) for name in segments)
+    rowless = any(planner.rowless(program.segments[name].body) for name in segments)
     return planner.select(columns, None, rowless)
 
 
@@ -58,8 +58,7 @@ def members_select(program: Program, segment: str, dialect: SqlDialect, ctx: Eva
     body = program.segments[segment].body
     planner = QueryPlanner(program, dialect, ctx)
     condition = planner.compiler.expr(body, "customers")
-    return planner.select([], condition, may_hold_without_rows(body, program, ctx),
-                          required_table(body, program.attributes))
+    return planner.select([], condition, planner.rowless(body), required_table(body, program.attributes))
 
 
 def values_select(program: Program, columns: Sequence[tuple[str, ast.Expr]], dialect: SqlDialect,
@@ -76,8 +75,7 @@ def values_select(program: Program, columns: Sequence[tuple[str, ast.Expr]], dia
     if where is None:
         return planner.select(built, None, True)
     return planner.select(built, compiler.expr(where, "customers"),
-                          may_hold_without_rows(where, program, ctx),
-                          required_table(where, program.attributes))
+                          planner.rowless(where), required_table(where, program.attributes))
 
 
 @dataclass(frozen=True)
@@ -103,6 +101,10 @@ class QueryPlanner:
             (type(dialect), ctx.instant, schema_key(ctx.schema), schema_key(program.schema)))
         self.compiler = ExpressionCompiler(program, dialect, ctx, memo)
         self.needs = self.compiler.needs
+
+    def rowless(self, condition: ast.Expr) -> bool:
+        """Whether someone without any row could meet `condition` (`query_shape.may_hold_without_rows`)."""
+        return may_hold_without_rows(condition, self.program, self.ctx)
 
     def source(self, table_name: str) -> str:
         return self.schema.table(table_name).source
