@@ -26,7 +26,7 @@ from crmrules.schema import Schema
 # how many (schema, learned values, options) combinations are kept; each holds the declarations checked under it
 _CONTEXTS = 16
 # the content key of the schemas met recently, by identity (the schema is held, so its id is not reused)
-_SCHEMA_KEYS: OrderedDict[int, tuple[Schema, Hashable]] = OrderedDict()
+_SCHEMA_KEYS: OrderedDict[int, tuple[Schema, Hashable, int]] = OrderedDict()
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +43,29 @@ class Checked:
 
 def schema_key(schema: Schema) -> Hashable:
     """Everything of a schema a check reads, as a hashable value (computed once per schema object)."""
+    return _schema_keys(schema)[1]
+
+
+def schema_number(schema: Schema) -> int:
+    """A number standing for `schema_key(schema)`: equal for equal keys, but hashed at no cost."""
+    return _schema_keys(schema)[2]
+
+
+_NUMBERS: dict[Hashable, int] = {}
+
+
+def _schema_keys(schema: Schema) -> tuple[Schema, Hashable, int]:
     found = _SCHEMA_KEYS.get(id(schema))
     if found is not None and found[0] is schema:
         _SCHEMA_KEYS.move_to_end(id(schema))
-        return found[1]
+        return found
     key = (schema.timezone, tuple((name, spec.source, spec.time_column, tuple(spec.columns.items()))
                                   for name, spec in schema.tables.items()))
-    _SCHEMA_KEYS[id(schema)] = (schema, key)
+    number = _NUMBERS.setdefault(key, len(_NUMBERS))  # never forgotten: one small entry per schema content
+    found = _SCHEMA_KEYS[id(schema)] = (schema, key, number)
     if len(_SCHEMA_KEYS) > 64:
         _SCHEMA_KEYS.popitem(last=False)
-    return key
+    return found
 
 
 class CatalogueCache:

@@ -36,7 +36,7 @@ from crmrules.backends.sql.expressions import (AGG_CTE, ROW_ALIAS, Aggregates, E
 from crmrules.backends.sql.row_filters import (implies_visible, reads_only_hits, reduced, semi_join_hit, without,
                                                without_case)
 from crmrules.compiler import visibility
-from crmrules.compiler.catalogue_cache import schema_key
+from crmrules.compiler.catalogue_cache import schema_number
 from crmrules.compiler.pipeline import Program
 from crmrules.compiler.query_shape import may_hold_without_rows, required_table
 from crmrules.context import EvaluationContext
@@ -98,7 +98,7 @@ class QueryPlanner:
         # trees kept from earlier queries of this dialect, schema and `now` (`compile_memo`); a population ranked
         # in memory is not part of that key: nothing is kept then
         memo = None if ctx.population is not None else memo_space(
-            (type(dialect), ctx.instant, schema_key(ctx.schema), schema_key(program.schema)))
+            (type(dialect), ctx.instant, schema_number(ctx.schema), schema_number(program.schema)))
         self.compiler = ExpressionCompiler(program, dialect, ctx, memo)
         self.needs = self.compiler.needs
 
