@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import MutableMapping
 
 from crmrules import ast
 from crmrules.compiler.defaults import empty_value
@@ -22,9 +23,11 @@ from crmrules.compiler.pipeline import Program
 from crmrules.context import EvaluationContext
 
 
-def may_hold_without_rows(condition: ast.Expr, program: Program, ctx: EvaluationContext) -> bool:
-    """Whether `condition` might be true for a customer who has no rows anywhere."""
-    return not _is_false_or_null(_without_rows(condition, program, ctx))
+def may_hold_without_rows(condition: ast.Expr, program: Program, ctx: EvaluationContext,
+                          kept: MutableMapping[str, ast.Expr] | None = None) -> bool:
+    """Whether `condition` might be true for a customer who has no rows anywhere. `kept` holds what each
+    attribute is without rows, for this program and context, from earlier calls (the SQL compile memo)."""
+    return not _is_false_or_null(_without_rows(condition, program, ctx, kept))
 
 
 def may_rank_without_rows(node: ast.Ntile, program: Program, ctx: EvaluationContext) -> bool:
@@ -68,10 +71,16 @@ def _literal(node: ast.Expr, value) -> ast.Literal:
     return ast.Literal(value=value, span=node.span, type=node.type)
 
 
-def _without_rows(expr: ast.Expr, program: Program, ctx: EvaluationContext) -> ast.Expr:
+def _without_rows(expr: ast.Expr, program: Program, ctx: EvaluationContext,
+                  kept: MutableMapping[str, ast.Expr] | None = None) -> ast.Expr:
     """`expr` for a customer without rows, folded as far as it goes."""
 
     def step(node: ast.Node) -> ast.Node:
+        if kept is not None and isinstance(node, ast.AttributeRef):
+            found = kept.get(node.name)
+            if found is None:
+                found = kept[node.name] = _without_rows(program.attributes[node.name].body, program, ctx, kept)
+            return found
         # an aggregate over no rows is its empty value whatever it reads: its children are not looked at
         inner = node if isinstance(node, ast.Aggregate) else ast.map_children(node, step)
         return fold_constants(_step(inner, program, ctx))

@@ -95,6 +95,7 @@ class MemoSpace:
 
     def __init__(self) -> None:
         self.entries: dict[Hashable, Entry] = {}
+        self.facts: dict[Hashable, object] = {}  # what the planner learns of an attribute (`QueryPlanner.rowless`)
         self._states: dict[tuple[int, Hashable], int] = {}
 
     def state_after(self, state: int, event: Hashable) -> int:
@@ -120,7 +121,7 @@ class MemoSpace:
         return entry
 
     def full(self) -> bool:
-        return len(self.entries) > _ENTRIES or len(self._states) > _ENTRIES
+        return max(len(self.entries), len(self._states), len(self.facts)) > _ENTRIES
 
 
 _local = threading.local()

@@ -23,7 +23,7 @@ query takes is decided once, in `Layout`, before any of it is built.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -103,8 +103,11 @@ class QueryPlanner:
         self.needs = self.compiler.needs
 
     def rowless(self, condition: ast.Expr) -> bool:
-        """Whether someone without any row could meet `condition` (`query_shape.may_hold_without_rows`)."""
-        return may_hold_without_rows(condition, self.program, self.ctx)
+        """Whether someone without any row could meet `condition` (`query_shape.may_hold_without_rows`), with
+        what each attribute is without rows kept in the memo (folding a catalogue attribute costs 0.1 ms)."""
+        memo = self.compiler.memo
+        kept = None if memo is None else _KeptByContent(memo.facts, self.compiler.reached)
+        return may_hold_without_rows(condition, self.program, self.ctx, kept)
 
     def source(self, table_name: str) -> str:
         return self.schema.table(table_name).source
@@ -493,6 +496,28 @@ class QueryPlanner:
         for population in self.needs.populations.values():
             select = self.join_on_id(select, population.alias, key)
         return select
+
+
+class _KeptByContent(MutableMapping):
+    """Values by attribute name, kept under the content of the name's body and all it reaches."""
+
+    def __init__(self, store: dict, reached) -> None:
+        self.store, self.reached = store, reached
+
+    def __getitem__(self, name: str):
+        return self.store[("without rows", name, self.reached(name))]
+
+    def __setitem__(self, name: str, value) -> None:
+        self.store[("without rows", name, self.reached(name))] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self.store[("without rows", name, self.reached(name))]
+
+    def __iter__(self):
+        raise TypeError("kept values are found by name only")
+
+    def __len__(self) -> int:
+        return len(self.store)
 
 
 # a join's kind as sqlglot's parser reads it from `LEFT JOIN` ...: built directly, nothing is parsed
