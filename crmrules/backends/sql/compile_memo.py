@@ -44,10 +44,11 @@ class Texts:
 
     Carried in the tree's meta: a copy of the tree (same content) shares it."""
 
-    __slots__ = ("by_context",)
+    __slots__ = ("by_context", "tables")
 
     def __init__(self) -> None:
         self.by_context: dict[Hashable, str] = {}
+        self.tables: frozenset[str] | None = None  # the relations its columns read (`tables_read`)
 
     def __deepcopy__(self, memo) -> Texts:
         return self
@@ -77,6 +78,25 @@ def unmarked_copy(tree: exp.Expression) -> exp.Expression:
         if meta is not None:
             meta.pop(SHARED, None)
     return copied
+
+
+def tables_read(trees) -> set[str]:
+    """The relation (`table`) of every column in the trees; a kept tree's are found once."""
+    found: set[str] = set()
+    stack = list(trees)
+    while stack:
+        node = stack.pop()
+        meta = node._meta
+        texts = meta.get(SHARED) if meta is not None else None
+        if texts is not None:
+            if texts.tables is None:
+                texts.tables = frozenset(column.table for column in node.find_all(exp.Column))
+            found |= texts.tables
+        elif isinstance(node, exp.Column):
+            found.add(node.table)
+        else:
+            stack.extend(node.iter_expressions())
+    return found
 
 
 class Entry:

@@ -172,8 +172,11 @@ class ExpressionCompiler:
         """A node's content and the checked bodies of every attribute and segment it reaches."""
         if isinstance(node, (ast.AttributeRef, ast.SegmentRef)):
             return type(node).__name__, node.name, self.reached(node.name)
+        text = repr(node)
+        if "AttributeRef(" not in text and "SegmentRef(" not in text:  # most aggregates: no walk needed
+            return text, frozenset()
         names = {n.name for n in ast.walk(node) if isinstance(n, (ast.AttributeRef, ast.SegmentRef))}
-        return repr(node), frozenset().union(*(self.reached(name) for name in names))
+        return text, frozenset().union(*(self.reached(name) for name in names))
 
     def reached(self, name: str) -> frozenset:
         """(name, body) of an attribute or segment and of every one it uses, directly or not."""

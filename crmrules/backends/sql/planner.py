@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from crmrules import ast
-from crmrules.backends.sql.compile_memo import memo_space
+from crmrules.backends.sql.compile_memo import memo_space, tables_read
 from crmrules.backends.sql.dialect import SqlDialect, and_, case_when, col, ident, not_null, number, or_, paren, table
 from crmrules.backends.sql.expressions import (AGG_CTE, ROW_ALIAS, Aggregates, ExpressionCompiler, Pick, Population,
                                                Top)
@@ -449,7 +449,7 @@ class QueryPlanner:
         """FROM one aggregate's customers, with the customer row and the other aggregates the select and the
         conditions read left-joined, keeping those who exist at `now` and meet the conditions."""
         key = col("customer_id", driver)
-        read = {column.table for part in [*select.expressions, *conditions] for column in part.find_all(exp.Column)}
+        read = tables_read([*select.expressions, *conditions])
         select = select.from_(table(driver), copy=False)
         # nothing else needs the customer row? then only its registration date: leave out who registers later
         exists = self.registered() if "c" in read else self.not_registered_later(key)
@@ -484,7 +484,7 @@ class QueryPlanner:
         select = exp.select(exp.alias_(key, ident("customer_id")), copy=False)
         select = select.select(*(exp.alias_(c, ident(n), copy=False) for n, c in columns), copy=False)
         select = select.from_(table(ranked.alias), copy=False)
-        read = {column.table for _, c in columns for column in c.find_all(exp.Column)}
+        read = tables_read(c for _, c in columns)
         others = (p.alias for p in self.needs.populations.values() if p is not ranked)
         for alias in ["c", *layout.joined, *others]:
             if alias in read and alias != "others":
