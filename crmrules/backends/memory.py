@@ -114,10 +114,15 @@ def _namespace(generator: _Generator) -> dict:
     return namespace
 
 
-def compile_values(program: Program, codes: Callable[[_Generator], list[str]]) -> Callable:
+def compile_values(program: Program, codes: Callable[[_Generator], list[str]],
+                   positions: dict[str, dict[str, int]] | None = None) -> Callable:
     """`values(customer, now, population=None)` -> a tuple, from `codes(generator)` giving one Python
-    expression per value; the customer must already have the schema's types (see prepare_customer)."""
+    expression per value; the customer must already have the schema's types (see prepare_customer).
+    With `positions` the customer and its rows are tuples of values of their columns' types, as the
+    batch engine reads them (see column_reads)."""
     generator = _Generator(program)
+    if positions is not None:
+        generator.positions, generator.trusted = positions, True
     source = generator.values_module(codes(generator))
     namespace = _namespace(generator)
     exec(compile(source, "<values>", "exec"), namespace)  # noqa: S102 - our own generated code
@@ -298,8 +303,12 @@ class _Generator(ColumnReads):
             path = runtime.row_path(table)
             key, _ = path[-1]
             parent = "c" if len(path) == 1 else self.tables[path[-2][1]]
-            source = f"({self.read('c', key)} or ())" if parent == "c" else \
-                f"[x for p in {parent} for x in (p.get({key!r}) or ())]"
+            if parent == "c":
+                source = f"({self.read('c', key)} or ())"
+            else:
+                var = f"_p{next(self.counter)}"
+                self.row_tables[var] = path[-2][1]
+                source = f"[x for {var} in {parent} for x in ({self.read(var, key)} or ())]"
             self.row_lines.append(f"{self.tables[table]} = {self.visible(source, table)}")
 
     def visible(self, source: str, table: str) -> str:
@@ -397,7 +406,8 @@ class _Generator(ColumnReads):
                 _, b, checks = self.value_pair(ast.Literal(value=0), compare.right, row)
                 if isinstance(x, ast.Column):  # its type checked as every column read is
                     column = self.schema.column(x.table, x.name)
-                    checks.insert(0, f"({type_test(column.type, var, var)} or _bad())")
+                    if not self.trusted:
+                        checks.insert(0, f"({type_test(column.type, var, var)} or _bad())")
                     read = self.read(row, column.source)
                 else:
                     read = self.value(x, row)
@@ -407,6 +417,10 @@ class _Generator(ColumnReads):
                 return "(" + " or ".join(self.true(op, row) for op in ops) + ")"
             case ast.Not(operand=op):
                 return self.false(op, row)
+            case ast.Compare(op=ast.CompareOp.EQ, left=left, right=ast.Literal(value=value) as right) if (
+                    self.trusted and value is not None and not runtime.widens(left.type, right.type)):
+                # trusted values: null equals no constant, so equality needs no null test
+                return f"({self.value(left, row)} == {self.constant(value)})"
             case ast.Compare(op=op, left=left, right=right):
                 a, b, checks = self.value_pair(left, right, row)
                 return "(" + " and ".join([*checks, f"{a} {op} {b}"]) + ")"

@@ -36,7 +36,7 @@ def aggregate_code(generator, node: ast.Aggregate, row: str) -> str:
         tests += [condition] if condition else []
         if not tests:
             return f"len({rows})"
-        return f"sum(1 for {var} in {rows} if {' and '.join(tests)})"
+        return f"len([1 for {var} in {rows} if {' and '.join(tests)}])"  # a list is quicker than a generator
     only = f" if {condition}" if condition else ""
     if node.func == ast.AggFunc.TOP:
         weight = generator.value(node.by, var) if node.by is not None else "1"

@@ -33,13 +33,20 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from itertools import groupby
 
+from sqlglot import exp
+
 from crmrules import ast
+from crmrules import types as t
+from crmrules.backends import memory_pushdown as pushdown
 from crmrules.backends import runtime
 from crmrules.backends.customer_data import NESTED
 from crmrules.backends.memory import compile_values
-from crmrules.backends.sql.datadir import LoadedData, quote
+from crmrules.backends.sql.datadir import LoadedData
+from crmrules.backends.sql.runners import prepare_duckdb
+from crmrules.compiler import visibility
 from crmrules.compiler.pipeline import Program
 from crmrules.context import EvaluationContext
 from crmrules.schema import Schema
@@ -68,15 +75,14 @@ class CustomerChunks:
     stats: dict = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[dict]:
-        reads = {spec.name: [c.source for c in spec.columns.values()] for spec in self.schema.tables.values()}
-        source = _Source(self.schema, reads, self.chunk_size)
-        for chunk in source.chunks(self.loaded.connection, 0, 1):
-            yield from chunk
+        source = _Source(self.schema, _columns(self.schema, _every_column(self.schema)), self.chunk_size)
+        for chunk, _ in source.chunks(self.loaded.connection, 0, 1):
+            yield from source.dicts(chunk)
 
     def customer_count(self) -> int:
         """How many distinct customer ids the data holds (customers, and owners of orders and events)."""
-        ids = _id_union(self.schema)
-        return self.loaded.connection.execute(f"SELECT count(*) FROM ({ids})").fetchone()[0]
+        query = exp.select(exp.Count(this=exp.Star())).from_(_id_union(self.schema).subquery())
+        return self.loaded.connection.execute(_sql(query)).fetchone()[0]
 
     def members(self, program: Program, segments: Sequence[str], ctx: EvaluationContext) -> dict[str, list[str]]:
         """The sorted ids of each segment's members among the customers that exist at `ctx.instant`."""
@@ -97,6 +103,7 @@ class CustomerChunks:
 
     def evaluate(self, program: Program, bodies: list[ast.Expr], kind: str, ctx: EvaluationContext) -> Iterator:
         """Each partition's results: per body its members' ids (`kind` "T"), or (id, values) pairs ("V")."""
+        prepare_duckdb(self.loaded.connection)  # the functions compiled conditions may call (memory_pushdown)
         total = self.customer_count()
         workers = self.workers or os.cpu_count() or 1
         if (total < POOL_FROM and self.workers is None) or not _reopenable(self.loaded.connection):
@@ -106,8 +113,11 @@ class CustomerChunks:
         if ctx.population is None and runtime.ntiles(program):
             job = _Job(program, self.schema, self.chunk_size, ctx, None)
             self.stats.update(chunks=0, largest_chunk=0)
-            ranked = [row for part in self._run(job, partitions, workers) for row in part]
-            ctx = ctx.with_population(_population(program, ranked, ctx))
+            ranked: dict[ast.Ntile, list[tuple]] = {node: [] for node in job.nodes}
+            for part in self._run(job, partitions, workers):
+                for node, found in zip(job.nodes, part):
+                    ranked[node] += found  # each partition's sorted: `cut` merges the runs
+            ctx = ctx.with_population(runtime.cut(ranked, ctx))
             self.stats["passes"] = 2
         # chunks and the largest of them: those of the evaluating pass
         self.stats.update(chunks=0, largest_chunk=0)
@@ -148,6 +158,7 @@ def _in_worker(task: tuple[int, int]):
     # a DuckDB of this worker's own with the parent's views over the same files (their checks already done)
     connection, spill = open_duckdb()
     try:
+        prepare_duckdb(connection)
         connection.execute(f"SET threads = {int(threads)}")
         for statement in definitions:
             connection.execute(statement)
@@ -190,13 +201,19 @@ class _Job:
 
     def __init__(self, program: Program, schema: Schema, chunk_size: int, ctx: EvaluationContext, asked):
         self.schema, self.ctx, self.asked = schema, ctx, asked
-        self.id_of = schema.column("customers", "id").source
-        registered, seen = runtime.existence(schema)
-        self.conditions = [c for c in (registered, seen) if c is not None]
+        # who exists: registered by now (decided here), and a customer row or a visible row (DuckDB says)
+        registered = visibility.registered(schema)
+        self.conditions = [registered] if registered is not None else []
         self.nodes = runtime.ntiles(program) if asked is None else []
+        codes = self._codes(asked)
+        # compiled twice: once to learn what the code reads, then over tuples of just those columns
         reads: dict[str, set[str]] = {}
-        self.compute = _compiled(program, self._codes(asked), reads)
-        self.source = _Source(schema, _columns(schema, reads), chunk_size)
+        _compiled(program, codes, reads)
+        roots = asked[0] if asked is not None else self.nodes
+        seen = {table: pushdown.seen(program, ctx, table) for table in ("orders", "events")}
+        self.source = _Source(schema, _columns(schema, reads), chunk_size,
+                              pushdown.row_filters(program, roots, ctx), seen)
+        self.compute = compile_values(program, codes, self.source.positions)
 
     def _codes(self, asked) -> Callable:
         conditions = self.conditions
@@ -214,59 +231,37 @@ class _Job:
     def run(self, connection, partition: int, partitions: int):
         """This pass's result for one partition, and (chunks, largest chunk)."""
         size = len(self.conditions)
-        compute, ctx, id_of = self.compute, self.ctx, self.id_of
+        registered = size == 1  # the one condition: registered by now
+        compute, ctx = self.compute, self.ctx
         kind = self.asked[1] if self.asked else None
         width = len(self.asked[0]) if self.asked else len(self.nodes)
-        found: list = [[] for _ in range(width)] if kind == "T" else []
+        found: list = [[] for _ in range(width)] if kind != "V" else []
         chunks = largest = 0
-        for chunk in self.source.chunks(connection, partition, partitions):
+        for chunk, exists in self.source.chunks(connection, partition, partitions):
             chunks, largest = chunks + 1, max(largest, len(chunk))
-            computed = {id(person): compute(person, ctx) for person in chunk}
-            for person in runtime.existing(self.schema, chunk, ctx, _precomputed(self.conditions, computed)):
-                row = computed[id(person)]
-                key = str(person[id_of])
+            for person, existing in zip(chunk, exists):
+                # who exists at now (runtime.existing): a customer row or a visible row, and registered by then
+                if not existing:
+                    continue
+                row = compute(person, ctx)
+                if registered and not row[0]:
+                    continue
+                key = str(person[0])
                 if kind == "T":
                     for index in range(width):
                         if row[size + index]:
                             found[index].append(key)
                 elif kind == "V":
                     found.append((key, row[size:]))
-                else:
-                    pairs = [(row[size + 2 * i] and row[size + 2 * i + 1] is not None, row[size + 2 * i + 1])
-                             for i in range(width)]
-                    if any(inside for inside, _ in pairs):
-                        found.append(_Ranked(key, pairs))
+                else:  # per ntile, the (value, id) of those it ranks
+                    for index in range(width):
+                        value = row[size + 2 * index + 1]
+                        if row[size + 2 * index] and value is not None:
+                            found[index].append((value, key))
+        if kind is None:
+            for ranked in found:
+                ranked.sort()  # here, on this core: the population merges sorted runs
         return found, (chunks, largest)
-
-
-def _precomputed(conditions: list[ast.Expr], computed: dict[int, tuple]) -> runtime.Decider:
-    """`runtime.existing`'s decider reading the conditions of existence from each customer's computed row."""
-    def decide(_schema, condition: ast.Expr, _ctx):
-        index = conditions.index(condition)
-        return lambda person: computed[id(person)][index]
-    return decide
-
-
-class _Ranked:
-    """A ranked customer of the first pass: its id and, per `ntile`, (in the ranking, value)."""
-
-    __slots__ = ("inputs", "key")
-
-    def __init__(self, key: str, inputs: list[tuple[bool, object]]):
-        self.key, self.inputs = key, inputs
-
-    def __getitem__(self, _column: str) -> str:  # `runtime.rank` reads the id by the id column's name
-        return self.key
-
-
-def _population(program: Program, ranked: list[_Ranked], ctx: EvaluationContext) -> runtime.Population:
-    nodes = runtime.ntiles(program)
-
-    def inputs(node: ast.Ntile):
-        index = nodes.index(node)
-        return lambda person: person.inputs[index]
-
-    return runtime.rank(program, ranked, ctx, inputs)
 
 
 def _compiled(program: Program, codes: Callable, reads: dict[str, set[str]]) -> Callable:
@@ -286,17 +281,14 @@ def _compiled(program: Program, codes: Callable, reads: dict[str, set[str]]) -> 
 
 
 def _columns(schema: Schema, reads: dict[str, set[str]]) -> dict[str, list[str]]:
-    """The source columns to fetch of each table the code reads (its nested rows' keys are not columns)."""
+    """The source columns to fetch of each table the code reads (its nested rows' keys are not columns;
+    the customer's id is always its first field)."""
     columns = {}
     for spec in schema.tables.values():
-        read = reads.get(spec.name)
-        nested = {key for key, _ in NESTED.get(spec.name, ())}
+        read = reads.get(spec.name, set())
         if spec.name == "customers":
-            read = (read or set()) - nested - {spec.columns["id"].source}
-            if not read:
-                # a customer row must show it is one (`runtime.existing`): with no field read, fetch them all
-                read = {c.source for c in spec.columns.values()} - {spec.columns["id"].source}
-        elif read is None:
+            read = read - {spec.columns["id"].source}
+        elif spec.name not in reads:
             continue
         columns[spec.name] = [c.source for c in spec.columns.values() if c.source in read]
     if "order_items" in columns:
@@ -307,52 +299,129 @@ def _columns(schema: Schema, reads: dict[str, set[str]]) -> dict[str, list[str]]
     return columns
 
 
+def _every_column(schema: Schema) -> dict[str, set[str]]:
+    return {spec.name: {c.source for c in spec.columns.values()} for spec in schema.tables.values()}
+
+
 def _key(schema: Schema, table: str) -> str:
     return schema.column(table, "id" if table == "customers" else "customer_id").source
 
 
-def _id_union(schema: Schema) -> str:
-    parts = [f"SELECT {quote(_key(schema, t))} AS k FROM {quote(schema.table(t).source)}"
+def _column(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(exp.to_identifier(name, quoted=True), table=table and exp.to_identifier(table))
+
+
+def _table(schema: Schema, table: str, alias: str | None = None) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(schema.table(table).source, quoted=True),
+                     alias=alias and exp.TableAlias(this=exp.to_identifier(alias)))
+
+
+def _sql(tree: exp.Expression) -> str:
+    return tree.sql(dialect="duckdb")
+
+
+def _id_union(schema: Schema) -> exp.Select:
+    """The ids of every customer: of a customer row, or owning orders or events."""
+    parts = [exp.select(_column(_key(schema, t)).as_("k")).from_(_table(schema, t))
              for t in ("customers", "orders", "events")]
-    return f"SELECT DISTINCT k FROM ({' UNION ALL '.join(parts)}) WHERE k IS NOT NULL"
+    union = exp.union(*parts, distinct=False)
+    return exp.select("k").distinct().from_(union.subquery()).where(exp.column("k").is_(exp.null()).not_())
+
+
+def _in_partition(key: exp.Expression) -> exp.Expression:
+    """`hash(key) % ? = ?`: the partition's customers (partition count and number as parameters)."""
+    return exp.EQ(this=exp.Mod(this=exp.func("hash", key), expression=exp.Placeholder()),
+                  expression=exp.Placeholder())
 
 
 class _Source:
     """One partition's customers in chunks: the partition's ids, then each table's rows sorted by customer
-    (one query per table, fetched in batches), cut at every `chunk_size`-th id and nested per customer."""
+    (one query per table, fetched in batches), cut at every `chunk_size`-th id and nested per customer.
 
-    def __init__(self, schema: Schema, columns: dict[str, list[str]], chunk_size: int):
+    A customer is a tuple: its id, the customer columns read, then its list of orders and of events (when
+    read); an order is the fetched row (customer id, columns read) and, when items are read, their list;
+    an item row starts with its owner and order id. `positions` says where each field is (see column_reads)."""
+
+    def __init__(self, schema: Schema, columns: dict[str, list[str]], chunk_size: int,
+                 filters: dict[str, exp.Expression] | None = None, seen: dict[str, exp.Expression] | None = None):
         self.schema, self.columns, self.chunk_size = schema, columns, chunk_size
-        self.id_of = schema.column("customers", "id").source
+        # per table, the condition a fetched row must meet (memory_pushdown); per table, the condition of
+        # a visible row (None: every customer is given, existing or not)
+        self.filters, self.seen = filters or {}, seen
         self.order_id = schema.column("orders", "id").source
+        self.lists = [(key, table) for key, table in NESTED["customers"] if table in columns]
+        self.items = "order_items" in columns
+        customer = [_key(schema, "customers"), *columns["customers"], *(key for key, _ in self.lists)]
+        self.positions = {"customers": {name: i for i, name in enumerate(customer)}}
+        for table in ("orders", "events"):
+            if table in columns:
+                fields = [_key(schema, table), *columns[table], *(["items"] if table == "orders" and self.items else [])]
+                self.positions[table] = {name: i for i, name in enumerate(fields)}
+        if self.items:
+            self.positions["order_items"] = {name: i + 2 for i, name in enumerate(columns["order_items"])}
+        self.blank = (None,) * len(columns["customers"])
+        self.decimals = {spec.name: {c.source for c in spec.columns.values() if c.type == t.DECIMAL}
+                         for spec in schema.tables.values()}
 
     def _queries(self) -> dict[str, str]:
         """Each table's query: its customer's id first, then the columns read, sorted by that id."""
         schema, columns = self.schema, self.columns
-        partition = "hash({key}) % ? = ?"
         queries = {}
         for table in ("customers", "orders", "events"):
             if table not in columns:
                 continue
-            key = quote(_key(schema, table))
-            selected = ", ".join([key, *(quote(name) for name in columns[table])])
-            queries[table] = (f"SELECT {selected} FROM {quote(schema.table(table).source)} "
-                              f"WHERE {key} IS NOT NULL AND {partition.format(key=key)} ORDER BY {key}")
-        if "order_items" in columns:
-            owner, item_order = quote(_key(schema, "orders")), quote(schema.column("order_items", "order_id").source)
-            selected = ", ".join(["o.owner", f"r.{item_order}", *(f"r.{quote(n)}" for n in columns["order_items"])])
+            key = _column(_key(schema, table))
+            query = (exp.select(key, *(self._fetched(table, name) for name in columns[table]))
+                     .from_(_table(schema, table, pushdown.alias(table)))
+                     .where(self._rows(table, key)).order_by(key))
+            queries[table] = _sql(query)
+        if self.items:
+            owner = _column(_key(schema, "orders"))
             # each item once per customer having an order of its order id (as `transfer.customers` nests them)
-            queries["order_items"] = (
-                f"SELECT {selected} FROM {quote(schema.table('order_items').source)} r JOIN (SELECT DISTINCT "
-                f"{owner} AS owner, {quote(self.order_id)} AS oid FROM {quote(schema.table('orders').source)} "
-                f"WHERE {owner} IS NOT NULL AND {partition.format(key=owner)}) o "
-                f"ON r.{item_order} IS NOT DISTINCT FROM o.oid ORDER BY o.owner")
+            owners = (exp.select(owner.as_("owner"), _column(self.order_id).as_("oid")).distinct()
+                      .from_(_table(schema, "orders", pushdown.alias("orders")))
+                      .where(self._rows("orders", owner)))
+            item_order = _column(schema.column("order_items", "order_id").source, "r")
+            query = (exp.select(exp.column("owner", "o"), item_order,
+                                *(self._fetched("order_items", name, "r") for name in columns["order_items"]))
+                     .from_(_table(schema, "order_items", "r"))
+                     .join(owners.subquery("o"), on=exp.NullSafeEQ(this=item_order, expression=exp.column("oid", "o")))
+                     .order_by(exp.column("owner", "o")))
+            queries["order_items"] = _sql(query)
         return queries
 
-    def chunks(self, connection, partition: int, partitions: int) -> Iterator[list[dict]]:
-        """The partition's customers as prepared dicts, `chunk_size` at a time, in the order of their ids."""
-        ids = connection.execute(f"SELECT k FROM ({_id_union(self.schema)}) WHERE hash(k) % ? = ? ORDER BY k",
-                                 [partitions, partition]).fetchall()
+    def _fetched(self, table: str, name: str, alias: str | None = None) -> exp.Expression:
+        """A column as fetched: decimals as their exact text (see column_reads)."""
+        column = _column(name, alias)
+        return exp.cast(column, "VARCHAR").as_(name) if name in self.decimals[table] else column
+
+    def _rows(self, table: str, key: exp.Column) -> exp.Expression:
+        """The rows of `table` to fetch for the partition: a customer's, of the partition, and meeting the
+        table's filter if it has one."""
+        return exp.and_(key.is_(exp.null()).not_(), _in_partition(key), *(
+            [exp.paren(self.filters[table], copy=True)] if table in self.filters else []))
+
+    def _ids(self) -> exp.Select:
+        """The partition's ids in order, each with whether the customer exists at now but for registration:
+        it has a customer row, or a visible order or event (every id when `seen` is None)."""
+        schema = self.schema
+        if self.seen is None:
+            flagged = exp.select("k", exp.true().as_("e")).from_(_id_union(schema).subquery())
+        else:
+            parts = [exp.select(_column(_key(schema, "customers")).as_("k"), exp.true().as_("v"))
+                     .from_(_table(schema, "customers"))]
+            parts += [exp.select(_column(_key(schema, t)).as_("k"), self.seen[t].copy().as_("v"))
+                      .from_(_table(schema, t, pushdown.alias(t))) for t in ("orders", "events")]
+            flagged = (exp.select("k", exp.func("bool_or", exp.column("v")).as_("e"))
+                       .from_(exp.union(*parts, distinct=False).subquery())
+                       .where(exp.column("k").is_(exp.null()).not_()).group_by("k"))
+        return (exp.select("k", "e").from_(flagged.subquery())
+                .where(_in_partition(exp.column("k"))).order_by("k"))
+
+    def chunks(self, connection, partition: int, partitions: int) -> Iterator[tuple[list[tuple], list[bool]]]:
+        """The partition's customers as tuples, `chunk_size` at a time in the order of their ids, and for
+        each whether it exists at now but for registration (see `_ids`)."""
+        ids = connection.execute(_sql(self._ids()), [partitions, partition]).fetchall()
         if not ids:
             return
         streams = {}
@@ -363,34 +432,40 @@ class _Source:
             size = self.chunk_size
             for start in range(0, len(ids), size):
                 keys = [row[0] for row in ids[start:start + size]]
-                yield self._chunk(keys, {table: stream.until(keys[-1]) for table, stream in streams.items()})
+                chunk = self._chunk(keys, {table: stream.until(keys[-1]) for table, stream in streams.items()})
+                yield chunk, [row[1] for row in ids[start:start + size]]
         finally:
             for stream in streams.values():
                 stream.cursor.close()
 
-    def _chunk(self, keys: list, rows: dict[str, list[tuple]]) -> list[dict]:
-        id_of, order_id = self.id_of, self.order_id
-        names = [id_of, *self.columns.get("customers", ())]
-        people = {row[0]: dict(zip(names, row)) for row in rows.get("customers", ())}
-        chunk = [people.get(key) or people.setdefault(key, {id_of: key}) for key in keys]
-        items: dict[tuple, list] = {}
-        if "order_items" in rows:
-            names = self.columns["order_items"]
-            for row in rows["order_items"]:
-                items.setdefault((row[0], row[1]), []).append(dict(zip(names, row[2:])))
-        for table in ("orders", "events"):
-            names = [_key(self.schema, table), *self.columns.get(table, ())]
-            # the rows come sorted by customer: one list per customer, built by a comprehension (C speed)
-            for key, group in groupby(rows.get(table, ()), key=_first):
-                records = [dict(zip(names, row)) for row in group]
-                if table == "orders" and items:
-                    for record in records:
-                        record["items"] = items.get((key, record[order_id]), [])
-                elif table == "orders" and "order_items" in rows:
-                    for record in records:
-                        record["items"] = []
-                people[key][table] = records
-        return chunk
+    def _chunk(self, keys: list, rows: dict[str, list[tuple]]) -> list[tuple]:
+        people = {row[0]: row for row in rows.get("customers", ())}
+        nested = []
+        for key, table in self.lists:
+            # the rows come sorted by customer: one list per customer
+            if table == "orders" and self.items:
+                items: dict[tuple, list] = {}
+                for row in rows["order_items"]:
+                    items.setdefault((row[0], row[1]), []).append(row)
+                at = self.positions["orders"][self.order_id]
+                nested.append({owner: [row + (items.get((owner, row[at]), ()),) for row in group]
+                               for owner, group in groupby(rows[table], key=_first)})
+            else:
+                nested.append({owner: list(group) for owner, group in groupby(rows[table], key=_first)})
+        blank = self.blank
+        return [(people.get(key) or (key, *blank)) + tuple(lists.get(key, ()) for lists in nested) for key in keys]
+
+    def dicts(self, chunk: list[tuple]) -> list[dict]:
+        """A chunk's customers as dicts of the columns fetched, nested rows included."""
+        def record(row: tuple, table: str) -> dict:
+            decimals = self.decimals[table]
+            found = {name: Decimal(row[i]) if name in decimals and row[i] is not None else row[i]
+                     for name, i in self.positions[table].items()}
+            for key, child in NESTED.get(table, ()):
+                if key in found:
+                    found[key] = [record(r, child) for r in found[key]]
+            return found
+        return [record(person, "customers") for person in chunk]
 
 
 class _Stream:

@@ -13,7 +13,7 @@ import operator
 import re
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from crmrules import ast
@@ -301,34 +301,48 @@ class Population:
 
     as_of: datetime
     cuts: dict[ast.Ntile, Cut]
+    # id(node) -> (node, cut): generated code passes the same node object for every customer, and hashing
+    # a node walks its whole tree
+    _seen: dict[int, tuple[ast.Ntile, Cut]] = field(default_factory=dict, compare=False, repr=False)
 
     def tile(self, node: ast.Ntile, value, customer_id: str) -> int | None:
         """The tile `node` gives a customer ranked by `value`."""
-        cut = self.cuts.get(node)
-        if cut is None:
-            raise EvaluationError("this population was computed for other rules", node.span,
-                                  "compute it with the same rule set: `rules.population(data)`", code="E0602")
-        return cut.tile(value, customer_id)
+        known = self._seen.get(id(node))
+        if known is None or known[0] is not node:
+            cut = self.cuts.get(node)
+            if cut is None:
+                raise EvaluationError("this population was computed for other rules", node.span,
+                                      "compute it with the same rule set: `rules.population(data)`", code="E0602")
+            known = self._seen[id(node)] = (node, cut)
+        return known[1].tile(value, customer_id)
 
 
 def rank(program: Program, people: Iterable[dict], ctx: EvaluationContext, inputs: Ranking) -> Population:
     """Rank the existing, prepared `people` for every `ntile` of the program, each by `inputs(node)`."""
     id_of = program.schema.column("customers", "id").source
     people = list(people)
-    cuts = {}
+    ranked = {}
     for node in ntiles(program):
         ranking = inputs(node)
-        ranked = []
+        ranked[node] = found = []
         for person in people:
             inside, value = ranking(person)
             if inside:
-                ranked.append((value, str(person[id_of])))
-        ranked.sort()
+                found.append((value, str(person[id_of])))
+    return cut(ranked, ctx)
+
+
+def cut(ranked: dict[ast.Ntile, list[tuple]], ctx: EvaluationContext) -> Population:
+    """The population of the ranked `(value, id)` of each `ntile` (in any order: sorted here; runs
+    already sorted, as those of several partitions, merge in one pass)."""
+    cuts = {}
+    for node, found in ranked.items():
+        found.sort()
         if node.ties:
-            cuts[node] = Cut(node.buckets, len(ranked), (), tuple(value for value, _ in ranked))
+            cuts[node] = Cut(node.buckets, len(found), (), tuple(value for value, _ in found))
         else:
-            last = tuple(ranked[i] for i in _last_indexes(len(ranked), node.buckets))
-            cuts[node] = Cut(node.buckets, len(ranked), last)
+            last = tuple(found[i] for i in _last_indexes(len(found), node.buckets))
+            cuts[node] = Cut(node.buckets, len(found), last)
     return Population(ctx.instant, cuts)
 
 
