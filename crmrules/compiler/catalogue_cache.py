@@ -78,7 +78,7 @@ class CatalogueCache:
 
     def entries(self, schema: Schema, learned: dict | None, *options: bool) -> dict[str, Checked]:
         """The declarations checked under this schema, learned values and options (filled as checks go)."""
-        key = (schema_key(schema), frozenset(learned.items()) if learned else None, options)
+        key = (schema_number(schema), frozenset(learned.items()) if learned else None, options)
         found = self._contexts.get(key)
         if found is None:
             found = self._contexts[key] = {}
@@ -100,7 +100,7 @@ class CatalogueCache:
     def available(self, prelude: ast.RuleFile, schema: Schema, customer_columns: Collection[str]) -> dict[str, ast.Node]:
         """The catalogue's segments, attributes and functions by name, but those a customers column of the
         schema replaces (`customer_columns`); not to be changed by the caller."""
-        key = (id(prelude), schema_key(schema))
+        key = (id(prelude), schema_number(schema))
         found = self._available.get(key)
         if found is None or found[0] is not prelude:
             named = {d.name: d for d in prelude.declarations

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from crmrules import ast
 from crmrules.errors import CrmRulesError, UnknownNameError
 
 
-def dependencies(bodies: dict[str, tuple[ast.Node, ast.Expr]],
-                 errors: list[CrmRulesError]) -> tuple[list[str], set[str]]:
-    """Declared names, uses after definitions, and the names on a cycle (each reported)."""
-    uses = {name: used_names(body) & bodies.keys() for name, (_, body) in bodies.items()}
+def dependencies(bodies: dict[str, tuple[ast.Node, ast.Expr]], errors: list[CrmRulesError],
+                 used: Callable[[ast.Node, ast.Expr], set[str]] | None = None) -> tuple[list[str], set[str]]:
+    """Declared names, uses after definitions, and the names on a cycle (each reported); `used(decl, body)`
+    gives `used_names(body)`, perhaps kept from before (the catalogue's)."""
+    uses = {name: (used(decl, body) if used is not None else used_names(body)) & bodies.keys()
+            for name, (decl, body) in bodies.items()}
     order: list[str] = []
     cyclic: set[str] = set()
     state: dict[str, str] = {}  # "active" while on the DFS path, "done" after

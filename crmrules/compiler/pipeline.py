@@ -115,7 +115,9 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True,
         for d in prelude.declarations:
             if isinstance(d, _NAMED) and d.name not in bodies:
                 (names.elsewhere_functions if isinstance(d, ast.FunctionDecl) else names.elsewhere).add(d.name)
-    order, failed = dependencies(bodies, errors)  # names on a cycle are not checked further
+    own = set(program.own)
+    order, failed = dependencies(  # names on a cycle are not checked further
+        bodies, errors, lambda decl, body: used_names(body) if decl.name in own else CATALOGUE_CACHE.used(decl, body))
     attribute_types: dict[str, t.Type] = {}
     attribute_values: dict[str, frozenset[str]] = {}
     expanded: dict[str, tuple[int, int]] = {}  # (nodes, depth) with every reference written out
@@ -146,7 +148,7 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True,
                     cached[name] = Checked(decl, decl, None, None, None, ())
             continue
         body = resolve(body, names, Scope(), local)
-        if name in failed or used_names(bodies[name][1]) & failed:
+        if name in failed or (failed and used_names(bodies[name][1]) & failed):
             failed.add(name)
             errors.extend(local)
             continue
