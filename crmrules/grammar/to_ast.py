@@ -6,7 +6,8 @@ import re
 from datetime import date, datetime, time
 from decimal import Decimal
 
-from lark import Token, Transformer, v_args
+from lark import Token, Transformer, Tree, v_args
+from lark.exceptions import GrammarError, VisitError
 
 from crmrules import ast
 from crmrules.errors import RuleSyntaxError, Source, Span
@@ -68,6 +69,24 @@ class ToAst(Transformer):
         super().__init__()
         self.offset = offset
         self.source = source
+
+    def transform(self, tree: Tree):
+        """Lark's `Transformer.transform`, each rule's method called directly: lark's `v_args` builds a new
+        bound wrapper around the method at every node (a fifth of the transform). The same results and the
+        same `VisitError` around a method's exception; tokens are kept as they are (no method takes one)."""
+        return self._build(tree)
+
+    def _build(self, tree: Tree):
+        children = [self._build(child) if isinstance(child, Tree) else child for child in tree.children]
+        method = _RULE_METHODS.get(tree.data)
+        if method is None:
+            return self._call_userfunc(tree, children)
+        try:
+            return method(self, tree.meta, children)
+        except GrammarError:
+            raise
+        except Exception as error:  # wrapped as lark does: the parser unwraps ours
+            raise VisitError(tree.data, tree, error) from error
 
     # ------------------------------------------------------------------ helpers
     def _span(self, meta) -> Span | None:
@@ -439,6 +458,11 @@ class ToAst(Transformer):
         name, title, *cases = children
         return ast.TestDecl(segment=str(name), title=_title(title), cases=tuple(cases),
                             span=self._span(meta))
+
+
+# each rule's method as written (`(self, meta, children)`), unwrapped from `v_args(meta=True)`
+_RULE_METHODS = {name: value.base_func for name, value in vars(ToAst).items()
+                 if getattr(getattr(value, "visit_wrapper", None), "__name__", "") == "_vargs_meta"}
 
 
 class _Args:
