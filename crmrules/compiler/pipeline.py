@@ -81,6 +81,7 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True,
     clock = time.perf_counter()
     names = Names(schema)
     bodies: dict[str, tuple[ast.Node, ast.Expr]] = {}
+    own_used: dict[str, set[str]] = {}
     for decl in rules.declarations:
         if isinstance(decl, (ast.SegmentDecl, ast.AttributeDecl, ast.FunctionDecl)):
             if decl.name in bodies or decl.name in schema.columns(CUSTOMERS) or decl.name in _RESERVED:
@@ -88,10 +89,11 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True,
                                                "give it another name", code="E0105"))
                 continue
             bodies[decl.name] = (decl, _uses(decl))
+            own_used[decl.name] = used_names(bodies[decl.name][1])  # walked once, asked three times
             program.own.append(decl.name)
     if callable(prelude):
         # reading the catalogue costs a few ms: only when a name is neither the file's nor the schema's
-        prelude = prelude() if roots or _names_elsewhere(rules, bodies, schema) else None
+        prelude = prelude() if roots or _names_elsewhere(rules, bodies, schema, own_used) else None
     if prelude is not None:
         # campaigns and tests may name catalogue segments and attributes too
         mentioned = set(roots)
@@ -100,7 +102,7 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True,
                 mentioned |= {n.name for n in ast.walk(decl) if isinstance(n, (ast.Name, ast.Call))}
             elif isinstance(decl, ast.TestDecl):
                 mentioned.add(decl.segment)
-        _add_prelude(prelude, bodies, schema, tuple(mentioned))
+        _add_prelude(prelude, bodies, schema, tuple(mentioned), own_used)
     for name, (decl, _) in bodies.items():
         match decl:
             case ast.SegmentDecl():
@@ -115,9 +117,8 @@ def check(rules: ast.RuleFile, schema: Schema, optimize: bool = True,
         for d in prelude.declarations:
             if isinstance(d, _NAMED) and d.name not in bodies:
                 (names.elsewhere_functions if isinstance(d, ast.FunctionDecl) else names.elsewhere).add(d.name)
-    own = set(program.own)
     order, failed = dependencies(  # names on a cycle are not checked further
-        bodies, errors, lambda decl, body: used_names(body) if decl.name in own else CATALOGUE_CACHE.used(decl, body))
+        bodies, errors, lambda decl, body: own_used[decl.name] if decl.name in own_used else CATALOGUE_CACHE.used(decl, body))
     attribute_types: dict[str, t.Type] = {}
     attribute_values: dict[str, frozenset[str]] = {}
     expanded: dict[str, tuple[int, int]] = {}  # (nodes, depth) with every reference written out
@@ -263,7 +264,8 @@ def _user_name_reached(start: str, bodies: dict[str, tuple[ast.Node, ast.Expr]],
     return None
 
 
-def _names_elsewhere(rules: ast.RuleFile, bodies: dict[str, tuple[ast.Node, ast.Expr]], schema: Schema) -> bool:
+def _names_elsewhere(rules: ast.RuleFile, bodies: dict[str, tuple[ast.Node, ast.Expr]], schema: Schema,
+                     own_used: dict[str, set[str]]) -> bool:
     """Whether the rules mention a name that is not declared in them, not a column of any table and not
     built in: only then can the catalogue matter (an over-approximation: scopes are the resolver's job)."""
     known = set(bodies) | _RESERVED | {c for table in schema.tables for c in schema.columns(table)}
@@ -273,18 +275,23 @@ def _names_elsewhere(rules: ast.RuleFile, bodies: dict[str, tuple[ast.Node, ast.
     for decl in rules.declarations:
         if isinstance(decl, ast.TestDecl) and decl.segment not in known:
             return True
-        if not isinstance(decl, ast.TestDecl) and used_names(decl) - known:
+        if isinstance(decl, _NAMED) and bodies.get(decl.name, (None,))[0] is decl:
+            used = own_used[decl.name]  # what `used_names(decl)` gives: its body and parameter defaults
+        else:
+            used = used_names(decl) if not isinstance(decl, ast.TestDecl) else set()
+        if used - known:
             return True
     return False
 
 
 def _add_prelude(prelude: ast.RuleFile, bodies: dict[str, tuple[ast.Node, ast.Expr]], schema: Schema,
-                 roots: tuple[str, ...]) -> None:
-    """Add the catalogue declarations that the rule file or `roots` use, directly or not."""
+                 roots: tuple[str, ...], own_used: dict[str, set[str]]) -> None:
+    """Add the catalogue declarations that the rule file (whose `bodies` use `own_used`) or `roots` use,
+    directly or not."""
     available = CATALOGUE_CACHE.available(prelude, schema, schema.columns(CUSTOMERS))
     wanted = [name for name in roots if name in available]
-    for _, uses in bodies.values():
-        wanted.extend(used_names(uses) & available.keys())
+    for used in own_used.values():
+        wanted.extend(used & available.keys())
     while wanted:
         name = wanted.pop()
         if name in bodies:
