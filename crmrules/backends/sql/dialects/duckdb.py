@@ -8,6 +8,10 @@ from crmrules.backends.sql.dialect import (MONEY_SCALE, SqlDialect, and_, call, 
                                           places)
 
 
+# the money values a BIGINT holds scaled by 10^MONEY_SCALE, with room to spare (see DuckDB.divide)
+_SMALL = exp.DataType.build(f"DECIMAL(12, {MONEY_SCALE})")
+
+
 class DuckDB(SqlDialect):
     """DuckDB divides DECIMALs into DOUBLEs, so division is done on scaled HUGEINTs to stay exact."""
 
@@ -16,7 +20,14 @@ class DuckDB(SqlDialect):
     materialized_ctes = True
 
     def divide(self, a, b):
-        return exact_scaled_division(a, b, "HUGEINT")
+        # scaling a DECIMAL(38, 6) into a HUGEINT costs more than the rest of a query like `avg(...) > 150`:
+        # operands below a million (nearly every sum, count and average) are scaled as DECIMAL(12, 6), whose
+        # scaled value is a BIGINT; larger ones take the HUGEINT way. Both are exact and round alike.
+        small_a, small_b = (exp.TryCast(this=x.copy(), to=_SMALL.copy()) for x in (a, b))
+        fits = and_(exp.Not(this=exp.Is(this=small_a, expression=exp.Null())),
+                    exp.Not(this=exp.Is(this=small_b, expression=exp.Null())))
+        fast = exact_scaled_division(a.copy(), b.copy(), "BIGINT", _SMALL.sql())
+        return case_when(fits, fast, otherwise=exact_scaled_division(a, b, "HUGEINT"))
 
     def modulo(self, a, b):
         # DuckDB gives a DOUBLE for DECIMALs of different scales: a literal finer than money sets one scale
@@ -60,15 +71,17 @@ class DuckDB(SqlDialect):
         return cast(exp.Array(expressions=[]), "VARCHAR[]")
 
 
-def exact_scaled_division(a: exp.Expression, b: exp.Expression, integer_type: str) -> exp.Expression:
-    """`round_half_away(a / b, MONEY_SCALE)` computed on integers scaled by 10^MONEY_SCALE, exactly."""
+def exact_scaled_division(a: exp.Expression, b: exp.Expression, integer_type: str,
+                          decimal_type: str = f"DECIMAL(38, {MONEY_SCALE})") -> exp.Expression:
+    """`round_half_away(a / b, MONEY_SCALE)` computed on integers scaled by 10^MONEY_SCALE, exactly:
+    `a` and `b` as `decimal_type` (values it cannot hold are the caller's to keep away), scaled into
+    `integer_type`; the numerator, 10^MONEY_SCALE times larger, is a HUGEINT."""
     scale = number(10 ** MONEY_SCALE)
-    big_a = cast(exp.Mul(this=cast(a, f"DECIMAL(38, {MONEY_SCALE})"), expression=scale), integer_type)
-    big_b = cast(exp.Mul(this=cast(b, f"DECIMAL(38, {MONEY_SCALE})"), expression=scale.copy()),
-                     integer_type)
+    big_a = cast(exp.Mul(this=cast(a, decimal_type), expression=scale), integer_type)
+    big_b = cast(exp.Mul(this=cast(b, decimal_type), expression=scale.copy()), integer_type)
     # q = (2·|A|·10^s + |B|) div (2·|B|) rounds |A|/|B|·10^s half up; the sign comes back after
-    numerator = exp.Add(this=exp.Mul(this=exp.Mul(this=number(2), expression=exp.Abs(this=big_a)),
-                                     expression=scale.copy()),
+    magnitude = exp.Abs(this=big_a) if integer_type == "HUGEINT" else cast(exp.Abs(this=big_a), "HUGEINT")
+    numerator = exp.Add(this=exp.Mul(this=exp.Mul(this=number(2), expression=magnitude), expression=scale.copy()),
                         expression=exp.Abs(this=big_b))
     quotient = exp.IntDiv(this=paren(numerator), expression=paren(
         exp.Mul(this=number(2), expression=exp.Abs(this=big_b.copy()))))
