@@ -9,13 +9,15 @@ in this process:
   is never reused), split into parse, check (resolve, types, optimise, lower: the
   rule and the catalogue declarations it uses), plan (the sqlglot tree) and render
   (sqlglot's generation of the unformatted text); what a REPL pays for a rule just
-  typed, with the catalogue checked before;
+  typed, with the catalogue checked before and the SQL of its attributes, aggregates
+  and CTEs kept from earlier queries (`compile_memo`);
 - warm, same text: `load_text` + `members_query` of the same text in a new RuleSet
   each time (an app or REPL running a rule again): parsed once, the catalogue checked
   once, the query text built once (keyed by content), so what is left is checking
   the rule's own declaration and looking the query up;
 - the uncached baseline, timed in the same run: the same text with every compile
-  cache emptied first (parsed texts, checked catalogue declarations, query texts);
+  cache emptied first (parsed texts, checked catalogue declarations, query texts, and
+  the SQL subtrees and texts `backends/sql/compile_memo.py` keeps);
 - sqlglot's own `parse_one(sql).sql()` of the generated query: the cost of only
   reading and writing the text, for scale.
 

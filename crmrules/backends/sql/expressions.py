@@ -36,9 +36,10 @@ from crmrules.errors import InternalError, UnsupportedFeatureError
 ROW_ALIAS = {"customers": "c", "orders": "o", "order_items": "i", "events": "e"}
 # the CTE computing each table's aggregates per customer
 AGG_CTE = {"orders": "o_agg", "order_items": "i_agg", "events": "e_agg"}
-# nodes whose SQL is kept between queries (`compile_memo`): what a catalogue name or an aggregate compiles to
-_MEMOISED = (ast.AttributeRef, ast.SegmentRef, ast.Aggregate)
-# and those kept when they read an aggregate or a name (the arithmetic around them: an average, a ratio)
+# nodes whose SQL is kept between queries (`compile_memo`): what a catalogue name compiles to, and, outside a
+# tree being kept (each level would copy and key the whole of what it holds again), an aggregate or the arithmetic
+# around aggregates and names (an average, a ratio)
+_MEMOISED_NAMES = (ast.AttributeRef, ast.SegmentRef)
 _MEMOISED_WITH_AGGREGATES = (ast.Arith, ast.Call)
 _COMPARE = {ast.CompareOp.EQ: exp.EQ, ast.CompareOp.NE: exp.NEQ, ast.CompareOp.LT: exp.LT,
             ast.CompareOp.LE: exp.LTE, ast.CompareOp.GT: exp.GT, ast.CompareOp.GE: exp.GTE}
@@ -265,8 +266,9 @@ class ExpressionCompiler:
     def expr(self, node: ast.Expr, scope: str) -> exp.Expression:
         """`node` evaluated in `scope`; an unsupported construct's error carries the node's span."""
         try:
-            if self.memo is not None and (isinstance(node, _MEMOISED) or (
-                    isinstance(node, _MEMOISED_WITH_AGGREGATES) and _reads_aggregates(node))):
+            if self.memo is not None and (isinstance(node, _MEMOISED_NAMES) or not self.building and (
+                    isinstance(node, ast.Aggregate)
+                    or isinstance(node, _MEMOISED_WITH_AGGREGATES) and _reads_aggregates(node))):
                 return self.memoised(node, scope)
             return self._expr(node, scope)
         except UnsupportedFeatureError as error:
