@@ -57,9 +57,19 @@ class Texts:
         return self
 
 
+class _Marks(dict):
+    """A marked node's meta: copied with the node as a plain dict copy (sqlglot deep-copies a node's meta, and
+    Python's generic deepcopy of it costs more than copying the node)."""
+
+    def __deepcopy__(self, memo) -> _Marks:
+        return _Marks(self)
+
+
 def mark(tree: exp.Expression) -> exp.Expression:
     """Mark a tree as shared (unchanging), so its text is printed once per context."""
-    tree.meta[SHARED] = Texts()
+    if tree._meta is None:
+        tree._meta = _Marks()
+    tree._meta[SHARED] = Texts()
     return tree
 
 
