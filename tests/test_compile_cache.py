@@ -14,6 +14,7 @@ from sqlglot import exp
 
 import crmrules
 from crmrules.backends.sql import dialect_named, members_query, render
+from crmrules.backends.sql import compile_memo
 from crmrules.backends.sql.compile_memo import SHARED, clear_compile_memo
 from crmrules.backends.sql.planner import members_select, segments_select
 from crmrules.backends.sql.query_cache import clear_query_cache
@@ -216,6 +217,15 @@ def test_nothing_kept_leaks_into_another_dialect_schema_or_day():
     for options, texts in zip(variants, warm):
         assert cold_texts_of(rules, **options) == texts
     assert len({tuple(texts) for texts in warm}) == len(variants)
+
+
+def test_a_full_memo_starts_again_and_still_gives_the_same_text(monkeypatch):
+    """Past its budget of kept nodes a context's memo is emptied between queries: the texts do not change."""
+    rules = [rule.format(n=n) for n in (3, 4) for rule in CATALOGUE_RULES]
+    expected = cold_texts_of(rules)
+    monkeypatch.setattr(compile_memo, "_NODES", 500)
+    clear_compile_memo()
+    assert texts_of(rules) == expected == texts_of(list(reversed(rules)))[-2::-1] + [expected[-1]]
 
 
 def test_a_kept_tree_appears_once_per_query_and_is_never_changed():

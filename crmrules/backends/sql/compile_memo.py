@@ -35,8 +35,10 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.generator import Generator
 
 SHARED = "crmrules_shared"
-_CONTEXTS = 8  # compile contexts kept per thread
-_ENTRIES = 4096  # trees kept per context before it starts again empty
+_CONTEXTS = 4  # compile contexts kept per thread
+# what one context keeps before it starts again empty: trees (about 450 bytes a node), needs states
+_NODES = 60_000
+_ENTRIES = 4096
 
 
 class Texts:
@@ -125,6 +127,7 @@ class MemoSpace:
 
     def __init__(self) -> None:
         self.entries: dict[Hashable, Entry] = {}
+        self.nodes = 0  # the nodes of the kept trees
         self.facts: dict[Hashable, object] = {}  # what the planner learns of an attribute (`QueryPlanner.rowless`)
         self._states: dict[tuple[int, Hashable], int] = {}
 
@@ -142,16 +145,21 @@ class MemoSpace:
         entry = self.entries.get(key)
         if entry is None:
             tree = build()
-            if isinstance(tree, tuple):
-                for _, body in tree:
-                    mark(body)
-            else:
-                mark(tree)
-            entry = self.entries[key] = Entry(tree)
+            for body in ([body for _, body in tree] if isinstance(tree, tuple) else [tree]):
+                mark(body)
+            entry = self.store(key, Entry(tree))
+        return entry
+
+    def store(self, key: Hashable, entry: Entry) -> Entry:
+        """Keep an entry (its tree marked), counting its nodes against the context's budget."""
+        trees = [body for _, body in entry.tree] if isinstance(entry.tree, tuple) else [entry.tree]
+        trees += [item for event in entry.events for item in event if isinstance(item, exp.Expression)]
+        self.nodes += sum(1 for tree in trees for _ in tree.walk())
+        self.entries[key] = entry
         return entry
 
     def full(self) -> bool:
-        return max(len(self.entries), len(self._states), len(self.facts)) > _ENTRIES
+        return self.nodes > _NODES or max(len(self.entries), len(self._states), len(self.facts)) > _ENTRIES
 
 
 _local = threading.local()

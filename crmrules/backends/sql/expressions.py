@@ -248,7 +248,7 @@ class ExpressionCompiler:
             tree = self._expr(node, scope)
         finally:
             self.building -= 1
-        entry = memo.entries[key] = Entry(mark(tree), tuple(needs.journal[start:]), needs.state)
+        entry = memo.store(key, Entry(mark(tree), tuple(needs.journal[start:]), needs.state))
         return self.handed(entry)
 
     def row_column(self, table_name: str, name: str) -> exp.Expression:
