@@ -1,4 +1,5 @@
-"""The compile caches never give a stale answer: parsed texts, checked catalogue declarations, SQL row filters."""
+"""The compile caches never give a stale answer: parsed texts, checked catalogue declarations, kept SQL subtrees,
+SQL row filters."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ from rulegen import conditions
 from sqlglot import exp
 
 import crmrules
-from crmrules.backends.sql import dialect_named, members_query, render
-from crmrules.backends.sql import compile_memo
+from crmrules.backends.sql import compile_memo, dialect_named, members_query, render
 from crmrules.backends.sql.compile_memo import SHARED, clear_compile_memo
 from crmrules.backends.sql.planner import members_select, segments_select
 from crmrules.backends.sql.query_cache import clear_query_cache
