@@ -34,7 +34,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import groupby
+from itertools import compress, groupby
+from operator import itemgetter
 
 from sqlglot import exp
 
@@ -239,25 +240,25 @@ class _Job:
         chunks = largest = 0
         for chunk, exists in self.source.chunks(connection, partition, partitions):
             chunks, largest = chunks + 1, max(largest, len(chunk))
-            for person, existing in zip(chunk, exists):
-                # who exists at now (runtime.existing): a customer row or a visible row, and registered by then
-                if not existing:
-                    continue
-                row = compute(person, ctx)
-                if registered and not row[0]:
-                    continue
-                key = str(person[0])
-                if kind == "T":
-                    for index in range(width):
-                        if row[size + index]:
-                            found[index].append(key)
-                elif kind == "V":
-                    found.append((key, row[size:]))
-                else:  # per ntile, the (value, id) of those it ranks
-                    for index in range(width):
-                        value = row[size + 2 * index + 1]
-                        if row[size + 2 * index] and value is not None:
-                            found[index].append((value, key))
+            # who exists at now (runtime.existing): a customer row or a visible row, and registered by then
+            people = list(compress(chunk, exists))
+            rows = [compute(person, ctx) for person in people]
+            keys = [str(person[0]) for person in people]
+            if registered:
+                keys, rows = list(compress(keys, [row[0] for row in rows])), [row for row in rows if row[0]]
+            if not rows:
+                continue
+            if kind == "V":
+                found.extend((key, row[size:]) for key, row in zip(keys, rows))
+                continue
+            columns = list(zip(*rows))  # one tuple per computed value: the loops below run in C
+            if kind == "T":
+                for index in range(width):
+                    found[index].extend(compress(keys, columns[size + index]))
+                continue
+            for index in range(width):  # per ntile, the (value, id) of those it ranks
+                ranked, value = columns[size + 2 * index], columns[size + 2 * index + 1]
+                found[index].extend((v, key) for v, key, inside in zip(value, keys, ranked) if inside and v is not None)
         if kind is None:
             for ranked in found:
                 ranked.sort()  # here, on this core: the population merges sorted runs
@@ -386,7 +387,7 @@ class _Source:
                                 *(self._fetched("order_items", name, "r") for name in columns["order_items"]))
                      .from_(_table(schema, "order_items", "r"))
                      .join(owners.subquery("o"), on=exp.NullSafeEQ(this=item_order, expression=exp.column("oid", "o")))
-                     .order_by(exp.column("owner", "o")))
+                     .order_by(exp.column("owner", "o"), item_order.copy()))
             queries["order_items"] = _sql(query)
         return queries
 
@@ -440,20 +441,21 @@ class _Source:
 
     def _chunk(self, keys: list, rows: dict[str, list[tuple]]) -> list[tuple]:
         people = {row[0]: row for row in rows.get("customers", ())}
-        nested = []
-        for key, table in self.lists:
-            # the rows come sorted by customer: one list per customer
+        # per nested list (orders, events), each customer's, in the order of `keys`; the rows come sorted by
+        # customer (items by customer and order), so grouping them is C's work
+        columns = []
+        for _, table in self.lists:
             if table == "orders" and self.items:
-                items: dict[tuple, list] = {}
-                for row in rows["order_items"]:
-                    items.setdefault((row[0], row[1]), []).append(row)
+                items = {pair: list(group) for pair, group in groupby(rows["order_items"], key=_owner_and_order)}
                 at = self.positions["orders"][self.order_id]
-                nested.append({owner: [row + (items.get((owner, row[at]), ()),) for row in group]
-                               for owner, group in groupby(rows[table], key=_first)})
+                by_owner = {owner: [row + (items.get((owner, row[at]), ()),) for row in group]
+                            for owner, group in groupby(rows[table], key=_first)}
             else:
-                nested.append({owner: list(group) for owner, group in groupby(rows[table], key=_first)})
+                by_owner = {owner: list(group) for owner, group in groupby(rows[table], key=_first)}
+            columns.append([by_owner.get(key, ()) for key in keys])
         blank = self.blank
-        return [(people.get(key) or (key, *blank)) + tuple(lists.get(key, ()) for lists in nested) for key in keys]
+        bases = [people.get(key) or (key, *blank) for key in keys]
+        return [base + extra for base, extra in zip(bases, zip(*columns))] if columns else bases
 
     def dicts(self, chunk: list[tuple]) -> list[dict]:
         """A chunk's customers as dicts of the columns fetched, nested rows included."""
@@ -496,5 +498,5 @@ class _Stream:
             return taken
 
 
-def _first(row: tuple):
-    return row[0]
+_first = itemgetter(0)  # a row's customer
+_owner_and_order = itemgetter(0, 1)  # an item row's customer and order
