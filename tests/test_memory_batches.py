@@ -165,3 +165,48 @@ def test_differential_data_in_chunks_agrees_with_the_interpreter_and_duckdb(cond
     assert SqlBackend("duckdb").members(rules.program, SqlHandle("duckdb", loaded.connection), names, ctx) == expected
     values = MemoryBackend().values(rules.program, chunks, ["ranked", "scored"], ctx)
     assert values == InterpreterBackend().values(rules.program, prepared, ["ranked", "scored"], ctx)
+
+
+PUSHED_DOWN = """
+segment carted: did("add_to_cart", within: 30d)
+segment searched_cream: searched("cream", within: 30d) and not ordered(within: 30d)
+"""
+
+
+def test_rows_no_rule_counts_are_never_fetched_and_answers_stay(shop):
+    """Every aggregate over events has a condition on the event alone: only rows meeting one reach Python."""
+    _, _, program, loaded = shop
+    rules = crmrules.load_text(PUSHED_DOWN)
+    names = [name for name, _ in rules.segments]
+    ctx = evaluation_context(AS_OF, rules.program.schema)
+    chunks = CustomerChunks(loaded, rules.program.schema, chunk_size=50, workers=1)
+    found = MemoryBackend().members(rules.program, chunks, names, ctx)
+    prepared = whole_list(loaded, rules.program.schema)
+    assert found == InterpreterBackend().members(rules.program, prepared, names, ctx)
+    assert found["carted"] and found["searched_cream"]
+    events = sum(len(person.get("events", [])) for person in prepared)
+    # a month's add_to_cart and search events, not the rest of the history
+    assert 0 < chunks.stats["fetched"]["events"] < events / 5
+    # orders have an unconditioned reader (`ordered` counts every visible one in the window, a condition on the
+    # order alone): kept to the window too
+    assert chunks.stats["fetched"]["orders"] < sum(len(person.get("orders", [])) for person in prepared) / 5
+
+
+@pytest.mark.parametrize("rule", [
+    # the condition reads the order's items: no filter can be decided from the order's row alone
+    'count(orders where status == "paid" and any(items where category == "coat")) >= 1',
+    # one aggregate over events without a condition: every row is needed
+    'count(events) >= 3 and did("add_to_cart", within: 30d)',
+    # items are read through every visible order
+    'sum(order_items: price * quantity) > 100 and ordered(within: 30d)',
+])
+def test_a_table_some_rule_reads_whole_is_fetched_whole(shop, rule):
+    _, _, _, loaded = shop
+    rules = crmrules.load_text(f"segment s: {rule}\n")
+    ctx = evaluation_context(AS_OF, rules.program.schema)
+    chunks = CustomerChunks(loaded, rules.program.schema, chunk_size=64, workers=1)
+    found = MemoryBackend().members(rules.program, chunks, ["s"], ctx)
+    prepared = whole_list(loaded, rules.program.schema)
+    assert found == InterpreterBackend().members(rules.program, prepared, ["s"], ctx)
+    table = "orders" if "items" in rule else "events"
+    assert chunks.stats["fetched"][table] == sum(len(person.get(table, [])) for person in prepared)

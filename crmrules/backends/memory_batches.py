@@ -72,7 +72,7 @@ class CustomerChunks:
     chunk_size: int = CHUNK_SIZE
     workers: int | None = None
     # what the last `evaluate` did: partitions, passes (2 with rankings), chunks and the largest of the last
-    # pass, whether a pool of workers ran them
+    # pass, whether a pool of workers ran them, the rows of each table the last pass fetched
     stats: dict = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[dict]:
@@ -121,7 +121,7 @@ class CustomerChunks:
             ctx = ctx.with_population(runtime.cut(ranked, ctx))
             self.stats["passes"] = 2
         # chunks and the largest of them: those of the evaluating pass
-        self.stats.update(chunks=0, largest_chunk=0)
+        self.stats.update(chunks=0, largest_chunk=0, fetched={})
         yield from self._run(_Job(program, self.schema, self.chunk_size, ctx, (bodies, kind)), partitions, workers)
 
     def _run(self, job: _Job, partitions: int, workers: int) -> Iterator:
@@ -143,9 +143,12 @@ class CustomerChunks:
         finally:
             _JOB = None
 
-    def _count(self, stats: tuple[int, int]) -> None:
+    def _count(self, stats: tuple[int, int, dict[str, int]]) -> None:
         self.stats["chunks"] += stats[0]
         self.stats["largest_chunk"] = max(self.stats["largest_chunk"], stats[1])
+        fetched = self.stats.setdefault("fetched", {})
+        for table, rows in stats[2].items():
+            fetched[table] = fetched.get(table, 0) + rows
 
 
 _JOB = None  # (job, view definitions, DuckDB threads) for the forked workers
@@ -238,7 +241,8 @@ class _Job:
         width = len(self.asked[0]) if self.asked else len(self.nodes)
         found: list = [[] for _ in range(width)] if kind != "V" else []
         chunks = largest = 0
-        for chunk, exists in self.source.chunks(connection, partition, partitions):
+        fetched: dict[str, int] = {}
+        for chunk, exists in self.source.chunks(connection, partition, partitions, fetched):
             chunks, largest = chunks + 1, max(largest, len(chunk))
             # who exists at now (runtime.existing): a customer row or a visible row, and registered by then
             people = list(compress(chunk, exists))
@@ -262,7 +266,7 @@ class _Job:
         if kind is None:
             for ranked in found:
                 ranked.sort()  # here, on this core: the population merges sorted runs
-        return found, (chunks, largest)
+        return found, (chunks, largest, fetched)
 
 
 def _compiled(program: Program, codes: Callable, reads: dict[str, set[str]]) -> Callable:
@@ -419,7 +423,8 @@ class _Source:
         return (exp.select("k", "e").from_(flagged.subquery())
                 .where(_in_partition(exp.column("k"))).order_by("k"))
 
-    def chunks(self, connection, partition: int, partitions: int) -> Iterator[tuple[list[tuple], list[bool]]]:
+    def chunks(self, connection, partition: int, partitions: int,
+               fetched: dict[str, int] | None = None) -> Iterator[tuple[list[tuple], list[bool]]]:
         """The partition's customers as tuples, `chunk_size` at a time in the order of their ids, and for
         each whether it exists at now but for registration (see `_ids`)."""
         ids = connection.execute(_sql(self._ids()), [partitions, partition]).fetchall()
@@ -433,7 +438,11 @@ class _Source:
             size = self.chunk_size
             for start in range(0, len(ids), size):
                 keys = [row[0] for row in ids[start:start + size]]
-                chunk = self._chunk(keys, {table: stream.until(keys[-1]) for table, stream in streams.items()})
+                rows = {table: stream.until(keys[-1]) for table, stream in streams.items()}
+                if fetched is not None:  # how many rows of each table reached Python (memory_pushdown)
+                    for table, taken in rows.items():
+                        fetched[table] = fetched.get(table, 0) + len(taken)
+                chunk = self._chunk(keys, rows)
                 yield chunk, [row[1] for row in ids[start:start + size]]
         finally:
             for stream in streams.values():

@@ -59,7 +59,7 @@ def row_filters(program: Program, roots: Iterable[ast.Expr], ctx: EvaluationCont
             wheres.setdefault(table, []).append(None)
     filters = {}
     for table, conditions in wheres.items():
-        if table not in PUSHED or any(c is None or not _row_only(c) for c in conditions):
+        if table not in PUSHED or any(c is None or not _row_only(c, table) for c in conditions):
             continue
         sql = compiler(program, ctx)
         filters[table] = exp.or_(*(sql.expr(c, table) for c in dict.fromkeys(conditions)))
@@ -86,8 +86,10 @@ def _customer_aggregates(program: Program, roots: Iterable[ast.Expr]) -> list[as
     return found
 
 
-def _row_only(condition: ast.Expr) -> bool:
-    return all(isinstance(node, _ROW_ONLY) for node in ast.walk(condition) if isinstance(node, ast.Expr))
+def _row_only(condition: ast.Expr, table: str) -> bool:
+    """Whether `condition` reads nothing but a row of `table` (no customer field, attribute or other rows)."""
+    return all(isinstance(node, _ROW_ONLY) and (not isinstance(node, ast.Column) or node.table == table)
+               for node in ast.walk(condition) if isinstance(node, ast.Expr))
 
 
 def alias(table: str) -> str:
