@@ -7,9 +7,9 @@ then what it lets the aggregates and the planner leave out:
 
 - a condition implied by another one is dropped from the disjunction
   (`c OR (c AND value IS NOT NULL)` is `c`);
-- when one condition is left and an aggregate's own is that same condition, its
-  `CASE WHEN` is already done by the WHERE (`COUNT(CASE WHEN c THEN 1 END)` is
-  `COUNT(1)` over the rows `c` keeps);
+- when one condition is left, the WHERE already does its part of each aggregate's
+  `CASE WHEN` (`COUNT(CASE WHEN c THEN 1 END)` is `COUNT(1)` over the rows `c` keeps,
+  `SUM(CASE WHEN c AND d THEN x END)` is `SUM(CASE WHEN d THEN x END)`);
 - a condition that implies visibility (`created_at <= now`, from a time window)
   lets the CTE read the table itself instead of its visible rows;
 - a conjunct every condition has, such as `any(items where ...)` of an order,
@@ -69,15 +69,24 @@ def implies_visible(condition: exp.Expression, visible: exp.Expression) -> bool:
 
 
 def without_case(aggregate: exp.Expression, condition: exp.Expression) -> exp.Expression:
-    """An aggregate (aliased) whose argument is `CASE WHEN condition THEN value END`, reading `value` instead:
-    right when the query reads only rows where `condition` is true. Any other aggregate is returned as it is."""
+    """An aggregate (aliased) whose argument is `CASE WHEN c THEN value END`, with the conjuncts of `condition`
+    left out of `c` (all of `c`: reading `value` itself): right when the query reads only rows where
+    `condition` is true. Any other aggregate is returned as it is."""
     function = aggregate.this if isinstance(aggregate, exp.Alias) else aggregate
     if not isinstance(function, (exp.Count, exp.Sum, exp.Min, exp.Max)):
         return aggregate
     case = function.this
-    if (isinstance(case, exp.Case) and case.args.get("default") is None and len(case.args.get("ifs") or []) == 1
-            and case.args["ifs"][0].this == condition):
-        function.set("this", case.args["ifs"][0].args["true"])
+    if not (isinstance(case, exp.Case) and case.args.get("default") is None and len(case.args.get("ifs") or []) == 1):
+        return aggregate
+    branch = case.args["ifs"][0]
+    known, parts = conjuncts(condition), conjuncts(branch.this)
+    if not all(any(part == k for part in parts) for k in known):
+        return aggregate
+    rest = [part for part in parts if not any(part == k for k in known)]
+    if not rest:
+        function.set("this", branch.args["true"])
+    elif len(rest) < len(parts):
+        branch.set("this", exp.and_(*rest, copy=False))
     return aggregate
 
 

@@ -22,7 +22,11 @@ class DuckDB(SqlDialect):
     def divide(self, a, b):
         # scaling a DECIMAL(38, 6) into a HUGEINT costs more than the rest of a query like `avg(...) > 150`:
         # operands below a million (nearly every sum, count and average) are scaled as DECIMAL(12, 6), whose
-        # scaled value is a BIGINT; larger ones take the HUGEINT way. Both are exact and round alike.
+        # scaled value is a BIGINT; larger ones take the HUGEINT way. Both are exact and round alike. Each
+        # way repeats the operands: one holding a CASE (another division, an `if`) takes the HUGEINT way only,
+        # so nested divisions do not multiply the query's length
+        if a.find(exp.Case) or b.find(exp.Case):
+            return exact_scaled_division(a, b, "HUGEINT")
         small_a, small_b = (exp.TryCast(this=x.copy(), to=_SMALL.copy()) for x in (a, b))
         fits = and_(exp.Not(this=exp.Is(this=small_a, expression=exp.Null())),
                     exp.Not(this=exp.Is(this=small_b, expression=exp.Null())))
