@@ -79,12 +79,13 @@ def exact_scaled_division(a: exp.Expression, b: exp.Expression, integer_type: st
                           decimal_type: str = f"DECIMAL(38, {MONEY_SCALE})") -> exp.Expression:
     """`round_half_away(a / b, MONEY_SCALE)` computed on integers scaled by 10^MONEY_SCALE, exactly:
     `a` and `b` as `decimal_type` (values it cannot hold are the caller's to keep away), scaled into
-    `integer_type`; the numerator, 10^MONEY_SCALE times larger, is a HUGEINT."""
+    `integer_type`, which must also hold the numerator, 2·|a|·10^(2·MONEY_SCALE) (below 2·10^18 for
+    DECIMAL(12, 6) and a BIGINT)."""
     scale = number(10 ** MONEY_SCALE)
     big_a = cast(exp.Mul(this=cast(a, decimal_type), expression=scale), integer_type)
     big_b = cast(exp.Mul(this=cast(b, decimal_type), expression=scale.copy()), integer_type)
     # q = (2·|A|·10^s + |B|) div (2·|B|) rounds |A|/|B|·10^s half up; the sign comes back after
-    magnitude = exp.Abs(this=big_a) if integer_type == "HUGEINT" else cast(exp.Abs(this=big_a), "HUGEINT")
+    magnitude = exp.Abs(this=big_a)
     numerator = exp.Add(this=exp.Mul(this=exp.Mul(this=number(2), expression=magnitude), expression=scale.copy()),
                         expression=exp.Abs(this=big_b))
     quotient = exp.IntDiv(this=paren(numerator), expression=paren(

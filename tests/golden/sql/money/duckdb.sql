@@ -41,9 +41,9 @@ WHERE
         ELSE CAST(SIGN(
           CAST(CAST(COALESCE("o_agg"."a0", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(12, 6)) * 1000000 AS BIGINT)
         ) * SIGN(CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(12, 6)) * 1000000 AS BIGINT)) * (
-          2 * CAST(ABS(
+          2 * ABS(
             CAST(CAST(COALESCE("o_agg"."a0", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(12, 6)) * 1000000 AS BIGINT)
-          ) AS INT128) * 1000000 + ABS(CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(12, 6)) * 1000000 AS BIGINT))
+          ) * 1000000 + ABS(CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(12, 6)) * 1000000 AS BIGINT))
         ) // (
           2 * ABS(CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(12, 6)) * 1000000 AS BIGINT))
         ) AS DECIMAL(38, 0)) * CAST(0.000001 AS DECIMAL(38, 6))
