@@ -417,10 +417,13 @@ class ExpressionCompiler:
                 test = exp.In(this=needle, expressions=items)
             return exp.Not(this=paren(test)) if node.negated else test
         haystack = self.expr(node.haystack, scope)
-        # a null list or needle is unknown; null elements never match, as in memory
-        test = case_when(or_(exp.Is(this=needle, expression=exp.Null()), exp.Is(this=haystack, expression=exp.Null())),
-                         exp.Null(), otherwise=exp.Coalesce(this=d.list_contains(haystack.copy(), needle.copy()),
-                                                            expressions=[d.boolean(False)]))
+        # a null list or needle is unknown; null elements never match, as in memory (a needle written as a
+        # value is never null: no test)
+        unknown = [exp.Is(this=side, expression=exp.Null()) for side, written in (
+            (needle, isinstance(node.needle, ast.Literal) and node.needle.value is not None), (haystack, False))
+            if not written]
+        test = case_when(or_(*unknown), exp.Null(), otherwise=exp.Coalesce(
+            this=d.list_contains(haystack.copy(), needle.copy()), expressions=[d.boolean(False)]))
         return exp.Not(this=paren(test)) if node.negated else test
 
     # ------------------------------------------------------------- aggregates

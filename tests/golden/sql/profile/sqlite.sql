@@ -24,7 +24,7 @@ WHERE
     (
       "c"."points" > 100
       AND CASE
-        WHEN 'coat' IS NULL OR "c"."tags" IS NULL
+        WHEN "c"."tags" IS NULL
         THEN NULL
         ELSE COALESCE(
           EXISTS(

@@ -37,7 +37,7 @@ WHERE
     AND INSTR(`c`.`email`, '@') > 0
     AND REGEXP_CONTAINS(`c`.`email`, '^[Aa]')
     AND CASE
-      WHEN 'coat' IS NULL OR COALESCE(`i_agg`.`a0`, []) IS NULL
+      WHEN COALESCE(`i_agg`.`a0`, []) IS NULL
       THEN NULL
       ELSE COALESCE(
         EXISTS(

@@ -39,7 +39,7 @@ WHERE
     AND POSITION("c"."email", '@') > 0
     AND match("c"."email", '^[Aa]')
     AND CASE
-      WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", []) IS NULL
+      WHEN COALESCE("i_agg"."a0", []) IS NULL
       THEN NULL
       ELSE COALESCE(has(COALESCE("i_agg"."a0", []), 'coat'), FALSE)
     END

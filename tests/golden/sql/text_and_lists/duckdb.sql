@@ -45,7 +45,7 @@ WHERE
     AND STRPOS("c"."email", '@') > 0
     AND REGEXP_MATCHES("c"."email", '^[Aa]')
     AND CASE
-      WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", CAST([] AS TEXT[])) IS NULL
+      WHEN COALESCE("i_agg"."a0", CAST([] AS TEXT[])) IS NULL
       THEN NULL
       ELSE COALESCE(LIST_CONTAINS(COALESCE("i_agg"."a0", CAST([] AS TEXT[])), 'coat'), FALSE)
     END

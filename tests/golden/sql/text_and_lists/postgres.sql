@@ -38,7 +38,7 @@ WHERE
     AND POSITION('@' IN "c"."email") > 0
     AND "c"."email" ~ '^[Aa]'
     AND CASE
-      WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", CAST(ARRAY[] AS TEXT[])) IS NULL
+      WHEN COALESCE("i_agg"."a0", CAST(ARRAY[] AS TEXT[])) IS NULL
       THEN NULL
       ELSE COALESCE('coat' = ANY(
         COALESCE("i_agg"."a0", CAST(ARRAY[] AS TEXT[]))

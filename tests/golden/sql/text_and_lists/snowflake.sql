@@ -37,7 +37,7 @@ WHERE
     AND CHARINDEX('@', "c"."email") > 0
     AND REGEXP_INSTR("c"."email", '^[Aa]', 1, 1, 0, 'c') > 0
     AND CASE
-      WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", ARRAY_CONSTRUCT()) IS NULL
+      WHEN COALESCE("i_agg"."a0", ARRAY_CONSTRUCT()) IS NULL
       THEN NULL
       ELSE COALESCE(
         ARRAY_CONTAINS(CAST('coat' AS VARIANT), COALESCE("i_agg"."a0", ARRAY_CONSTRUCT())),

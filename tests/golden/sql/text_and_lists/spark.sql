@@ -37,7 +37,7 @@ WHERE
     AND LOCATE('@', `c`.`email`) > 0
     AND `c`.`email` RLIKE '^[Aa]'
     AND CASE
-      WHEN 'coat' IS NULL OR COALESCE(`i_agg`.`a0`, CAST(ARRAY() AS ARRAY<STRING>)) IS NULL
+      WHEN COALESCE(`i_agg`.`a0`, CAST(ARRAY() AS ARRAY<STRING>)) IS NULL
       THEN NULL
       ELSE COALESCE(
         ARRAY_CONTAINS(COALESCE(`i_agg`.`a0`, CAST(ARRAY() AS ARRAY<STRING>)), 'coat'),

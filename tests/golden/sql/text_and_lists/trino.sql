@@ -37,7 +37,7 @@ WHERE
     AND STRPOS("c"."email", '@') > 0
     AND REGEXP_LIKE("c"."email", '^[Aa]')
     AND CASE
-      WHEN 'coat' IS NULL OR COALESCE("i_agg"."a0", ARRAY[]) IS NULL
+      WHEN COALESCE("i_agg"."a0", ARRAY[]) IS NULL
       THEN NULL
       ELSE COALESCE(CONTAINS(COALESCE("i_agg"."a0", ARRAY[]), 'coat'), FALSE)
     END
