@@ -417,13 +417,14 @@ class ExpressionCompiler:
                 test = exp.In(this=needle, expressions=items)
             return exp.Not(this=paren(test)) if node.negated else test
         haystack = self.expr(node.haystack, scope)
-        # a null list or needle is unknown; null elements never match, as in memory (a needle written as a
-        # value is never null: no test)
-        unknown = [exp.Is(this=side, expression=exp.Null()) for side, written in (
-            (needle, isinstance(node.needle, ast.Literal) and node.needle.value is not None), (haystack, False))
-            if not written]
-        test = case_when(or_(*unknown), exp.Null(), otherwise=exp.Coalesce(
-            this=d.list_contains(haystack.copy(), needle.copy()), expressions=[d.boolean(False)]))
+        # a null list or needle is unknown; null elements never match, as in memory (a side that is never
+        # null, such as a written value or an aggregated list, needs no test)
+        unknown = [exp.Is(this=side, expression=exp.Null())
+                   for side, operand in ((needle, node.needle), (haystack, node.haystack))
+                   if not (never_null(operand) or isinstance(operand, ast.Literal) and operand.value is not None)]
+        test = exp.Coalesce(this=d.list_contains(haystack.copy(), needle.copy()), expressions=[d.boolean(False)])
+        if unknown:
+            test = case_when(or_(*unknown), exp.Null(), otherwise=test)
         return exp.Not(this=paren(test)) if node.negated else test
 
     # ------------------------------------------------------------- aggregates

@@ -36,19 +36,15 @@ WHERE
     SUBSTRING(LOWER(`c`.`country`), 1, LENGTH('p')) = 'p'
     AND INSTR(`c`.`email`, '@') > 0
     AND REGEXP_CONTAINS(`c`.`email`, '^[Aa]')
-    AND CASE
-      WHEN COALESCE(`i_agg`.`a0`, []) IS NULL
-      THEN NULL
-      ELSE COALESCE(
-        EXISTS(
-          SELECT
-            1
-          FROM UNNEST(COALESCE(`i_agg`.`a0`, [])) AS element
-          WHERE
-            element = 'coat'
-        ),
-        FALSE
-      )
-    END
+    AND COALESCE(
+      EXISTS(
+        SELECT
+          1
+        FROM UNNEST(COALESCE(`i_agg`.`a0`, [])) AS element
+        WHERE
+          element = 'coat'
+      ),
+      FALSE
+    )
     AND ARRAY_LENGTH(`c`.`tags`) > 1
   )

@@ -38,10 +38,6 @@ WHERE
     SUBSTRING(LOWER("c"."country"), 1, CHAR_LENGTH('p')) = 'p'
     AND POSITION("c"."email", '@') > 0
     AND match("c"."email", '^[Aa]')
-    AND CASE
-      WHEN COALESCE("i_agg"."a0", []) IS NULL
-      THEN NULL
-      ELSE COALESCE(has(COALESCE("i_agg"."a0", []), 'coat'), FALSE)
-    END
+    AND COALESCE(has(COALESCE("i_agg"."a0", []), 'coat'), FALSE)
     AND length("c"."tags") > 1
   )

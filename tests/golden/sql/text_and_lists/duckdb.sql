@@ -44,10 +44,6 @@ WHERE
     )
     AND STRPOS("c"."email", '@') > 0
     AND REGEXP_MATCHES("c"."email", '^[Aa]')
-    AND CASE
-      WHEN COALESCE("i_agg"."a0", CAST([] AS TEXT[])) IS NULL
-      THEN NULL
-      ELSE COALESCE(LIST_CONTAINS(COALESCE("i_agg"."a0", CAST([] AS TEXT[])), 'coat'), FALSE)
-    END
+    AND COALESCE(LIST_CONTAINS(COALESCE("i_agg"."a0", CAST([] AS TEXT[])), 'coat'), FALSE)
     AND LEN("c"."tags") > 1
   )

@@ -37,12 +37,8 @@ WHERE
     SUBSTRING(LOWER("c"."country" COLLATE "und-x-icu") FROM 1 FOR LENGTH('p')) = 'p'
     AND POSITION('@' IN "c"."email") > 0
     AND "c"."email" ~ '^[Aa]'
-    AND CASE
-      WHEN COALESCE("i_agg"."a0", CAST(ARRAY[] AS TEXT[])) IS NULL
-      THEN NULL
-      ELSE COALESCE('coat' = ANY(
-        COALESCE("i_agg"."a0", CAST(ARRAY[] AS TEXT[]))
-      ), FALSE)
-    END
+    AND COALESCE('coat' = ANY(
+      COALESCE("i_agg"."a0", CAST(ARRAY[] AS TEXT[]))
+    ), FALSE)
     AND CARDINALITY("c"."tags") > 1
   )

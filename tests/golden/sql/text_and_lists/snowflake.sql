@@ -36,13 +36,9 @@ WHERE
     SUBSTRING(LOWER("c"."country"), 1, LENGTH('p')) = 'p'
     AND CHARINDEX('@', "c"."email") > 0
     AND REGEXP_INSTR("c"."email", '^[Aa]', 1, 1, 0, 'c') > 0
-    AND CASE
-      WHEN COALESCE("i_agg"."a0", ARRAY_CONSTRUCT()) IS NULL
-      THEN NULL
-      ELSE COALESCE(
-        ARRAY_CONTAINS(CAST('coat' AS VARIANT), COALESCE("i_agg"."a0", ARRAY_CONSTRUCT())),
-        FALSE
-      )
-    END
+    AND COALESCE(
+      ARRAY_CONTAINS(CAST('coat' AS VARIANT), COALESCE("i_agg"."a0", ARRAY_CONSTRUCT())),
+      FALSE
+    )
     AND ARRAY_SIZE("c"."tags") > 1
   )

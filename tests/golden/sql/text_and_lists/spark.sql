@@ -36,13 +36,9 @@ WHERE
     SUBSTRING(LOWER(`c`.`country`), 1, LENGTH('p')) = 'p'
     AND LOCATE('@', `c`.`email`) > 0
     AND `c`.`email` RLIKE '^[Aa]'
-    AND CASE
-      WHEN COALESCE(`i_agg`.`a0`, CAST(ARRAY() AS ARRAY<STRING>)) IS NULL
-      THEN NULL
-      ELSE COALESCE(
-        ARRAY_CONTAINS(COALESCE(`i_agg`.`a0`, CAST(ARRAY() AS ARRAY<STRING>)), 'coat'),
-        FALSE
-      )
-    END
+    AND COALESCE(
+      ARRAY_CONTAINS(COALESCE(`i_agg`.`a0`, CAST(ARRAY() AS ARRAY<STRING>)), 'coat'),
+      FALSE
+    )
     AND CASE WHEN `c`.`tags` IS NULL THEN NULL ELSE SIZE(`c`.`tags`) END > 1
   )

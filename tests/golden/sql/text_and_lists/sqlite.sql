@@ -46,19 +46,15 @@ WHERE
     SUBSTR(LOWER("c"."country"), 1, LENGTH('p')) = 'p'
     AND INSTR("c"."email", '@') > 0
     AND "c"."email" REGEXP '^[Aa]'
-    AND CASE
-      WHEN COALESCE("i_agg"."a0", '[]') IS NULL
-      THEN NULL
-      ELSE COALESCE(
-        EXISTS(
-          SELECT
-            1
-          FROM JSON_EACH(COALESCE("i_agg"."a0", '[]'))
-          WHERE
-            value = 'coat'
-        ),
-        0
-      )
-    END
+    AND COALESCE(
+      EXISTS(
+        SELECT
+          1
+        FROM JSON_EACH(COALESCE("i_agg"."a0", '[]'))
+        WHERE
+          value = 'coat'
+      ),
+      0
+    )
     AND JSON_ARRAY_LENGTH("c"."tags") > 1
   )

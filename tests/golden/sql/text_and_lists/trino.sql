@@ -36,10 +36,6 @@ WHERE
     SUBSTR(LOWER("c"."country"), 1, LENGTH('p')) = 'p'
     AND STRPOS("c"."email", '@') > 0
     AND REGEXP_LIKE("c"."email", '^[Aa]')
-    AND CASE
-      WHEN COALESCE("i_agg"."a0", ARRAY[]) IS NULL
-      THEN NULL
-      ELSE COALESCE(CONTAINS(COALESCE("i_agg"."a0", ARRAY[]), 'coat'), FALSE)
-    END
+    AND COALESCE(CONTAINS(COALESCE("i_agg"."a0", ARRAY[]), 'coat'), FALSE)
     AND CARDINALITY("c"."tags") > 1
   )
