@@ -210,3 +210,36 @@ def test_a_table_some_rule_reads_whole_is_fetched_whole(shop, rule):
     assert found == InterpreterBackend().members(rules.program, prepared, ["s"], ctx)
     table = "orders" if "items" in rule else "events"
     assert chunks.stats["fetched"][table] == sum(len(person.get(table, [])) for person in prepared)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_memory_limit_too_small_is_the_users_error_in_this_process_and_in_workers(demo_data, workers):
+    """Each worker's DuckDB gets its share of `--memory-limit`; running out is an error saying what to do,
+    raised here whichever process ran out (was an internal error from a worker)."""
+    rules = crmrules.load([SHOP / "shop.crm"])
+    names = [name for name, _ in rules.segments]
+    program = rules.program_for(segments=names)
+    loaded = load_directory(demo_data, program.schema)
+    if workers == 1:  # this process's DuckDB runs the queries
+        loaded.connection.execute("SET memory_limit = '3MB'")
+    chunks = CustomerChunks(loaded, program.schema, chunk_size=100, workers=workers)
+    with crmrules.limits(memory_limit="6MB"), pytest.raises(crmrules.CrmRulesError) as raised:
+        MemoryBackend().members(program, chunks, names, evaluation_context(AS_OF, program.schema))
+    loaded.close()
+    assert "could not run the query" in str(raised.value) and "--memory-limit" in raised.value.hint
+
+
+def test_data_too_large_for_the_memory_limit_is_named_with_the_fix(demo_data):
+    rules = crmrules.load([SHOP / "shop.crm"])
+    with crmrules.limits(memory_limit="2MB"), pytest.raises(crmrules.CrmRulesError) as raised:
+        load_directory(demo_data, rules.program.schema)
+    assert "Out of Memory" in str(raised.value) and "--memory-limit" in raised.value.hint
+
+
+def test_workers_share_the_memory_limit():
+    from crmrules.backends.resources import Resources, shared
+
+    assert shared(Resources("6GB"), 2).memory_limit == "3000000000B"
+    assert shared(Resources("1.5 GiB", "/scratch"), 3) == Resources("536870912B", "/scratch")
+    assert shared(Resources("6GB"), 1) == Resources("6GB")
+    assert shared(Resources(None), 4) == Resources(None)

@@ -37,16 +37,18 @@ from decimal import Decimal
 from itertools import compress, groupby
 from operator import itemgetter
 
+import duckdb
 from sqlglot import exp
 
 from crmrules import ast
 from crmrules import types as t
 from crmrules.backends import memory_pushdown as pushdown
-from crmrules.backends import runtime
+from crmrules.backends import resources, runtime
 from crmrules.backends.customer_data import NESTED
 from crmrules.backends.memory import compile_values
+from crmrules.backends.resources import open_duckdb
 from crmrules.backends.sql.datadir import LoadedData
-from crmrules.backends.sql.runners import prepare_duckdb
+from crmrules.backends.sql.runners import engine_error, prepare_duckdb
 from crmrules.compiler import visibility
 from crmrules.compiler.pipeline import Program
 from crmrules.context import EvaluationContext
@@ -105,7 +107,10 @@ class CustomerChunks:
     def evaluate(self, program: Program, bodies: list[ast.Expr], kind: str, ctx: EvaluationContext) -> Iterator:
         """Each partition's results: per body its members' ids (`kind` "T"), or (id, values) pairs ("V")."""
         prepare_duckdb(self.loaded.connection)  # the functions compiled conditions may call (memory_pushdown)
-        total = self.customer_count()
+        try:
+            total = self.customer_count()
+        except duckdb.Error as error:
+            raise engine_error("DuckDB", error) from None
         workers = self.workers or os.cpu_count() or 1
         if (total < POOL_FROM and self.workers is None) or not _reopenable(self.loaded.connection):
             workers = 1
@@ -128,18 +133,24 @@ class CustomerChunks:
         if workers == 1:
             for partition in range(partitions):
                 with _collector_paused():
-                    result, stats = job.run(self.loaded.connection, partition, partitions)
+                    try:
+                        result, stats = job.run(self.loaded.connection, partition, partitions)
+                    except duckdb.Error as error:
+                        raise engine_error("DuckDB", error) from None
                 self._count(stats)
                 yield result
             return
         global _JOB
-        _JOB = (job, _definitions(self.loaded.connection), max(1, (os.cpu_count() or 1) // workers))
+        _JOB = (job, _definitions(self.loaded.connection), max(1, (os.cpu_count() or 1) // workers),
+                resources.shared(resources.current(), workers))
         # forked: the workers inherit the compiled job and the view definitions, nothing is pickled to them
         try:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
                 for result, stats in pool.imap_unordered(_in_worker, [(p, partitions) for p in range(partitions)]):
                     self._count(stats)
                     yield result
+        except duckdb.Error as error:  # raised in a worker, given back here: the user's to fix, as in one process
+            raise engine_error("DuckDB", error) from None
         finally:
             _JOB = None
 
@@ -155,12 +166,11 @@ _JOB = None  # (job, view definitions, DuckDB threads) for the forked workers
 
 
 def _in_worker(task: tuple[int, int]):
-    from crmrules.backends.resources import open_duckdb
-
-    job, definitions, threads = _JOB
+    job, definitions, threads, share = _JOB
     gc.disable()  # see _collector_paused; a worker's objects all go when the task returns
-    # a DuckDB of this worker's own with the parent's views over the same files (their checks already done)
-    connection, spill = open_duckdb()
+    # a DuckDB of this worker's own with the parent's views over the same files (their checks already done),
+    # its share of the memory limit
+    connection, spill = open_duckdb(resources=share)
     try:
         prepare_duckdb(connection)
         connection.execute(f"SET threads = {int(threads)}")

@@ -39,6 +39,20 @@ class Resources:
 _current: ContextVar[Resources | None] = ContextVar("crmrules_resources", default=None)
 
 
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def shared(resources: Resources, parts: int) -> Resources:
+    """The resources of one of `parts` engines running at once: each gets its share of the memory limit,
+    so together they keep to it."""
+    if resources.memory_limit is None or parts <= 1:
+        return resources
+    found = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]+)\s*", str(resources.memory_limit))
+    size = float(found.group(1)) * _UNITS[found.group(2).upper()]
+    return Resources(f"{max(1, int(size // parts))}B", resources.spill_dir)
+
+
 def current() -> Resources:
     """The resources of the run in progress (`using`), or the defaults."""
     return _current.get() or Resources()

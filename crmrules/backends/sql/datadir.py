@@ -242,6 +242,9 @@ def _fetch(connection, sql: str, path: Path) -> list[tuple]:
             detail = f"expected {found.group(1)} fields, found {found.group(2)}" if found else _first_line(error)
             raise DataError(f"{path}:{line.group(1)}: malformed row ({detail})"
                             + (f": `{original.group(1)}`" if original else "")) from None
+        if isinstance(error, duckdb.OutOfMemoryException):
+            raise DataError(f"{path}: {_first_line(error)}", hint="give DuckDB more memory (--memory-limit, such as "
+                            "8GB) or spill to a disk with room (--spill-dir)") from None
         raise DataError(f"{path}: {_first_line(error)}") from None
 
 

@@ -54,7 +54,7 @@ def fetch(kind: str, connection, sql: str) -> list[tuple]:
         try:
             return [tuple(row) for row in connection.sql(sql).collect()]
         except Exception as error:  # noqa: BLE001 - PySpark's errors differ between classic and Connect
-            raise _engine_error("Spark", error) from None
+            raise engine_error("Spark", error) from None
     if kind == "postgres":
         import psycopg
 
@@ -63,7 +63,7 @@ def fetch(kind: str, connection, sql: str) -> list[tuple]:
                 connection.execute("SET TRANSACTION READ ONLY")
                 return connection.execute(sql).fetchall()
         except psycopg.Error as error:
-            raise _engine_error("PostgreSQL", error) from None
+            raise engine_error("PostgreSQL", error) from None
     if kind == "sqlite":
         _sqlite_failures.pop(id(connection), None)
         try:
@@ -72,7 +72,7 @@ def fetch(kind: str, connection, sql: str) -> list[tuple]:
             failure = _sqlite_failures.pop(id(connection), None)
             if failure is not None:  # a registered function refused a value: its own error, not SQLite's
                 raise failure from None
-            raise _engine_error("SQLite", error) from None
+            raise engine_error("SQLite", error) from None
     import duckdb
 
     from crmrules.progress import task
@@ -82,7 +82,7 @@ def fetch(kind: str, connection, sql: str) -> list[tuple]:
         with task("running the query", watch=connection):  # DuckDB's own percentage, with the time left
             return connection.execute(sql).fetchall()
     except duckdb.Error as error:
-        raise _engine_error("DuckDB", error) from None
+        raise engine_error("DuckDB", error) from None
 
 
 # DuckDB connections `prepare_duckdb` has registered its functions on (the user's own ones included)
@@ -217,7 +217,7 @@ def create_empty_view(handle: SqlHandle, spec) -> None:
     handle.connection.execute(render(create, dialect_named(handle.kind), pretty=False))
 
 
-def _engine_error(engine: str, error: Exception) -> EvaluationError:
+def engine_error(engine: str, error: Exception) -> EvaluationError:
     first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     if "Out of Memory" in first:
         return EvaluationError(f"{engine} could not run the query: {first}",
