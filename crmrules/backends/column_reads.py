@@ -35,6 +35,7 @@ class ColumnReads:
     # rows are tuples: table -> field -> its index (every field the code reads must have one)
     positions: dict[str, dict[str, int]] | None = None
     trusted = False  # values already have their column's Python type: no type test on reads
+    rows_visible = False  # the rows given are only those visible at now (see memory.compile_values)
 
     def read(self, row: str, key: str) -> str:
         """Code reading field `key` of `row`: null when the row lacks it."""

@@ -115,12 +115,14 @@ def _namespace(generator: _Generator) -> dict:
 
 
 def compile_values(program: Program, codes: Callable[[_Generator], list[str]],
-                   positions: dict[str, dict[str, int]] | None = None) -> Callable:
+                   positions: dict[str, dict[str, int]] | None = None, rows_visible: bool = False) -> Callable:
     """`values(customer, now, population=None)` -> a tuple, from `codes(generator)` giving one Python
     expression per value; the customer must already have the schema's types (see prepare_customer).
     With `positions` the customer and its rows are tuples of values of their columns' types, as the
-    batch engine reads them (see column_reads)."""
+    batch engine reads them (see column_reads); `rows_visible`: the rows given are only those that exist
+    at `now` (the batch engine's source applied the visibility rule)."""
     generator = _Generator(program)
+    generator.rows_visible = rows_visible
     if positions is not None:
         generator.positions, generator.trusted = positions, True
     source = generator.values_module(codes(generator))
@@ -314,7 +316,7 @@ class _Generator(ColumnReads):
     def visible(self, source: str, table: str) -> str:
         """Code for the rows of `source` that exist at `now` (compiled from the visibility rule)."""
         condition = visible(table, self.schema)
-        if condition is None:
+        if condition is None or self.rows_visible:
             return source
         var = f"_r{next(self.counter)}"
         self.row_tables[var] = table

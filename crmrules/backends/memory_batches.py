@@ -215,7 +215,8 @@ class _Job:
 
     def __init__(self, program: Program, schema: Schema, chunk_size: int, ctx: EvaluationContext, asked):
         self.schema, self.ctx, self.asked = schema, ctx, asked
-        # who exists: registered by now (decided here), and a customer row or a visible row (DuckDB says)
+        # who exists: registered by now (decided here), and a customer row or a visible row (DuckDB says);
+        # the rows fetched are only the visible ones, so the generated code does not test them again
         registered = visibility.registered(schema)
         self.conditions = [registered] if registered is not None else []
         self.nodes = runtime.ntiles(program) if asked is None else []
@@ -227,7 +228,7 @@ class _Job:
         seen = {table: pushdown.seen(program, ctx, table) for table in ("orders", "events")}
         self.source = _Source(schema, _columns(schema, reads), chunk_size,
                               pushdown.row_filters(program, roots, ctx), seen)
-        self.compute = compile_values(program, codes, self.source.positions)
+        self.compute = compile_values(program, codes, self.source.positions, rows_visible=True)
 
     def _codes(self, asked) -> Callable:
         conditions = self.conditions
@@ -292,18 +293,20 @@ def _compiled(program: Program, codes: Callable, reads: dict[str, set[str]]) -> 
         generator.read = read
         return codes(generator)
 
-    return compile_values(program, recording)
+    return compile_values(program, recording, rows_visible=True)
 
 
 def _columns(schema: Schema, reads: dict[str, set[str]]) -> dict[str, list[str]]:
     """The source columns to fetch of each table the code reads (its nested rows' keys are not columns;
     the customer's id is always its first field)."""
     columns = {}
+    # a table whose list is read (`count(events)` reads only how many) is fetched, if only its key
+    listed = {child for parent, nested in NESTED.items() for key, child in nested if key in reads.get(parent, ())}
     for spec in schema.tables.values():
         read = reads.get(spec.name, set())
         if spec.name == "customers":
             read = read - {spec.columns["id"].source}
-        elif spec.name not in reads:
+        elif spec.name not in reads and spec.name not in listed:
             continue
         columns[spec.name] = [c.source for c in spec.columns.values() if c.source in read]
     if "order_items" in columns:
@@ -411,10 +414,11 @@ class _Source:
         return exp.cast(column, "VARCHAR").as_(name) if name in self.decimals[table] else column
 
     def _rows(self, table: str, key: exp.Column) -> exp.Expression:
-        """The rows of `table` to fetch for the partition: a customer's, of the partition, and meeting the
-        table's filter if it has one."""
-        return exp.and_(key.is_(exp.null()).not_(), _in_partition(key), *(
-            [exp.paren(self.filters[table], copy=True)] if table in self.filters else []))
+        """The rows of `table` to fetch for the partition: a customer's, of the partition, visible at now
+        (given `seen`: the generated code then need not test it) and meeting the table's filter if it has one."""
+        visible = [self.seen[table].copy()] if self.seen is not None and table in self.seen else []
+        pushed = [exp.paren(self.filters[table], copy=True)] if table in self.filters else []
+        return exp.and_(key.is_(exp.null()).not_(), _in_partition(key), *visible, *pushed)
 
     def _ids(self) -> exp.Select:
         """The partition's ids in order, each with whether the customer exists at now but for registration:
