@@ -7,21 +7,24 @@ time, so memory does not grow with the customer base.
 
 `members` and `values` on it (`MemoryBackend` hands them here) go further:
 
-- one generated function per run computes every asked segment (or attribute) and the two
-  conditions of existence for a customer, sharing the visible rows and every memoised
-  attribute between them (`memory.compile_values`);
-- only the columns that function reads are fetched: the code generator's every field read
-  goes through `ColumnReads.read`, which is recorded while compiling;
-- the customers are split by a hash of their id into partitions; each partition is one query
-  (a customer's rows of every table in one stream, sorted by id) fetched in batches of rows
-  and cut into chunks of `chunk_size` customers; DuckDB values already have the engine's
-  Python types, so no `prepare_customer` pass is needed;
+- one generated function per run computes every asked segment (or attribute) and the
+  registration condition for a customer, sharing every memoised attribute between them
+  (`memory.compile_values`);
+- it is compiled twice: once to learn which columns it reads (every field read goes through
+  `ColumnReads.read`), then over tuples of just those columns, read by position, their types
+  trusted (DuckDB's views already converted them; decimals come as exact text);
+- DuckDB decides what need not reach Python (`memory_pushdown`): who exists (a customer row
+  or a visible order or event), rows not visible at `now`, and rows no aggregate can count;
+- the customers are split by a hash of their id into one partition per worker; each is one
+  sorted query per table (and one of ids) fetched in batches, grouped per customer and cut
+  into chunks of `chunk_size` customers;
 - rankings (`ntile`, `score`) need the whole base: a first pass over the partitions keeps
-  only the ranked `(value, id)` of each ranking, `runtime.rank` cuts them, and the second
-  pass evaluates with that population;
+  only each ranking's sorted `(value, id)`, `runtime.cut` merges them, and the second pass
+  evaluates with that population;
 - with more than one core, partitions run in a pool of forked processes: each opens its
   own DuckDB with the same view definitions (the files are read in place again, never
-  copied or pickled) and sends back only ids, ranked values or attribute values.
+  copied or pickled) and its share of the memory limit, and sends back only ids, ranked
+  values or attribute values.
 """
 
 from __future__ import annotations
@@ -56,7 +59,6 @@ from crmrules.schema import Schema
 
 CHUNK_SIZE = 2000  # customers evaluated together: a chunk's dicts are all the engine holds at once
 FETCH_ROWS = 20_000  # rows of the stream fetched from DuckDB at a time
-PARTITION_CUSTOMERS = 250_000  # customers per partition query at most (each partition reads the files once)
 POOL_FROM = 20_000  # fewer customers than this run in this process: starting workers would cost more
 
 
@@ -114,7 +116,9 @@ class CustomerChunks:
         workers = self.workers or os.cpu_count() or 1
         if (total < POOL_FROM and self.workers is None) or not _reopenable(self.loaded.connection):
             workers = 1
-        partitions = workers * max(1, -(-total // (PARTITION_CUSTOMERS * workers)))
+        # one partition per worker: each reads every file once per pass (hashing every id), so more partitions
+        # would read the data more often; DuckDB sorts a partition within its memory limit, spilling the rest
+        partitions = workers
         self.stats = {"partitions": partitions, "passes": 1, "pool": workers > 1}
         if ctx.population is None and runtime.ntiles(program):
             job = _Job(program, self.schema, self.chunk_size, ctx, None)
@@ -441,24 +445,23 @@ class _Source:
                fetched: dict[str, int] | None = None) -> Iterator[tuple[list[tuple], list[bool]]]:
         """The partition's customers as tuples, `chunk_size` at a time in the order of their ids, and for
         each whether it exists at now but for registration (see `_ids`)."""
-        ids = connection.execute(_sql(self._ids()), [partitions, partition]).fetchall()
-        if not ids:
-            return
+        # the ids, like every table's rows, come a batch at a time: nothing here grows with the partition
+        ids = connection.cursor()
         streams = {}
         try:
+            ids.execute(_sql(self._ids()), [partitions, partition])
             for table, sql in self._queries().items():
                 cursor = streams[table] = _Stream(connection.cursor())
                 cursor.cursor.execute(sql, [partitions, partition])
-            size = self.chunk_size
-            for start in range(0, len(ids), size):
-                keys = [row[0] for row in ids[start:start + size]]
+            while batch := ids.fetchmany(self.chunk_size):
+                keys = [row[0] for row in batch]
                 rows = {table: stream.until(keys[-1]) for table, stream in streams.items()}
                 if fetched is not None:  # how many rows of each table reached Python (memory_pushdown)
                     for table, taken in rows.items():
                         fetched[table] = fetched.get(table, 0) + len(taken)
-                chunk = self._chunk(keys, rows)
-                yield chunk, [row[1] for row in ids[start:start + size]]
+                yield self._chunk(keys, rows), [row[1] for row in batch]
         finally:
+            ids.close()
             for stream in streams.values():
                 stream.cursor.close()
 
