@@ -57,7 +57,7 @@ from crmrules.compiler.pipeline import Program
 from crmrules.context import EvaluationContext
 from crmrules.schema import Schema
 
-CHUNK_SIZE = 2000  # customers evaluated together: a chunk's dicts are all the engine holds at once
+CHUNK_SIZE = 2000  # customers evaluated together: a chunk's rows are all the engine holds of the data at once
 FETCH_ROWS = 20_000  # rows of the stream fetched from DuckDB at a time
 POOL_FROM = 20_000  # fewer customers than this run in this process: starting workers would cost more
 
