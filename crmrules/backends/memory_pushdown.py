@@ -1,18 +1,20 @@
 """What the batch engine need not fetch: customers' existence and the rows no rule can count, decided in DuckDB.
 
 Turning DuckDB's rows into Python values costs more than evaluating them (`memory_batches`), so
-the data set's DuckDB answers two questions before any row reaches Python:
+the data set's DuckDB answers three questions before any row reaches Python:
 
 - who exists at `now` (`runtime.existence`): whether each id has a customer row, and whether it
   has a visible order or event. The visibility rule is `compiler/visibility.py`'s, compiled by
   the SQL backend's expression compiler, as every SQL engine compiles it; the generated code
   then reads no rows just to see a customer;
+- which rows exist at `now` (`seen`, the same rule): only those are fetched, and the generated
+  code is compiled not to test them again (`memory.compile_values(rows_visible=True)`);
 - which rows of a table some rule can count: when every aggregate over the table the code
   evaluates has a `where` made only of the row's columns, constants and `now` (windows
   included), a row meeting none of them is invisible to all of them, so the table's query keeps
   only rows meeting one (`did("add_to_cart", within: 30d)` reads a month of events, not years).
   The conditions are the rules' own, compiled by the same expression compiler; the generated
-  code still applies each one (and visibility) itself.
+  code still applies each one itself.
 """
 
 from __future__ import annotations
