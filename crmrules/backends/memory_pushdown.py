@@ -30,6 +30,7 @@ from crmrules.backends.sql.expressions import ROW_ALIAS, ExpressionCompiler
 from crmrules.compiler.pipeline import Program
 from crmrules.compiler.visibility import visible
 from crmrules.context import EvaluationContext
+from crmrules.errors import CrmRulesError
 
 # what a pushed-down condition may hold: the row's own values, constants and the instant
 _ROW_ONLY = (ast.Literal, ast.ListLiteral, ast.Column, ast.Now, ast.WindowStart, ast.And, ast.Or, ast.Not,
@@ -63,8 +64,11 @@ def row_filters(program: Program, roots: Iterable[ast.Expr], ctx: EvaluationCont
     for table, conditions in wheres.items():
         if table not in PUSHED or any(c is None or not _row_only(c, table) for c in conditions):
             continue
-        sql = compiler(program, ctx)
-        filters[table] = exp.or_(*(sql.expr(c, table) for c in dict.fromkeys(conditions)))
+        try:
+            sql = compiler(program, ctx)
+            filters[table] = exp.or_(*(sql.expr(c, table) for c in dict.fromkeys(conditions)))
+        except CrmRulesError:
+            continue  # a condition DuckDB's SQL cannot say: the rows are fetched and the code decides alone
     return filters
 
 
