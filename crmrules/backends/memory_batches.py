@@ -51,6 +51,7 @@ from crmrules.backends.customer_data import NESTED
 from crmrules.backends.memory import compile_values
 from crmrules.backends.resources import open_duckdb
 from crmrules.backends.sql.datadir import LoadedData
+from crmrules.backends.sql.expressions import ROW_ALIAS
 from crmrules.backends.sql.runners import engine_error, prepare_duckdb
 from crmrules.compiler import visibility
 from crmrules.compiler.pipeline import Program
@@ -394,14 +395,14 @@ class _Source:
                 continue
             key = _column(_key(schema, table))
             query = (exp.select(key, *(self._fetched(table, name) for name in columns[table]))
-                     .from_(_table(schema, table, pushdown.alias(table)))
+                     .from_(_table(schema, table, ROW_ALIAS[table]))
                      .where(self._rows(table, key)).order_by(key))
             queries[table] = _sql(query)
         if self.items:
             owner = _column(_key(schema, "orders"))
             # each item once per customer having an order of its order id (as `transfer.customers` nests them)
             owners = (exp.select(owner.as_("owner"), _column(self.order_id).as_("oid")).distinct()
-                      .from_(_table(schema, "orders", pushdown.alias("orders")))
+                      .from_(_table(schema, "orders", ROW_ALIAS["orders"]))
                       .where(self._rows("orders", owner)))
             item_order = _column(schema.column("order_items", "order_id").source, "r")
             query = (exp.select(exp.column("owner", "o"), item_order,
@@ -434,7 +435,7 @@ class _Source:
             parts = [exp.select(_column(_key(schema, "customers")).as_("k"), exp.true().as_("v"))
                      .from_(_table(schema, "customers"))]
             parts += [exp.select(_column(_key(schema, t)).as_("k"), self.seen[t].copy().as_("v"))
-                      .from_(_table(schema, t, pushdown.alias(t))) for t in ("orders", "events")]
+                      .from_(_table(schema, t, ROW_ALIAS[t])) for t in ("orders", "events")]
             flagged = (exp.select("k", exp.func("bool_or", exp.column("v")).as_("e"))
                        .from_(exp.union(*parts, distinct=False).subquery())
                        .where(exp.column("k").is_(exp.null()).not_()).group_by("k"))

@@ -26,7 +26,7 @@ from sqlglot import exp
 from crmrules import ast
 from crmrules.backends import runtime
 from crmrules.backends.sql.dialects import DIALECTS
-from crmrules.backends.sql.expressions import ROW_ALIAS, ExpressionCompiler
+from crmrules.backends.sql.expressions import ExpressionCompiler
 from crmrules.compiler.pipeline import Program
 from crmrules.compiler.visibility import visible
 from crmrules.context import EvaluationContext
@@ -96,8 +96,3 @@ def _row_only(condition: ast.Expr, table: str) -> bool:
     """Whether `condition` reads nothing but a row of `table` (no customer field, attribute or other rows)."""
     return all(isinstance(node, _ROW_ONLY) and (not isinstance(node, ast.Column) or node.table == table)
                for node in ast.walk(condition) if isinstance(node, ast.Expr))
-
-
-def alias(table: str) -> str:
-    """The alias a table's rows go by in the compiled conditions."""
-    return ROW_ALIAS[table]

@@ -19,7 +19,7 @@ from pathlib import Path
 from crmrules.errors import DataError
 
 # what DuckDB's memory_limit takes: a number and a unit (1000- or 1024-based)
-SIZE = re.compile(r"\s*[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*", re.IGNORECASE)
+SIZE = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,8 @@ def shared(resources: Resources, parts: int) -> Resources:
     so together they keep to it."""
     if resources.memory_limit is None or parts <= 1:
         return resources
-    found = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]+)\s*", str(resources.memory_limit))
-    size = float(found.group(1)) * _UNITS[found.group(2).upper()]
+    number, unit = SIZE.fullmatch(str(resources.memory_limit)).groups()
+    size = float(number) * _UNITS[unit.upper()]
     return Resources(f"{max(1, int(size // parts))}B", resources.spill_dir)
 
 
