@@ -52,18 +52,23 @@ def whole_list(loaded, schema) -> list[dict]:
     return [prepare_customer(person, schema) for person in transfer.customers(loaded, schema)]
 
 
+@pytest.mark.parametrize("fold", [True, False])
 @pytest.mark.parametrize("chunk_size", [1, 7, 250, 10**6])
-def test_demo_shop_members_in_chunks_equal_the_list_path_and_duckdb(shop, chunk_size):
+def test_demo_shop_members_in_chunks_equal_the_list_path_and_duckdb(shop, chunk_size, fold):
     _rules, names, program, loaded = shop
     ctx = evaluation_context(AS_OF, program.schema)
-    chunks = CustomerChunks(loaded, program.schema, chunk_size=chunk_size, workers=1)
+    chunks = CustomerChunks(loaded, program.schema, chunk_size=chunk_size, workers=1, fold=fold)
     found = MemoryBackend().members(program, chunks, names, ctx)
     assert found == MemoryBackend().members(program, whole_list(loaded, program.schema), names, ctx)
     assert found == SqlBackend("duckdb").members(program, SqlHandle("duckdb", loaded.connection), names, ctx)
     assert any(found.values())
-    customers = chunks.customer_count()
+    assert chunks.stats["folded"] == fold
+    # folded, the query gives the existing customers only (one row each); else every id is read
+    customers = chunks.stats["fetched"]["customers"] if fold else chunks.customer_count()
     assert chunks.stats["largest_chunk"] == min(chunk_size, customers)
     assert chunks.stats["chunks"] == -(-customers // chunk_size)  # one partition: every chunk full but the last
+    if fold:  # no row of orders, items or events reached Python
+        assert set(chunks.stats["fetched"]) == {"customers"}
 
 
 def test_rankings_across_chunks_and_partitions_match_the_list_path(shop):
@@ -76,10 +81,12 @@ def test_rankings_across_chunks_and_partitions_match_the_list_path(shop):
     names = ["spend_ntile", "points_score", "rfm_m", "value_tier", "lifecycle"]
     expected_values = MemoryBackend().values(program, people, names, ctx)
     expected_members = MemoryBackend().members(program, people, ["top_spenders", "high_points"], ctx)
-    for chunk_size, workers in ((13, 1), (10**6, 1), (29, 2)):
-        chunks = CustomerChunks(loaded, program.schema, chunk_size=chunk_size, workers=workers)
+    for chunk_size, workers, fold in ((13, 1, False), (10**6, 1, False), (29, 2, False), (13, 2, True)):
+        chunks = CustomerChunks(loaded, program.schema, chunk_size=chunk_size, workers=workers, fold=fold)
         assert MemoryBackend().values(program, chunks, names, ctx) == expected_values
-        assert chunks.stats["partitions"] == workers
+        # folded, DuckDB ranks the whole base in one query: no partitions, no first pass
+        assert chunks.stats["partitions"] == (1 if fold else workers)
+        assert chunks.stats["passes"] == (1 if fold else 2)
         assert MemoryBackend().members(program, chunks, ["top_spenders", "high_points"], ctx) == expected_members
     assert {row["spend_ntile"] for row in expected_values.values()} == {None, 1, 2, 3, 4}
 
@@ -87,8 +94,8 @@ def test_rankings_across_chunks_and_partitions_match_the_list_path(shop):
 def test_the_pool_of_workers_runs_partitions_with_the_same_answers(shop):
     _rules, names, program, loaded = shop
     ctx = evaluation_context(AS_OF, program.schema)
-    alone = CustomerChunks(loaded, program.schema, chunk_size=100, workers=1)
-    pooled = CustomerChunks(loaded, program.schema, chunk_size=100, workers=2)
+    alone = CustomerChunks(loaded, program.schema, chunk_size=100, workers=1, fold=False)
+    pooled = CustomerChunks(loaded, program.schema, chunk_size=100, workers=2, fold=False)
     expected = MemoryBackend().members(program, alone, names, ctx)
     assert MemoryBackend().members(program, pooled, names, ctx) == expected
     assert pooled.stats["pool"] and pooled.stats["partitions"] == 2
@@ -158,13 +165,15 @@ def test_differential_data_in_chunks_agrees_with_the_interpreter_and_duckdb(cond
     prepared = [prepare_customer(p, rules.program.schema) for p in people]
     expected = InterpreterBackend().members(rules.program, prepared, names, ctx)
     loaded = load_people(prepared, SCHEMA)
-    chunks = CustomerChunks(loaded, rules.program.schema, chunk_size=chunk_size, workers=1)
-    assert MemoryBackend().members(rules.program, chunks, names, ctx) == expected
+    expected_values = InterpreterBackend().values(rules.program, prepared, ["ranked", "scored"], ctx)
+    for fold in (True, False):
+        chunks = CustomerChunks(loaded, rules.program.schema, chunk_size=chunk_size, workers=1, fold=fold)
+        assert MemoryBackend().members(rules.program, chunks, names, ctx) == expected
+        assert chunks.stats["folded"] == fold
+        assert MemoryBackend().values(rules.program, chunks, ["ranked", "scored"], ctx) == expected_values
     # the interpreter takes the chunks as any iterable of customers
     assert InterpreterBackend().members(rules.program, chunks, names, ctx) == expected
     assert SqlBackend("duckdb").members(rules.program, SqlHandle("duckdb", loaded.connection), names, ctx) == expected
-    values = MemoryBackend().values(rules.program, chunks, ["ranked", "scored"], ctx)
-    assert values == InterpreterBackend().values(rules.program, prepared, ["ranked", "scored"], ctx)
 
 
 PUSHED_DOWN = """
@@ -179,7 +188,7 @@ def test_rows_no_rule_counts_are_never_fetched_and_answers_stay(shop):
     rules = crmrules.load_text(PUSHED_DOWN)
     names = [name for name, _ in rules.segments]
     ctx = evaluation_context(AS_OF, rules.program.schema)
-    chunks = CustomerChunks(loaded, rules.program.schema, chunk_size=50, workers=1)
+    chunks = CustomerChunks(loaded, rules.program.schema, chunk_size=50, workers=1, fold=False)
     found = MemoryBackend().members(rules.program, chunks, names, ctx)
     prepared = whole_list(loaded, rules.program.schema)
     assert found == InterpreterBackend().members(rules.program, prepared, names, ctx)
@@ -204,7 +213,7 @@ def test_a_table_some_rule_reads_whole_is_fetched_whole(shop, rule):
     _, _, _, loaded = shop
     rules = crmrules.load_text(f"segment s: {rule}\n")
     ctx = evaluation_context(AS_OF, rules.program.schema)
-    chunks = CustomerChunks(loaded, rules.program.schema, chunk_size=64, workers=1)
+    chunks = CustomerChunks(loaded, rules.program.schema, chunk_size=64, workers=1, fold=False)
     found = MemoryBackend().members(rules.program, chunks, ["s"], ctx)
     prepared = whole_list(loaded, rules.program.schema)
     assert found == InterpreterBackend().members(rules.program, prepared, ["s"], ctx)
@@ -212,8 +221,8 @@ def test_a_table_some_rule_reads_whole_is_fetched_whole(shop, rule):
     assert chunks.stats["fetched"][table] == sum(len(person.get(table, [])) for person in prepared)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_a_memory_limit_too_small_is_the_users_error_in_this_process_and_in_workers(demo_data, workers):
+@pytest.mark.parametrize(("workers", "fold"), [(1, True), (1, False), (2, False)])
+def test_a_memory_limit_too_small_is_the_users_error_in_this_process_and_in_workers(demo_data, workers, fold):
     """Each worker's DuckDB gets its share of `--memory-limit`; running out is an error saying what to do,
     raised here whichever process ran out (was an internal error from a worker)."""
     rules = crmrules.load([SHOP / "shop.crm"])
@@ -222,7 +231,7 @@ def test_a_memory_limit_too_small_is_the_users_error_in_this_process_and_in_work
     loaded = load_directory(demo_data, program.schema)
     if workers == 1:  # this process's DuckDB runs the queries
         loaded.connection.execute("SET memory_limit = '3MB'")
-    chunks = CustomerChunks(loaded, program.schema, chunk_size=100, workers=workers)
+    chunks = CustomerChunks(loaded, program.schema, chunk_size=100, workers=workers, fold=fold)
     with crmrules.limits(memory_limit="6MB"), pytest.raises(crmrules.CrmRulesError) as raised:
         MemoryBackend().members(program, chunks, names, evaluation_context(AS_OF, program.schema))
     loaded.close()

@@ -36,6 +36,9 @@ class ColumnReads:
     positions: dict[str, dict[str, int]] | None = None
     trusted = False  # values already have their column's Python type: no type test on reads
     rows_visible = False  # the rows given are only those visible at now (see memory.compile_values)
+    # customer-level aggregates and rankings DuckDB computed (the batch engine's folded query, see
+    # memory_folded): node -> the customer field holding its value
+    folded: dict | None = None
 
     def read(self, row: str, key: str) -> str:
         """Code reading field `key` of `row`: null when the row lacks it."""
@@ -50,12 +53,27 @@ class ColumnReads:
         """A column's value, or a jump to the slow path when it holds another Python type than its own."""
         if self.trusted:
             column = self.schema.column(node.table, node.name)
-            if column.type == t.DECIMAL:
-                var = self.temp()
-                return f"(None if ({var} := {self.read(row, column.source)}) is None else Decimal({var}))"
-            return self.read(row, column.source)
+            return self.as_read(self.read(row, column.source), column.type)
         var, test = self.typed(node, row)
         return f"({var} if {test} or {var} is None else _bad())"
+
+    def as_read(self, code: str, value_type: t.Type, aggregated: bool = False) -> str:
+        """A trusted value as the engine holds it: a decimal's exact text made a Decimal, an aggregated
+        list sorted (as `runtime.agg_distinct` gives it), anything else as it is."""
+        if value_type == t.DECIMAL:
+            var = self.temp()
+            return f"(None if ({var} := {code}) is None else Decimal({var}))"
+        if value_type.is_list and aggregated:
+            var = self.temp()
+            return f"(None if ({var} := {code}) is None else sorted({var}))"
+        return code
+
+    def folded_value(self, node: ast.Expr, build) -> str:
+        """A customer-level aggregate or ranking: read where the folded query put it, else `build()`."""
+        key = None if self.folded is None else self.folded.get(node)
+        if key is None:
+            return build()
+        return self.as_read(self.read("c", key), node.type, aggregated=True)
 
     def typed(self, node: ast.Column, row: str) -> tuple[str, str]:
         """A local that the test assigns the column's value to, and the test: true for a value of the

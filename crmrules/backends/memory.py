@@ -115,14 +115,16 @@ def _namespace(generator: _Generator) -> dict:
 
 
 def compile_values(program: Program, codes: Callable[[_Generator], list[str]],
-                   positions: dict[str, dict[str, int]] | None = None, rows_visible: bool = False) -> Callable:
+                   positions: dict[str, dict[str, int]] | None = None, rows_visible: bool = False,
+                   folded: dict | None = None) -> Callable:
     """`values(customer, now, population=None)` -> a tuple, from `codes(generator)` giving one Python
     expression per value; the customer must already have the schema's types (see prepare_customer).
     With `positions` the customer and its rows are tuples of values of their columns' types, as the
     batch engine reads them (see column_reads); `rows_visible`: the rows given are only those that exist
-    at `now` (the batch engine's source applied the visibility rule)."""
+    at `now` (the batch engine's source applied the visibility rule); `folded`: the customer-level
+    aggregates and rankings given as customer fields (see memory_folded)."""
     generator = _Generator(program)
-    generator.rows_visible = rows_visible
+    generator.rows_visible, generator.folded = rows_visible, folded
     if positions is not None:
         generator.positions, generator.trusted = positions, True
     source = generator.values_module(codes(generator))
@@ -542,9 +544,9 @@ class _Generator(ColumnReads):
                 return self.aggregate(node, row)
             case ast.Ntile(value=value, among=among):
                 id_source = self.schema.column("customers", "id").source
-                return self.once(("ntile", node), "V", {"V": lambda: (
+                return self.once(("ntile", node), "V", {"V": lambda: self.folded_value(node, lambda: (
                     f"_tile(P, {self.constant(node)}, {self.value(value, 'c')}, {self.true(among, 'c')}, "
-                    f"{self.read('c', id_source)})")})
+                    f"{self.read('c', id_source)})"))})
         if node.type == t.BOOL:
             return f"(True if {self.true(node, row)} else (False if {self.false(node, row)} else None))"
         raise InternalError(f"the memory backend cannot evaluate {type(node).__name__}", node.span)
@@ -572,6 +574,8 @@ class _Generator(ColumnReads):
         return builtin.inline.format(*codes, t=self.temp(), now="n")
 
     def aggregate(self, node: ast.Aggregate, row: str) -> str:
+        if row == "c":
+            return self.folded_value(node, lambda: aggregate_code(self, node, row))
         return aggregate_code(self, node, row)
 
 __all__ = ["MemoryBackend", "MemorySegment", "attribute_values", "compile_values", "memory", "ranking_inputs"]

@@ -49,6 +49,7 @@ from crmrules.backends import memory_pushdown as pushdown
 from crmrules.backends import resources, runtime
 from crmrules.backends.customer_data import NESTED
 from crmrules.backends.memory import compile_values
+from crmrules.backends.memory_folded import folded_job
 from crmrules.backends.resources import open_duckdb
 from crmrules.backends.sql.datadir import LoadedData
 from crmrules.backends.sql.expressions import ROW_ALIAS
@@ -76,6 +77,9 @@ class CustomerChunks:
     schema: Schema
     chunk_size: int = CHUNK_SIZE
     workers: int | None = None
+    # DuckDB computes the customer-level aggregates and rankings when it can (memory_folded); False: the
+    # engine reads the rows and computes them itself
+    fold: bool = True
     # what the last `evaluate` did: partitions, passes (2 with rankings), chunks and the largest of the last
     # pass, whether a pool of workers ran them, the rows of each table the last pass fetched
     stats: dict = field(default_factory=dict)
@@ -110,6 +114,20 @@ class CustomerChunks:
     def evaluate(self, program: Program, bodies: list[ast.Expr], kind: str, ctx: EvaluationContext) -> Iterator:
         """Each partition's results: per body its members' ids (`kind` "T"), or (id, values) pairs ("V")."""
         prepare_duckdb(self.loaded.connection)  # the functions compiled conditions may call (memory_pushdown)
+        folded = folded_job(program, bodies, kind, ctx) if self.fold and ctx.population is None else None
+        if folded is not None:
+            # DuckDB computes every aggregate and ranking in one query on every core, and no rows are fetched;
+            # partitions in workers would each fold the whole base again (a ranking needs all of it)
+            self.stats = {"partitions": 1, "passes": 1, "pool": False, "folded": True,
+                          "chunks": 0, "largest_chunk": 0, "fetched": {}}
+            with _collector_paused():
+                try:
+                    result, stats = folded.run(self.loaded.connection, self.chunk_size)
+                except duckdb.Error as error:
+                    raise engine_error("DuckDB", error) from None
+            self._count(stats)
+            yield result
+            return
         try:
             total = self.customer_count()
         except duckdb.Error as error:
@@ -120,7 +138,7 @@ class CustomerChunks:
         # one partition per worker: each reads every file once per pass (hashing every id), so more partitions
         # would read the data more often; DuckDB sorts a partition within its memory limit, spilling the rest
         partitions = workers
-        self.stats = {"partitions": partitions, "passes": 1, "pool": workers > 1}
+        self.stats = {"partitions": partitions, "passes": 1, "pool": workers > 1, "folded": False}
         if ctx.population is None and runtime.ntiles(program):
             job = _Job(program, self.schema, self.chunk_size, ctx, None)
             self.stats.update(chunks=0, largest_chunk=0)
