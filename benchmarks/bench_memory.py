@@ -10,8 +10,15 @@ processes included) and peak RSS are its own:
 1. `crmrules run --backend memory`: customers streamed in chunks, partitions on every core
    (backends/memory_batches.py);
 2. `crmrules run --backend duckdb` on the same files, the baseline of the ratios;
-3. the old path (unless `--no-old`): one prepared dict per customer for the whole base, then the memory
+3. the streamed engine reading the rows itself (unless `--no-rows`): `CustomerChunks(fold=False)`, what
+   `--backend memory` does when DuckDB cannot fold some aggregate (partitions in a pool of workers, rows
+   turned into Python tuples and aggregated by the generated code);
+4. the old path (unless `--no-old`): one prepared dict per customer for the whole base, then the memory
    engine over the list (what `--backend memory` did before).
+
+Run 1 folds each customer's rows in DuckDB (backends/memory_folded.py): one query gives every
+customer-level aggregate and ranking the rules read, and the generated code evaluates the rules over
+them.
 
 Prints customers/s and peak RSS of each, the ratios against DuckDB, and checks that every run found the
 same members as DuckDB. Target of issue 14: at least 50,000 customers/s for the streaming engine.
@@ -54,12 +61,30 @@ json.dump({"segments": {name: {"count": len(ids), "members": ids} for name, ids 
           sys.stdout)
 """
 
+ROWS_PATH = """
+import json, sys
+import crmrules
+from crmrules.backends.memory import MemoryBackend
+from crmrules.backends.memory_batches import CustomerChunks
+from crmrules.backends.sql.datadir import load_directory
+from crmrules.context import evaluation_context
+
+rules = crmrules.load([sys.argv[1]])
+names = [name for name, _ in rules.segments]
+program = rules.program_for(segments=names)
+chunks = CustomerChunks(load_directory(sys.argv[2], program.schema), program.schema, fold=False)
+members = MemoryBackend().members(program, chunks, names, evaluation_context(sys.argv[3], program.schema))
+json.dump({"segments": {name: {"count": len(ids), "members": ids} for name, ids in members.items()}},
+          sys.stdout)
+"""
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=200_000)
     parser.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "crmrules-scale"),
                         help="where the generated shops are kept and reused (shared with bench_scale.py)")
+    parser.add_argument("--no-rows", action="store_true", help="skip the engine reading the rows itself")
     parser.add_argument("--no-old", action="store_true", help="skip the old whole-list path (slow, large)")
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
@@ -70,10 +95,13 @@ def main() -> None:
     crmrules = [sys.executable, "-m", "crmrules", "run", str(RULES), "--data", str(shop), "--as-of", AS_OF,
                 "--format", "json", "--members"]
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as scratch:
-        old = Path(scratch) / "old_path.py"
+        old, rows = Path(scratch) / "old_path.py", Path(scratch) / "rows_path.py"
         old.write_text(OLD_PATH)
-        commands = [("memory (streamed, every core)", [*crmrules, "--backend", "memory"]),
+        rows.write_text(ROWS_PATH)
+        commands = [("memory (streamed, rows folded)", [*crmrules, "--backend", "memory"]),
                     ("duckdb", [*crmrules, "--backend", "duckdb"])]
+        if not args.no_rows:
+            commands.append(("memory (rows read in Python)", [sys.executable, str(rows), str(RULES), str(shop), AS_OF]))
         if not args.no_old:
             commands.append(("old path (a dict per customer)", [sys.executable, str(old), str(RULES), str(shop), AS_OF]))
         runs, members = [], {}
@@ -126,10 +154,9 @@ def report(customers: int, runs: list[dict], members: dict[str, dict | None]) ->
     memory, duckdb = runs[0], runs[1]
     print(f"streamed memory ÷ duckdb: wall {memory['seconds'] / duckdb['seconds']:.1f}×, "
           f"cpu {memory['cpu'] / duckdb['cpu']:.1f}×, peak RSS {memory['rss_mib'] / duckdb['rss_mib']:.2f}×")
-    if len(runs) > 2:
-        old = runs[2]
-        print(f"old path ÷ streamed memory: wall {old['seconds'] / memory['seconds']:.1f}×, "
-              f"cpu {old['cpu'] / memory['cpu']:.1f}×, peak RSS {old['rss_mib'] / memory['rss_mib']:.1f}×")
+    for other in runs[2:]:
+        print(f"{other['label']} ÷ streamed memory: wall {other['seconds'] / memory['seconds']:.1f}×, "
+              f"cpu {other['cpu'] / memory['cpu']:.1f}×, peak RSS {other['rss_mib'] / memory['rss_mib']:.1f}×")
     rate = customers / memory["seconds"]
     print(f"streamed memory engine: {rate:,.0f} customers/s wall, {customers / memory['cpu']:,.0f} per CPU second "
           f"(target ≥ 50,000/s: {'met' if rate >= 50_000 else 'MISSED'})")

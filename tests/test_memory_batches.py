@@ -4,6 +4,7 @@ the interpreter and of DuckDB, holding one chunk at a time."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -252,3 +253,56 @@ def test_workers_share_the_memory_limit():
     assert shared(Resources("1.5 GiB", "/scratch"), 3) == Resources("536870912B", "/scratch")
     assert shared(Resources("6GB"), 1) == Resources("6GB")
     assert shared(Resources(None), 4) == Resources(None)
+
+
+# a leaf of every kind the folded query returns: counts, money (exact text), averages, dates and timestamps,
+# strings (`top`, `first`), lists (`distinct`), booleans (`any`), rankings, and customer columns read directly
+EVERY_KIND = """
+attribute k_count = count(orders where status == "paid")
+attribute k_money = sum(orders.total where status == "paid")
+attribute k_avg = avg(orders.total)
+attribute k_last_at = max(orders.created_at)
+attribute k_top = top(order_items.category by price * quantity)
+attribute k_first = first(orders: top(items.category by price * quantity) where status == "paid")
+attribute k_distinct = distinct(order_items.category)
+attribute k_any = any(events where type == "add_to_cart")
+attribute k_tile = ntile(5, sum(orders.total), among: count(orders) > 0)
+attribute k_mixed = if(k_any, k_money / (k_count + 1), null)
+attribute k_tags = tags
+attribute k_birthday = birthday
+"""
+
+
+def test_folded_values_of_every_kind_equal_the_rows_read_in_python(shop):
+    _, _, _, loaded = shop
+    rules = crmrules.load_text(EVERY_KIND)
+    names = [line.split()[1] for line in EVERY_KIND.strip().splitlines() if line.startswith("attribute")]
+    program = rules.program_for(attributes=names)
+    ctx = evaluation_context(AS_OF, program.schema)
+    folded = CustomerChunks(loaded, program.schema, chunk_size=37, workers=1)
+    found = MemoryBackend().values(program, folded, names, ctx)
+    assert folded.stats["folded"] and folded.stats["passes"] == 1
+    assert found == MemoryBackend().values(program, whole_list(loaded, program.schema), names, ctx)
+    assert found == MemoryBackend().values(program, CustomerChunks(loaded, program.schema, fold=False), names, ctx)
+    # the same Python types as the engine computes them: exact money, sorted lists
+    values = [row for row in found.values() if row["k_count"]]
+    assert values and all(isinstance(row["k_money"], Decimal) for row in values)
+    assert all(row["k_distinct"] == sorted(row["k_distinct"]) for row in values)
+
+
+def test_a_rule_duckdb_cannot_fold_is_evaluated_over_the_rows(shop, monkeypatch):
+    """When the folded query cannot be built, the engine reads the rows itself, with the same answers."""
+    from crmrules.backends import memory_folded
+    from crmrules.errors import CrmRulesError
+
+    _rules, names, program, loaded = shop
+    ctx = evaluation_context(AS_OF, program.schema)
+    expected = MemoryBackend().members(program, CustomerChunks(loaded, program.schema, workers=1), names, ctx)
+
+    def unsayable(*args, **kwargs):
+        raise CrmRulesError("this dialect cannot say it")
+
+    monkeypatch.setattr(memory_folded, "values_select", unsayable)
+    chunks = CustomerChunks(loaded, program.schema, workers=1)
+    assert MemoryBackend().members(program, chunks, names, ctx) == expected
+    assert not chunks.stats["folded"] and chunks.stats["passes"] == 2 and "orders" in chunks.stats["fetched"]

@@ -379,7 +379,8 @@ class QueryPlanner:
             # nulls sort last and are not counted, so no partition is needed: one sort per ranked value
             rank = exp.Window(this=exp.Anonymous(this="RANK", expressions=[]), order=exp.Order(
                 expressions=[exp.Ordered(this=tile.value.copy(), nulls_first=False)]))
-            size = exp.Window(this=exp.Count(this=tile.value.copy()))
+            # a value never null is counted by COUNT(*), which the engine need not evaluate it for
+            size = exp.Window(this=exp.Count(this=exp.Star() if tile.never_null else tile.value.copy()))
             below = exp.Mul(this=number(tile.buckets), expression=paren(exp.Sub(this=rank, expression=number(1))))
             return exp.Add(this=number(1), expression=exp.IntDiv(this=paren(below), expression=size))
         # ties go by id, so every engine (and memory) deals the same customers into each tile
