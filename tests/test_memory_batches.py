@@ -185,7 +185,7 @@ segment searched_cream: searched("cream", within: 30d) and not ordered(within: 3
 
 def test_rows_no_rule_counts_are_never_fetched_and_answers_stay(shop):
     """Every aggregate over events has a condition on the event alone: only rows meeting one reach Python."""
-    _, _, program, loaded = shop
+    _, _, _, loaded = shop
     rules = crmrules.load_text(PUSHED_DOWN)
     names = [name for name, _ in rules.segments]
     ctx = evaluation_context(AS_OF, rules.program.schema)

@@ -5,7 +5,11 @@ For the in-memory engines `dispatch.open_data` yields a `CustomerChunks` over it
 of a list of every customer: iterating it streams prepared customer dicts, a chunk at a
 time, so memory does not grow with the customer base.
 
-`members` and `values` on it (`MemoryBackend` hands them here) go further:
+`members` and `values` on it (`MemoryBackend` hands them here) go further. By default the
+data set's DuckDB folds each customer's rows into the customer-level aggregates and rankings
+the rules read, in one query, and the generated code evaluates the rules over those values
+(`memory_folded`). When that query cannot be built, or with `fold=False`, the engine reads the
+rows itself:
 
 - one generated function per run computes every asked segment (or attribute) and the
   registration condition for a customer, sharing every memoised attribute between them
