@@ -53,7 +53,7 @@ from crmrules.backends import memory_pushdown as pushdown
 from crmrules.backends import resources, runtime
 from crmrules.backends.customer_data import NESTED
 from crmrules.backends.memory import compile_values
-from crmrules.backends.memory_folded import folded_job
+from crmrules.backends.memory_folded import folded_job, recorded
 from crmrules.backends.resources import open_duckdb
 from crmrules.backends.sql.datadir import LoadedData
 from crmrules.backends.sql.expressions import ROW_ALIAS
@@ -249,8 +249,7 @@ class _Job:
         self.nodes = runtime.ntiles(program) if asked is None else []
         codes = self._codes(asked)
         # compiled twice: once to learn what the code reads, then over tuples of just those columns
-        reads: dict[str, set[str]] = {}
-        _compiled(program, codes, reads)
+        reads = recorded(program, codes)
         roots = asked[0] if asked is not None else self.nodes
         seen = {table: pushdown.seen(program, ctx, table) for table in ("orders", "events")}
         self.source = _Source(schema, _columns(schema, reads), chunk_size,
@@ -305,22 +304,6 @@ class _Job:
             for ranked in found:
                 ranked.sort()  # here, on this core: the population merges sorted runs
         return found, (chunks, largest, fetched)
-
-
-def _compiled(program: Program, codes: Callable, reads: dict[str, set[str]]) -> Callable:
-    """`compile_values` of `codes`, noting into `reads` every (table, field) the generated code reads:
-    each read goes through the generator's `read` (`column_reads.ColumnReads`)."""
-    def recording(generator) -> list[str]:
-        plain = generator.read
-
-        def read(row: str, key: str) -> str:
-            reads.setdefault(generator.row_tables.get(row, "customers"), set()).add(key)
-            return plain(row, key)
-
-        generator.read = read
-        return codes(generator)
-
-    return compile_values(program, recording, rows_visible=True)
 
 
 def _columns(schema: Schema, reads: dict[str, set[str]]) -> dict[str, list[str]]:

@@ -76,13 +76,14 @@ def folded_job(program: Program, bodies: list[ast.Expr], kind: str, ctx: Evaluat
     def codes(generator) -> list[str]:
         return [generator.true(b, "c") if kind == "T" else generator.value(b, "c") for b in bodies]
 
-    leaves, fields = _leaves(program, codes)
-    if leaves is None or any(_scalar(node.type) not in FOLDABLE for node in leaves):
-        return None
+    leaves: dict[ast.Expr, None] = {}
+    reads = recorded(program, codes, leaves)
+    if set(reads) - {"customers"} or any(_scalar(node.type) not in FOLDABLE for node in leaves):
+        return None  # a row read outside the leaves, or a leaf Python would not read as the engine holds it
     schema = program.schema
     by_source = {c.source: (name, c) for name, c in schema.table("customers").columns.items()}
     id_source = schema.column("customers", "id").source
-    fields = [source for source in fields if source != id_source]
+    fields = sorted(reads.get("customers", set()) - {id_source})
     columns = [(f"f{i}", ast.Column(table="customers", name=by_source[source][0], type=by_source[source][1].type))
                for i, source in enumerate(fields)]
     columns += [(f"f{len(fields) + i}", node) for i, node in enumerate(leaves)]
@@ -102,32 +103,30 @@ def folded_job(program: Program, bodies: list[ast.Expr], kind: str, ctx: Evaluat
     return FoldedJob(query, compute, kind, len(bodies), ctx)
 
 
-def _leaves(program: Program, codes: Callable) -> tuple[list[ast.Expr] | None, list[str]]:
-    """The customer-level aggregates and rankings `codes` reads (None when it reads another row's field
-    outside them), and the customer's own fields it reads, each once in order."""
-    leaves: dict[ast.Expr, None] = {}
-    fields: dict[str, None] = {}
-    other = []
+def recorded(program: Program, codes: Callable, leaves: dict | None = None) -> dict[str, set[str]]:
+    """The fields of each table the code of `codes` reads: every read goes through the generator's `read`
+    (`column_reads.ColumnReads`). Given `leaves`, each customer-level aggregate and ranking is noted there
+    instead of compiled, so the reads are those outside them."""
+    reads: dict[str, set[str]] = {}
 
     def recording(generator) -> list[str]:
         plain = generator.read
 
         def read(row: str, key: str) -> str:
-            if row == "c":
-                fields.setdefault(key)
-            else:
-                other.append(key)
+            reads.setdefault(generator.row_tables.get(row, "customers"), set()).add(key)
             return plain(row, key)
 
         def folded_value(node: ast.Expr, build) -> str:
             leaves.setdefault(node)
             return "None"  # never run: only what it reads matters
 
-        generator.read, generator.folded_value = read, folded_value
+        generator.read = read
+        if leaves is not None:
+            generator.folded_value = folded_value
         return codes(generator)
 
     compile_values(program, recording, rows_visible=True)
-    return (None if other else list(leaves)), list(fields)
+    return reads
 
 
 def _scalar(value_type: t.Type) -> t.Type:
