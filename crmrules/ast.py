@@ -1,9 +1,8 @@
 """The typed AST: frozen, slotted dataclasses with a source span and no behaviour.
 
-Parse nodes come out of the grammar; resolved nodes (`Column`, `AttributeRef`,
-`SegmentRef`, `Now`) replace names once the compiler knows what they mean.
-`type` is filled in by the type checker. Both span and type are left out of
-equality, so two rules that say the same thing compare equal.
+Parse nodes come out of the grammar; resolved nodes (`Column`, `AttributeRef`, `SegmentRef`, `Now`) replace
+names once the compiler knows what they mean. `type` is filled in by the type checker. Both span and type are
+left out of equality, so two rules that say the same thing compare equal.
 """
 
 from __future__ import annotations
@@ -119,8 +118,7 @@ class Literal(Expr):
     """A literal: null, boolean, integer, decimal, string, date, timestamp or duration."""
 
     value: LiteralValue
-    # Python says `1 == True == Decimal(1)`: literals of different kinds must not be equal nodes
-    # (nodes key per-node values and deduplicate aggregates)
+    # `1 == True == Decimal(1)` in Python: literals of different kinds must differ (nodes key values, dedupe aggregates)
     kind: type = field(init=False, repr=False, compare=True, default=type(None))
 
     def __post_init__(self):
@@ -268,10 +266,9 @@ class Call(Expr):
 class Aggregate(Expr):
     """`count(orders where ...)`, `sum(orders.total where ...)` over related rows.
 
-    `sum(order_items: price * quantity)` aggregates a per-row `value` instead of a
-    column; `top(order_items.category by price * quantity)` is the value with the
-    largest summed weight `by` (row count without `by`), ties to the smallest value.
-    """
+    `sum(order_items: price * quantity)` aggregates a per-row `value` instead of a column;
+    `top(order_items.category by price * quantity)` is the value with the largest summed weight `by` (row count
+    without `by`), ties to the smallest value."""
 
     func: AggFunc
     table: str
@@ -326,10 +323,8 @@ class Ever(Expr):
 class Ntile(Expr):
     """`ntile(n, value, among: condition)`: the customer's n-quantile in a population.
 
-    The population is every existing customer for whom `among` is true and `value`
-    is not null, ordered by value, then by id; tiles follow SQL's NTILE. Outside
-    the population the result is null.
-    """
+    The population is every existing customer for whom `among` is true and `value` is not null, ordered by value,
+    then by id; tiles follow SQL's NTILE. Outside the population the result is null."""
 
     buckets: int
     value: Expr
@@ -541,22 +536,21 @@ class RuleFile(Node):
 
 # -------------------------------------------------------------- generic traversal
 N = TypeVar("N", bound=Node)
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-_EVERY_FIELD: dict[type, tuple[str, ...]] = {}  # span, type and kind too: what a rebuilt node copies
 
 
-def _fields(cls: type) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        every = _EVERY_FIELD[cls] = tuple(f.name for f in dataclasses.fields(cls))
-        names = _FIELD_NAMES[cls] = tuple(name for name in every if name not in ("span", "type", "kind"))
-    return names
+# every node class is above: its fields once, looked up by class; span, type and kind are not children
+_EVERY_FIELD: dict[type, tuple[str, ...]] = {}
+for _cls in (_found := [Node]):  # the list grows while it is read: every subclass, at any depth
+    _found += _cls.__subclasses__()
+    _EVERY_FIELD[_cls] = tuple(f.name for f in dataclasses.fields(_cls))
+_FIELD_NAMES = {cls: tuple(n for n in every if n not in ("span", "type", "kind"))
+                for cls, every in _EVERY_FIELD.items()}
 
 
 def children(node: Node) -> list[Node]:
     """The child nodes of a node, derived from its dataclass fields."""
     found = []
-    for name in _fields(type(node)):
+    for name in _FIELD_NAMES[type(node)]:
         value = getattr(node, name)
         if isinstance(value, Node):
             found.append(value)
@@ -581,7 +575,7 @@ def transform(node: N, fn: Callable[[Node], Node]) -> N:
 def map_children(node: N, fn: Callable[[Node], Node]) -> N:
     """The node with `fn` applied to each direct child, for passes that walk top-down."""
     changes = {}
-    for name in _fields(type(node)):
+    for name in _FIELD_NAMES[type(node)]:
         value = getattr(node, name)
         if isinstance(value, Node):
             new = fn(value)
@@ -591,9 +585,16 @@ def map_children(node: N, fn: Callable[[Node], Node]) -> N:
             new_items = tuple([fn(item) if isinstance(item, Node) else item for item in value])
             if any(a is not b for a, b in zip(new_items, value)):
                 changes[name] = new_items
-    if not changes:
-        return node
-    new = object.__new__(type(node))  # `dataclasses.replace` without its checks: a tenth of checking a rule
-    for name in _EVERY_FIELD[type(node)]:
+    return replace(node, **changes) if changes else node
+
+
+def replace(node: N, **changes) -> N:
+    """`dataclasses.replace` without its checks (a tenth of checking a rule): fields by name, the rest kept."""
+    every = _EVERY_FIELD[cls := type(node)]
+    assert all(name in every for name in changes), f"{cls.__name__} has no field among {sorted(changes)}"
+    new = object.__new__(cls)
+    for name in every:
         object.__setattr__(new, name, changes[name] if name in changes else getattr(node, name))
+    if hasattr(new, "__post_init__"):  # a literal's kind follows its value
+        new.__post_init__()
     return new

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -51,23 +50,38 @@ class _Checker:
         self.schema = schema
         self.attribute_types = attribute_types
         self.errors = errors
+        self.failed = False
+        # the first `bucket` call inside each checked node that holds one (aggregates may not split customers)
+        self.buckets: dict[int, ast.Call] = {}
 
     def fail(self, node: ast.Node, message: str, hint: str | None = None, code: str = "E0301") -> ast.Node:
         self.errors.append(RuleTypeError(message, node.span, hint, code=code))
+        self.failed = True
         return node  # left untyped: parents skip it instead of reporting the same fault again
 
     def check(self, node: ast.Node) -> ast.Node:
+        # children are checked first, so only a failure (or a `bucket` below) makes looking at them worth it
+        below = None
+        if self.failed or self.buckets:
+            parts = ast.children(node)
+            below = next((self.buckets[id(c)] for c in parts if id(c) in self.buckets), None)
+            if not isinstance(node, ast.Expr) or any(isinstance(c, ast.Expr) and c.type is None for c in parts):
+                if below is not None:
+                    self.buckets[id(node)] = below
+                return node
         if not isinstance(node, ast.Expr):
             return node
-        parts = [c for c in ast.children(node) if isinstance(c, ast.Expr)]
-        if any(c.type is None for c in parts):
-            return node
+        if isinstance(node, ast.Aggregate) and below is not None:
+            return self.fail(below, "`bucket` splits customers, so it cannot be used inside a where-clause",
+                             code="E0217")
         result = self.infer(node)
-        if isinstance(result, ast.Expr):
-            return result
         if isinstance(result, t.Type):
-            return dataclasses.replace(node, type=result)
-        return node
+            result = ast.replace(node, type=result)
+        elif not isinstance(result, ast.Expr):
+            return node
+        if below is not None or (isinstance(result, ast.Call) and result.name == "bucket"):
+            self.buckets[id(result)] = below if below is not None else result
+        return result
 
     def infer(self, node: ast.Expr):  # noqa: C901 - one case per node kind
         match node:
@@ -206,7 +220,7 @@ class _Checker:
         if node.op == ast.TextOpKind.CONTAINS and left.is_list:
             rewritten = ast.In(needle=node.right, haystack=node.left, span=node.span)
             result = self.membership(rewritten, node.right, node.left)
-            return dataclasses.replace(rewritten, type=result) if isinstance(result, t.Type) else result
+            return ast.replace(rewritten, type=result) if isinstance(result, t.Type) else result
         if left not in (t.STRING, t.NULL) or right not in (t.STRING, t.NULL):
             return self.fail(node, f"`{node.op}` applies to strings, not {left} and {right}")
         if node.op == ast.TextOpKind.MATCHES:
@@ -220,12 +234,6 @@ class _Checker:
     def aggregate(self, node: ast.Aggregate):
         if node.where is not None and node.where.type not in (t.BOOL, t.NULL):
             return self.fail(node.where, f"`where` needs a condition (bool), got {node.where.type}")
-        for part in (node.where, node.value, node.by):
-            split = next((n for n in ast.walk(part) if isinstance(n, ast.Call) and n.name == "bucket"), None) \
-                if part is not None else None
-            if split is not None:
-                return self.fail(split, "`bucket` splits customers, so it cannot be used inside a where-clause",
-                                 code="E0217")
         func = node.func
         if func in (ast.AggFunc.ANY, ast.AggFunc.NONE):
             return t.BOOL
@@ -266,7 +274,7 @@ class _Checker:
                                  "name the split, e.g. `bucket(\"spring_test\", 2)`", code="E0217")
             spec = self.schema.column("customers", "id")
             customer_id = ast.Column(table="customers", name="id", span=node.span, type=spec.type)
-            return dataclasses.replace(node, args=(*node.args, customer_id), type=result)
+            return ast.replace(node, args=(*node.args, customer_id), type=result)
         if node.name in ("anniversary", "days_until") and node.args[0].type == t.STRING:
             text = node.args[0]
             if not isinstance(text, ast.Literal) or month_day(text.value) is None:

@@ -8,7 +8,7 @@ from functools import cache, lru_cache
 from pathlib import Path as FilePath
 
 import lark
-from lark import Lark, Token, Tree
+from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from crmrules import ast
@@ -16,7 +16,6 @@ from crmrules.errors import CrmRulesError, RuleSyntaxError, Source, Span, raise_
 from crmrules.grammar.to_ast import ToAst
 from crmrules.private_cache import trusted_file
 
-MAX_DEPTH = 200
 MAX_DECLARATION_CHARS = 100_000
 # rule texts up to this size are kept, parsed, for the next `parse` of the same text (at most 256 of them)
 _CACHED_TEXT_CHARS = 200_000
@@ -109,25 +108,12 @@ def _parse_chunk(chunk: str, offset: int, source: Source, start: str):
         tree = _lark().parse(chunk, start=start)
     except UnexpectedInput as error:
         raise _syntax_error(error, chunk, offset, source) from None
-    _check_depth(tree, offset, source)
     try:
         return ToAst(offset, source).transform(tree)
     except VisitError as error:
         if isinstance(error.orig_exc, CrmRulesError):
             raise error.orig_exc from None
         raise
-
-
-def _check_depth(tree: Tree, offset: int, source: Source) -> None:
-    stack = [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            start = offset + (node.meta.start_pos if not node.meta.empty else 0)
-            raise RuleSyntaxError(f"expression nested too deeply (more than {MAX_DEPTH} levels)",
-                                  Span(start, start + 1, source),
-                                  "name parts of it as attributes or segments", code="E0104")
-        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
 
 
 def _syntax_error(error: UnexpectedInput, chunk: str, offset: int, source: Source) -> RuleSyntaxError:

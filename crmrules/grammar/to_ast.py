@@ -14,6 +14,7 @@ from crmrules.errors import RuleSyntaxError, Source, Span
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "\\": "\\", '"': '"', "'": "'",
             "0": "\0"}
+MAX_DEPTH = 200
 _MAX_INT = 2**63 - 1
 _MAX_DECIMAL_DIGITS = 38
 _MAX_DURATION = {ast.DurationUnit.YEAR: 1000, ast.DurationUnit.MONTH: 12_000, ast.DurationUnit.WEEK: 52_000,
@@ -74,10 +75,15 @@ class ToAst(Transformer):
         """Lark's `Transformer.transform`, each rule's method called directly: lark's `v_args` builds a new
         bound wrapper around the method at every node (a fifth of the transform). The same results and the
         same `VisitError` around a method's exception; tokens are kept as they are (no method takes one)."""
-        return self._build(tree)
+        return self._build(tree, 1)
 
-    def _build(self, tree: Tree):
-        children = [self._build(child) if isinstance(child, Tree) else child for child in tree.children]
+    def _build(self, tree: Tree, depth: int):
+        if depth > MAX_DEPTH:  # before Python's own recursion limit
+            start = self.offset + (tree.meta.start_pos if not tree.meta.empty else 0)
+            raise RuleSyntaxError(f"expression nested too deeply (more than {MAX_DEPTH} levels)",
+                                  Span(start, start + 1, self.source),
+                                  "name parts of it as attributes or segments", code="E0104")
+        children = [self._build(child, depth + 1) if isinstance(child, Tree) else child for child in tree.children]
         method = _RULE_METHODS.get(tree.data)
         if method is None:
             return self._call_userfunc(tree, children)
