@@ -2,8 +2,7 @@
 
 Parse nodes come out of the grammar; resolved nodes (`Column`, `AttributeRef`, `SegmentRef`, `Now`) replace
 names once the compiler knows what they mean. `type` is filled in by the type checker. Both span and type are
-left out of equality, so two rules that say the same thing compare equal.
-"""
+left out of equality, so two rules that say the same thing compare equal."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
-from typing import TypeVar
+from typing import TypeVar, get_args, get_type_hints
 
 from crmrules.errors import Span
 from crmrules.types import Type
@@ -308,8 +307,7 @@ class Now(Expr):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WindowStart(Expr):
-    """`now - duration`, the open lower edge of a window; made by the lowering pass from `within`.
-    A constant of the evaluation context (`EvaluationContext.window_start`): computed once per run."""
+    """`now - duration`, a window's open lower edge (lowered `within`); `EvaluationContext.window_start`."""
 
     duration: Duration
 
@@ -507,7 +505,6 @@ class TestCase(Node):
     """`given ... [as of DATE] expect in|out`."""
 
     __test__ = False  # not a pytest class
-
     given: tuple[Given, ...]
     expect_in: bool
     as_of: date | datetime | None = None
@@ -518,7 +515,6 @@ class TestDecl(Node):
     """`test SEGMENT:` followed by one or more cases."""
 
     __test__ = False
-
     segment: str
     title: str | None
     cases: tuple[TestCase, ...]
@@ -538,13 +534,16 @@ class RuleFile(Node):
 N = TypeVar("N", bound=Node)
 
 
-# every node class is above: its fields once, looked up by class; span, type and kind are not children
-_EVERY_FIELD: dict[type, tuple[str, ...]] = {}
-for _cls in (_found := [Node]):  # the list grows while it is read: every subclass, at any depth
+def _holds_nodes(hint) -> bool:  # whether a field's type names a node class: alone, in a union or in a tuple
+    return issubclass(hint, Node) if isinstance(hint, type) else any(_holds_nodes(a) for a in get_args(hint))
+
+
+_EVERY_FIELD: dict[type, tuple[str, ...]] = {}  # per node class (every one above, at any depth): its fields
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # the fields that can hold nodes: not span, type, names, numbers
+for _cls in (_found := [Node]):  # the list grows while it is read
     _found += _cls.__subclasses__()
     _EVERY_FIELD[_cls] = tuple(f.name for f in dataclasses.fields(_cls))
-_FIELD_NAMES = {cls: tuple(n for n in every if n not in ("span", "type", "kind"))
-                for cls, every in _EVERY_FIELD.items()}
+    _FIELD_NAMES[_cls] = tuple(n for n, hint in get_type_hints(_cls).items() if _holds_nodes(hint))
 
 
 def children(node: Node) -> list[Node]:
@@ -555,7 +554,7 @@ def children(node: Node) -> list[Node]:
         if isinstance(value, Node):
             found.append(value)
         elif isinstance(value, tuple):
-            found += [item for item in value if isinstance(item, Node)]
+            found += value
     return found
 
 
@@ -582,7 +581,7 @@ def map_children(node: N, fn: Callable[[Node], Node]) -> N:
             if new is not value:
                 changes[name] = new
         elif isinstance(value, tuple) and value:
-            new_items = tuple([fn(item) if isinstance(item, Node) else item for item in value])
+            new_items = tuple([fn(item) for item in value])  # a field that can hold nodes holds only nodes
             if any(a is not b for a, b in zip(new_items, value)):
                 changes[name] = new_items
     return replace(node, **changes) if changes else node
@@ -590,11 +589,11 @@ def map_children(node: N, fn: Callable[[Node], Node]) -> N:
 
 def replace(node: N, **changes) -> N:
     """`dataclasses.replace` without its checks (a tenth of checking a rule): fields by name, the rest kept."""
-    every = _EVERY_FIELD[cls := type(node)]
-    assert all(name in every for name in changes), f"{cls.__name__} has no field among {sorted(changes)}"
-    new = object.__new__(cls)
-    for name in every:
-        object.__setattr__(new, name, changes[name] if name in changes else getattr(node, name))
-    if hasattr(new, "__post_init__"):  # a literal's kind follows its value
-        new.__post_init__()
+    new = object.__new__(cls := type(node))
+    for name in _EVERY_FIELD[cls]:
+        object.__setattr__(new, name, changes.pop(name) if name in changes else getattr(node, name))
+    if changes:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(changes)}")
+    if cls is Literal:  # its kind follows its value
+        object.__setattr__(new, "kind", type(new.value))
     return new

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import operator
 from decimal import Decimal
 
@@ -16,9 +15,10 @@ _ARITH = {ast.ArithOp.ADD: operator.add, ast.ArithOp.SUB: operator.sub, ast.Arit
           ast.ArithOp.DIV: values.divide, ast.ArithOp.MOD: values.modulo}
 
 
-def fold_constants(expr: ast.Expr) -> ast.Expr:
-    """The expression with constant sub-expressions replaced by their value."""
-    return ast.transform(expr, _fold)
+def fold_constants(expr: ast.Expr, deep: bool = True) -> ast.Expr:
+    """The expression with constant sub-expressions replaced by their value; with `deep=False` only the node
+    itself is folded, for a caller whose bottom-up walk has folded its children already."""
+    return ast.transform(expr, _fold) if deep else _fold(expr)
 
 
 def _literal(node: ast.Expr, value) -> ast.Literal:
@@ -65,4 +65,4 @@ def _fold_junction(node: ast.Expr, ops: tuple[ast.Expr, ...], is_and: bool) -> a
         return kept[0]
     if len(kept) == len(ops):
         return node
-    return dataclasses.replace(node, operands=tuple(kept))
+    return ast.replace(node, operands=tuple(kept))

@@ -83,7 +83,7 @@ def _without_rows(expr: ast.Expr, program: Program, ctx: EvaluationContext,
             return found
         # an aggregate over no rows is its empty value whatever it reads: its children are not looked at
         inner = node if isinstance(node, ast.Aggregate) else ast.map_children(node, step)
-        return fold_constants(_step(inner, program, ctx))
+        return fold_constants(_step(inner, program, ctx), deep=False)  # its children are folded already
 
     return step(expr)
 

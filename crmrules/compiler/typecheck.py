@@ -42,7 +42,12 @@ def typecheck(expr: ast.Expr, schema: Schema, attribute_types: dict[str, t.Type]
               errors: list[CrmRulesError]) -> ast.Expr:
     """The expression with every node's type set; mismatches are appended to `errors`."""
     checker = _Checker(schema, attribute_types, errors)
-    return ast.transform(expr, checker.check)
+
+    def visit(node: ast.Node) -> ast.Node:
+        rebuilt = ast.map_children(node, visit)
+        return checker.check(rebuilt, fresh=rebuilt is not node)
+
+    return visit(expr)
 
 
 class _Checker:
@@ -59,7 +64,9 @@ class _Checker:
         self.failed = True
         return node  # left untyped: parents skip it instead of reporting the same fault again
 
-    def check(self, node: ast.Node) -> ast.Node:
+    def check(self, node: ast.Node, fresh: bool = False) -> ast.Node:
+        """The node typed, its children typed already; `fresh`: a node just rebuilt here, that nothing else holds,
+        whose type is set in place instead of building it once more (every node with a child would be built twice)."""
         # children are checked first, so only a failure (or a `bucket` below) makes looking at them worth it
         below = None
         if self.failed or self.buckets:
@@ -75,7 +82,10 @@ class _Checker:
             return self.fail(below, "`bucket` splits customers, so it cannot be used inside a where-clause",
                              code="E0217")
         result = self.infer(node)
-        if isinstance(result, t.Type):
+        if isinstance(result, t.Type) and fresh:
+            object.__setattr__(node, "type", result)
+            result = node
+        elif isinstance(result, t.Type):
             result = ast.replace(node, type=result)
         elif not isinstance(result, ast.Expr):
             return node
