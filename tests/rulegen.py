@@ -132,7 +132,11 @@ def _numeric_value():
                          "ntile(4, max(orders.created_at), among: points > 1)", "ntile(5, score, among: vip)",
                          "ntile(2, count(events)) + ntile(3, age)", "score(3, points)",
                          "score(5, sum(orders.total), among: count(orders) > 0)", "score(4, -age, among: vip)",
-                         "score(2, max(orders.created_at)) + ntile(2, max(orders.created_at))"]),
+                         "score(2, max(orders.created_at)) + ntile(2, max(orders.created_at))",
+                         # ranked by a key that orders alike (the date, either way round)
+                         "score(5, -days_since(max(orders.created_at)), among: count(orders) > 0)",
+                         "ntile(3, days_since(registered_at)) + score(2, -days_since(birthday))",
+                         "ntile(2, -score, among: vip) + score(3, -(-points))"]),
         st.sampled_from(["sum(order_items.quantity)", "max(order_items.price)", "days_since(registered_at)",
                          "days_since(max(orders.created_at))", "points + age", "score - points",
                          "points * 2", "score / 3", "age % 7", "-points", "coalesce(age, points, 0)",

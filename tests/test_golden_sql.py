@@ -34,6 +34,9 @@ CASES = {
     "set_algebra": "(adults | subscribers) - vips",
     "marketer": 'bucket("ab", 3) == 0 and days_until(anniversary(birthday)) < 7 and days_until("09-01") <= 30 '
                 'and first(orders.total where status == "paid") > 100 and last(orders.channel) == "app"',
+    # rankings sort a key that orders customers alike: the date of the latest order, points the other way
+    "rankings": 'score(5, -days_since(max(orders.created_at)), among: count(orders) > 0) >= 4 '
+                'and ntile(4, sum(orders.total), among: age >= 18) == 1 and ntile(3, -points) <= 2',
     "nested_items": 'first(orders: top(items.category by price * quantity) where status == "paid") == "coat" '
                     'and max(orders: sum(items: price * quantity) where top(items.category) != "bag") > 100',
 }

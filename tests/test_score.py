@@ -34,8 +34,13 @@ attribute by_points_ntile = ntile(5, points)
 NAMES = ["by_points", "by_points_3", "by_spend", "by_tier", "by_points_ntile"]
 
 
-def _order(total: str, status: str = "paid") -> dict:
-    return {"created_at": datetime(2026, 6, 1), "status": status, "total": Decimal(total)}
+def _order(total: str, created_at: datetime, status: str = "paid") -> dict:
+    return {"created_at": created_at, "status": status, "total": Decimal(total)}
+
+
+# the date of each customer's orders (d has none): days since the latest, as of 2026-06-30
+LAST_ORDER = {"a": datetime(2026, 6, 1), "b": datetime(2026, 6, 1, 18), "c": datetime(2026, 5, 1),
+              "e": datetime(2026, 6, 20), "f": datetime(2026, 1, 1), "g": datetime(2026, 6, 29, 23)}
 
 
 def _people() -> list[dict]:
@@ -45,7 +50,7 @@ def _people() -> list[dict]:
             ("g", 40, "silver", ["1", "1", "1"])]
     people = []
     for customer, points, tier, totals in rows:
-        orders = [{**_order(total), "id": f"{customer}{i}"} for i, total in enumerate(totals)]
+        orders = [{**_order(total, LAST_ORDER[customer]), "id": f"{customer}{i}"} for i, total in enumerate(totals)]
         people.append({"id": customer, "points": points, "tier": tier, "orders": orders})
     return people
 
@@ -78,6 +83,33 @@ def engine(request):
 def test_hand_computed_scores_on_every_engine(engine):
     program = crmrules.load_text(RULES).program
     assert engine.values(program, NAMES, evaluation_context(AS_OF, program.schema)) == EXPECTED
+
+
+# rankings whose SQL sorts a key that orders alike (`compiler/ranking_key.py`): the date, or the value reversed
+KEYED_RULES = """
+attribute recent = score(3, -days_since(max(orders.created_at)), among: count(orders) > 0)
+attribute by_points_reversed = score(5, -points)
+attribute by_points_reversed_ntile = ntile(5, -points)
+"""
+KEYED = ["recent", "by_points_reversed", "by_points_reversed_ntile"]
+# days since the latest order: a 29, b 29 (same date), c 60, e 10, f 180, g 1; d has no order
+#   ranked by -days (6): f 0 below → 1; c 1 → 1 + 3 // 6 = 1; a, b 2 → 2; e 4 → 1 + 12 // 6 = 3; g 5 → 3
+# -points: g -40, e -30, b c d -20, a -10 (f none): g 1, e 1 + 5 // 6 = 1, b c d 1 + 10 // 6 = 2, a 1 + 25 // 6 = 5
+# ntile(5, -points) by -points then id: g, e | b | c | d | a
+KEYED_EXPECTED = {
+    "a": {"recent": 2, "by_points_reversed": 5, "by_points_reversed_ntile": 5},
+    "b": {"recent": 2, "by_points_reversed": 2, "by_points_reversed_ntile": 2},
+    "c": {"recent": 1, "by_points_reversed": 2, "by_points_reversed_ntile": 3},
+    "d": {"recent": None, "by_points_reversed": 2, "by_points_reversed_ntile": 4},
+    "e": {"recent": 3, "by_points_reversed": 1, "by_points_reversed_ntile": 1},
+    "f": {"recent": 1, "by_points_reversed": None, "by_points_reversed_ntile": None},
+    "g": {"recent": 3, "by_points_reversed": 1, "by_points_reversed_ntile": 1},
+}
+
+
+def test_rankings_by_a_key_that_orders_alike_on_every_engine(engine):
+    program = crmrules.load_text(KEYED_RULES).program
+    assert engine.values(program, KEYED, evaluation_context(AS_OF, program.schema)) == KEYED_EXPECTED
 
 
 def test_score_is_named_in_errors_and_explain():

@@ -27,6 +27,7 @@ from crmrules.backends.sql.functions import BUILDERS, CallArgs
 from crmrules.backends.sql.query_cache import describe
 from crmrules.compiler.defaults import TOTAL, empty_value
 from crmrules.compiler.never_null import never_null
+from crmrules.compiler.ranking_key import ranking_key
 from crmrules.compiler.pipeline import Program
 from crmrules.compiler.query_shape import may_rank_without_rows, required_table
 from crmrules.context import EvaluationContext
@@ -77,10 +78,12 @@ class Tile:
     """One ranked value of a population: NTILE(buckets) over `value` (`score`: tie-respecting), in `column`."""
 
     buckets: int
-    value: exp.Expression
+    value: exp.Expression  # what customers are sorted by: the value, or a key that orders alike (`ranking_key`)
     column: str
     never_null: bool  # customers without a value need no partition of their own
     ties: bool = False  # `score`: 1 + buckets × (RANK() - 1) DIV COUNT(*), equal values share a tile
+    descending: bool = False  # the key runs the other way: the highest key ranks lowest
+    key_type: t.Type | None = None  # the key's type: text is sorted as the language orders it
 
 
 @dataclass
@@ -554,9 +557,10 @@ class ExpressionCompiler:
                         ("population", self.memo and self.node_key(node.among)))
         tile = population.tiles.get(node)
         if tile is None:
-            value = self.dialect.text_order(self.expr(node.value, "customers"), node.value.type)
-            tile = population.tiles[node] = Tile(node.buckets, value, f"t{len(population.tiles)}",
-                                                 never_null(node.value, self.program.attributes), node.ties)
+            key, descending = ranking_key(node.value, self.program.attributes)
+            tile = population.tiles[node] = Tile(node.buckets, self.expr(key, "customers"), f"t{len(population.tiles)}",
+                                                 never_null(node.value, self.program.attributes), node.ties,
+                                                 descending, key.type)
             rowless = may_rank_without_rows(node, self.program, self.ctx)
             population.ranks_rowless = population.ranks_rowless or rowless
             self.record(("tile", node.among, node, tile, rowless),

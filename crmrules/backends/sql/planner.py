@@ -356,37 +356,46 @@ class QueryPlanner:
             driven = driver in layout.joined
             # everyone of the population has rows in `driver`: start from its customers, not from everyone
             key = col("customer_id", driver) if driven else self.known_id(layout, layout.joined)
-            windows = []
-            for tile in population.tiles.values():
-                # customers without a value are not ranked: they get a partition (and a null) of their own
-                missing = None if tile.never_null else exp.Is(this=paren(tile.value.copy()), expression=exp.Null())
-                ranking = self.tile_window(tile, key, missing)
-                if missing is not None:
-                    ranking = case_when(exp.Not(this=missing.copy()), ranking)
-                windows.append(exp.alias_(ranking, ident(tile.column), copy=False))
-            select = exp.select(exp.alias_(key.copy(), ident("customer_id")), *windows, copy=False)
+            # each ranked value is computed once, below the windows that sort, test and count it
+            tiles = list(population.tiles.values())
+            values = [exp.alias_(tile.value.copy(), ident(f"v{i}"), copy=False) for i, tile in enumerate(tiles)]
+            select = exp.select(exp.alias_(key.copy(), ident("customer_id")), *values, copy=False)
             if driven:
                 select = self.from_driver(select, driver, layout, [population.among])
             else:
                 select = self.everyone(select, layout, [population.among])
-            ctes.append((population.alias, select))
+            windows = []
+            for i, tile in enumerate(tiles):
+                value = col(f"v{i}", "ranked")
+                # customers without a value are not ranked: they get a partition (and a null) of their own
+                missing = None if tile.never_null else exp.Is(this=value.copy(), expression=exp.Null())
+                ranking = self.tile_window(tile, value, col("customer_id", "ranked"), missing)
+                if missing is not None:
+                    ranking = case_when(exp.Not(this=missing.copy()), ranking)
+                windows.append(exp.alias_(ranking, ident(tile.column), copy=False))
+            ranked = exp.select(exp.alias_(col("customer_id", "ranked"), ident("customer_id")), *windows, copy=False)
+            ctes.append((population.alias, ranked.from_(select.subquery(ident("ranked"), copy=False), copy=False)))
         return ctes
 
-    def tile_window(self, tile, key: exp.Expression, missing: exp.Expression | None) -> exp.Expression:
+    def tile_window(self, tile, value: exp.Expression, key: exp.Expression,
+                    missing: exp.Expression | None) -> exp.Expression:
         """A customer's tile over the population's partition `missing` (or all of it): NTILE, or for `score`
-        1 + buckets × (customers strictly below) DIV (customers ranked), in integers on every engine."""
+        1 + buckets × (customers strictly below) DIV (customers ranked), in integers on every engine; `value` is
+        the tile's value (or key) computed once."""
+        ordered = self.dialect.text_order(value.copy(), tile.key_type)
         if tile.ties:
             # nulls sort last and are not counted, so no partition is needed: one sort per ranked value
             rank = exp.Window(this=exp.Anonymous(this="RANK", expressions=[]), order=exp.Order(
-                expressions=[exp.Ordered(this=tile.value.copy(), nulls_first=False)]))
+                expressions=[exp.Ordered(this=ordered, desc=tile.descending or None, nulls_first=False)]))
             # a value never null is counted by COUNT(*), which the engine need not evaluate it for
-            size = exp.Window(this=exp.Count(this=exp.Star() if tile.never_null else tile.value.copy()))
+            size = exp.Window(this=exp.Count(this=exp.Star() if tile.never_null else value.copy()))
             below = exp.Mul(this=number(tile.buckets), expression=paren(exp.Sub(this=rank, expression=number(1))))
             return exp.Add(this=number(1), expression=exp.IntDiv(this=paren(below), expression=size))
         # ties go by id, so every engine (and memory) deals the same customers into each tile
         partition = [paren(missing)] if missing is not None else None
         tie = self.dialect.text_order(key.copy(), self.program.schema.column("customers", "id").type)
-        order = exp.Order(expressions=[exp.Ordered(this=tile.value.copy()), exp.Ordered(this=tie)])
+        order = exp.Order(expressions=[exp.Ordered(this=ordered, desc=tile.descending or None),
+                                       exp.Ordered(this=tie)])
         return exp.Window(this=exp.Anonymous(this="NTILE", expressions=[number(tile.buckets)]),
                           partition_by=partition, order=order)
 
