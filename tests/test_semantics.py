@@ -110,6 +110,18 @@ def test_between_and_in_with_null(age, member):
     assert member("age not in [10, 30]", customer) == (age is not None and age not in (10, 30))
 
 
+@pytest.mark.parametrize("tags", [None, [], ["vip", None], [None]])
+@pytest.mark.parametrize("nickname", [None, "vip", "x"])
+def test_membership_in_a_list_value_with_nulls(tags, nickname, member):
+    # a null list or needle is unknown (so `not` of it is no member either); null elements never match
+    customer = {"tags": tags, "nickname": nickname}
+    found = None if tags is None or nickname is None else nickname in [t for t in tags if t is not None]
+    assert member("nickname in tags", customer) == (found is True)
+    assert member("not (nickname in tags)", customer) == (found is False)
+    assert member('"vip" in tags', customer) == (tags is not None and "vip" in tags)
+    assert member('not ("vip" in tags)', customer) == (tags is not None and "vip" not in tags)
+
+
 def test_partition_of_a_predicate(member):
     for age in (None, 5, 50):
         customer = {"age": age}

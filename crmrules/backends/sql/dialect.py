@@ -267,6 +267,14 @@ class SqlDialect:
     def list_contains(self, haystack: exp.Expression, needle: exp.Expression) -> exp.Expression:
         return exp.ArrayContains(this=haystack, expression=needle)
 
+    def list_membership(self, haystack: exp.Expression, needle: exp.Expression, haystack_may_be_null: bool,
+                        needle_may_be_null: bool) -> exp.Expression:
+        """`needle in haystack` for a list value: null when either side is null; null elements never match."""
+        unknown = [exp.Is(this=side.copy(), expression=exp.Null())
+                   for side, may in ((needle, needle_may_be_null), (haystack, haystack_may_be_null)) if may]
+        test = exp.Coalesce(this=self.list_contains(haystack, needle), expressions=[self.boolean(False)])
+        return case_when(or_(*unknown), exp.Null(), otherwise=test) if unknown else test
+
     def list_length(self, value: exp.Expression) -> exp.Expression:
         return exp.ArraySize(this=value)
 

@@ -422,12 +422,9 @@ class ExpressionCompiler:
         haystack = self.expr(node.haystack, scope)
         # a null list or needle is unknown; null elements never match, as in memory (a side that is never
         # null, such as a written value or an aggregated list, needs no test)
-        unknown = [exp.Is(this=side, expression=exp.Null())
-                   for side, operand in ((needle, node.needle), (haystack, node.haystack))
-                   if not (never_null(operand) or isinstance(operand, ast.Literal) and operand.value is not None)]
-        test = exp.Coalesce(this=d.list_contains(haystack.copy(), needle.copy()), expressions=[d.boolean(False)])
-        if unknown:
-            test = case_when(or_(*unknown), exp.Null(), otherwise=test)
+        may_be_null = [not (never_null(operand) or isinstance(operand, ast.Literal) and operand.value is not None)
+                       for operand in (node.haystack, node.needle)]
+        test = d.list_membership(haystack, needle, *may_be_null)
         return exp.Not(this=paren(test)) if node.negated else test
 
     # ------------------------------------------------------------- aggregates

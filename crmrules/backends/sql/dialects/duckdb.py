@@ -43,6 +43,14 @@ class DuckDB(SqlDialect):
     def list_contains(self, haystack, needle):
         return call("list_contains", haystack, needle)
 
+    def list_membership(self, haystack, needle, haystack_may_be_null, needle_may_be_null):
+        # for a needle that is never null, DuckDB's own test says what the language does: null for a null list,
+        # and null elements never match (`list_contains([NULL, 'a'], 'b')` is false); a null needle is not
+        # always null in DuckDB (`list_contains([], NULL)` is false)
+        if needle_may_be_null:
+            return super().list_membership(haystack, needle, haystack_may_be_null, needle_may_be_null)
+        return self.list_contains(haystack, needle)
+
     def list_length(self, value):
         return call("len", value)
 

@@ -24,11 +24,7 @@ WHERE
   AND (
     (
       "c"."points" > 100
-      AND CASE
-        WHEN "c"."tags" IS NULL
-        THEN NULL
-        ELSE COALESCE(LIST_CONTAINS("c"."tags", 'coat'), FALSE)
-      END
+      AND LIST_CONTAINS("c"."tags", 'coat')
       AND DATE_DIFF('DAY', CAST("c"."registered_at" AS DATE), CAST('2026-06-30' AS DATE)) < 30
     )
     OR (

@@ -44,6 +44,6 @@ WHERE
     )
     AND STRPOS("c"."email", '@') > 0
     AND REGEXP_MATCHES("c"."email", '^[Aa]')
-    AND COALESCE(LIST_CONTAINS(COALESCE("i_agg"."a0", CAST([] AS TEXT[])), 'coat'), FALSE)
+    AND LIST_CONTAINS(COALESCE("i_agg"."a0", CAST([] AS TEXT[])), 'coat')
     AND LEN("c"."tags") > 1
   )
