@@ -185,6 +185,10 @@ class SqlDialect:
                            expression=exp.Nullif(this=cast(b, "DECIMAL(38, 12)"), expression=number(0)))
         return exp.Round(this=quotient, decimals=number(MONEY_SCALE))
 
+    def divide_by_whole(self, a: exp.Expression, b: exp.Expression) -> exp.Expression:
+        """`divide` where `b` is a whole number (a count, say): the same value, which some engines find faster."""
+        return self.divide(a, b)
+
     def multiply(self, a: exp.Expression, b: exp.Expression, a_type: t.Type, b_type: t.Type) -> exp.Expression:
         return exp.Mul(this=a, expression=b)
 

@@ -384,8 +384,9 @@ class ExpressionCompiler:
             sign = 1 if node.op == ast.ArithOp.ADD else -1
             return d.shift(self.expr(node.left, scope), node.right.value, sign, node.left.type, node.type)
         if node.op == ast.ArithOp.DIV:
-            return d.divide(self.as_decimal(self.expr(node.left, scope), node.left.type),
-                            self.as_decimal(self.expr(node.right, scope), node.right.type))
+            divide = d.divide_by_whole if node.right.type == t.INT else d.divide
+            return divide(self.as_decimal(self.expr(node.left, scope), node.left.type),
+                          self.as_decimal(self.expr(node.right, scope), node.right.type))
         if node.op == ast.ArithOp.MUL:
             # an int times a decimal needs no conversion: scaled decimals stay scaled
             return paren(d.multiply(self.expr(node.left, scope), self.expr(node.right, scope),

@@ -36,29 +36,29 @@ WHERE
       WHEN NOT TRY_CAST(COALESCE("o_agg"."a0", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(12, 6)) IS NULL
       AND NOT TRY_CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(12, 6)) IS NULL
       THEN CASE
-        WHEN CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(12, 6)) * 1000000 AS BIGINT) = 0
+        WHEN CAST(COALESCE("o_agg"."a1", 0) AS BIGINT) = 0
         THEN NULL
         ELSE CAST(SIGN(
           CAST(CAST(COALESCE("o_agg"."a0", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(12, 6)) * 1000000 AS BIGINT)
-        ) * SIGN(CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(12, 6)) * 1000000 AS BIGINT)) * (
+        ) * SIGN(CAST(COALESCE("o_agg"."a1", 0) AS BIGINT)) * (
           2 * ABS(
             CAST(CAST(COALESCE("o_agg"."a0", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(12, 6)) * 1000000 AS BIGINT)
-          ) * 1000000 + ABS(CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(12, 6)) * 1000000 AS BIGINT))
+          ) + ABS(CAST(COALESCE("o_agg"."a1", 0) AS BIGINT))
         ) // (
-          2 * ABS(CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(12, 6)) * 1000000 AS BIGINT))
+          2 * ABS(CAST(COALESCE("o_agg"."a1", 0) AS BIGINT))
         ) AS DECIMAL(38, 0)) * CAST(0.000001 AS DECIMAL(38, 6))
       END
       ELSE CASE
-        WHEN CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128) = 0
+        WHEN CAST(COALESCE("o_agg"."a1", 0) AS INT128) = 0
         THEN NULL
         ELSE CAST(SIGN(
           CAST(CAST(COALESCE("o_agg"."a0", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 6)) * 1000000 AS INT128)
-        ) * SIGN(CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128)) * (
+        ) * SIGN(CAST(COALESCE("o_agg"."a1", 0) AS INT128)) * (
           2 * ABS(
             CAST(CAST(COALESCE("o_agg"."a0", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 6)) * 1000000 AS INT128)
-          ) * 1000000 + ABS(CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128))
+          ) + ABS(CAST(COALESCE("o_agg"."a1", 0) AS INT128))
         ) // (
-          2 * ABS(CAST(CAST(COALESCE("o_agg"."a1", 0) AS DECIMAL(38, 6)) * 1000000 AS INT128))
+          2 * ABS(CAST(COALESCE("o_agg"."a1", 0) AS INT128))
         ) AS DECIMAL(38, 0)) * CAST(0.000001 AS DECIMAL(38, 6))
       END
     END > 10.5
