@@ -97,21 +97,24 @@ def exact_scaled_division(a: exp.Expression, b: exp.Expression, integer_type: st
     `a` and `b` as `decimal_type` (values it cannot hold are the caller's to keep away), scaled into
     `integer_type`, which must also hold the numerator, 2·|a|·10^(2·MONEY_SCALE) (below 2·10^18 for
     DECIMAL(12, 6) and a BIGINT). A whole `b` (`whole_b`) is not scaled: with A = a·10^s,
-    (2·|A|·10^s + |b|·10^s) div (2·|b|·10^s) is (2·|A| + |b|) div (2·|b|), the same quotient."""
+    (2·A·10^s ± |b|·10^s) div (2·b·10^s) is (2·A ± |b|) div (2·b), the same quotient."""
     scale = number(10 ** MONEY_SCALE)
     big_a = cast(exp.Mul(this=cast(a, decimal_type), expression=scale), integer_type)
+    twice_a = exp.Mul(this=number(2), expression=big_a)
     if whole_b:
         big_b = cast(b, integer_type)
-        twice_a = exp.Mul(this=number(2), expression=exp.Abs(this=big_a))
     else:
         big_b = cast(exp.Mul(this=cast(b, decimal_type), expression=scale.copy()), integer_type)
-        twice_a = exp.Mul(this=exp.Mul(this=number(2), expression=exp.Abs(this=big_a)), expression=scale.copy())
-    # q = (2·|A|·10^s + |B|) div (2·|B|) rounds |A|/|B|·10^s half up; the sign comes back after
-    numerator = exp.Add(this=twice_a, expression=exp.Abs(this=big_b))
-    quotient = exp.IntDiv(this=paren(numerator), expression=paren(
-        exp.Mul(this=number(2), expression=exp.Abs(this=big_b.copy()))))
-    sign = exp.Mul(this=call("sign", big_a.copy()), expression=call("sign", big_b.copy()))
-    scaled = cast(exp.Mul(this=sign, expression=quotient), "DECIMAL(38, 0)")
-    result = exp.Mul(this=scaled, expression=cast(number(f"0.{'0' * (MONEY_SCALE - 1)}1"),
-                                                       f"DECIMAL(38, {MONEY_SCALE})"))
+        twice_a = exp.Mul(this=twice_a, expression=scale.copy())
+    # DuckDB's `//` truncates toward zero, so q = (2·A·10^s + sign(A)·|B|) // (2·B) is A/B·10^s rounded half
+    # away from zero: the half is added away from zero before the truncation
+    numerator = exp.Add(this=twice_a, expression=exp.Mul(this=call("sign", big_a.copy()), expression=exp.Abs(
+        this=big_b)))
+    quotient = exp.IntDiv(this=paren(numerator), expression=paren(exp.Mul(this=number(2), expression=big_b.copy())))
+    # a quotient by a whole number is no larger than A: on the BIGINT way it fits 12 digits, and times 10^-s it
+    # is a DECIMAL(18, s), which DuckDB keeps in a BIGINT too
+    small = whole_b and integer_type == "BIGINT"
+    digits = 12 if small else 38
+    unit = cast(number(f"0.{'0' * (MONEY_SCALE - 1)}1"), f"DECIMAL({MONEY_SCALE if small else 38}, {MONEY_SCALE})")
+    result = exp.Mul(this=cast(quotient, f"DECIMAL({digits}, 0)"), expression=unit)
     return case_when(exp.EQ(this=big_b.copy(), expression=number(0)), exp.Null(), otherwise=result)

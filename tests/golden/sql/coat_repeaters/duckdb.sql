@@ -61,27 +61,23 @@ WHERE
       THEN CASE
         WHEN CAST(COALESCE("o_agg"."a2", 0) AS BIGINT) = 0
         THEN NULL
-        ELSE CAST(SIGN(
-          CAST(CAST(COALESCE("o_agg"."a1", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(12, 6)) * 1000000 AS BIGINT)
-        ) * SIGN(CAST(COALESCE("o_agg"."a2", 0) AS BIGINT)) * (
-          2 * ABS(
+        ELSE CAST((
+          2 * CAST(CAST(COALESCE("o_agg"."a1", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(12, 6)) * 1000000 AS BIGINT) + SIGN(
             CAST(CAST(COALESCE("o_agg"."a1", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(12, 6)) * 1000000 AS BIGINT)
-          ) + ABS(CAST(COALESCE("o_agg"."a2", 0) AS BIGINT))
+          ) * ABS(CAST(COALESCE("o_agg"."a2", 0) AS BIGINT))
         ) // (
-          2 * ABS(CAST(COALESCE("o_agg"."a2", 0) AS BIGINT))
-        ) AS DECIMAL(38, 0)) * CAST(0.000001 AS DECIMAL(38, 6))
+          2 * CAST(COALESCE("o_agg"."a2", 0) AS BIGINT)
+        ) AS DECIMAL(12, 0)) * CAST(0.000001 AS DECIMAL(6, 6))
       END
       ELSE CASE
         WHEN CAST(COALESCE("o_agg"."a2", 0) AS INT128) = 0
         THEN NULL
-        ELSE CAST(SIGN(
-          CAST(CAST(COALESCE("o_agg"."a1", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 6)) * 1000000 AS INT128)
-        ) * SIGN(CAST(COALESCE("o_agg"."a2", 0) AS INT128)) * (
-          2 * ABS(
+        ELSE CAST((
+          2 * CAST(CAST(COALESCE("o_agg"."a1", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 6)) * 1000000 AS INT128) + SIGN(
             CAST(CAST(COALESCE("o_agg"."a1", CAST(0 AS DECIMAL(38, 6))) AS DECIMAL(38, 6)) * 1000000 AS INT128)
-          ) + ABS(CAST(COALESCE("o_agg"."a2", 0) AS INT128))
+          ) * ABS(CAST(COALESCE("o_agg"."a2", 0) AS INT128))
         ) // (
-          2 * ABS(CAST(COALESCE("o_agg"."a2", 0) AS INT128))
+          2 * CAST(COALESCE("o_agg"."a2", 0) AS INT128)
         ) AS DECIMAL(38, 0)) * CAST(0.000001 AS DECIMAL(38, 6))
       END
     END > 150
