@@ -12,33 +12,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
+from operator import is_not
 from typing import TypeVar, get_args, get_type_hints
 
 from crmrules.errors import Span
 from crmrules.types import Type
-
-
-class DurationUnit(StrEnum):
-    """Units of duration literals, spelled as in the source."""
-
-    SECOND = "s"
-    MINUTE = "min"
-    HOUR = "h"
-    DAY = "d"
-    WEEK = "w"
-    MONTH = "mo"
-    YEAR = "y"
-
-
-@dataclass(frozen=True, slots=True)
-class Duration:
-    """A duration value such as `30d` or `6mo`; months and years are calendar units."""
-
-    amount: int
-    unit: DurationUnit
-
-    def __str__(self) -> str:
-        return f"{self.amount}{self.unit}"
+from crmrules.values import Duration, DurationUnit  # noqa: F401 - literal values, named as ast's
 
 
 LiteralValue = None | bool | int | Decimal | str | date | datetime | Duration
@@ -568,7 +547,9 @@ def walk(node: Node) -> Iterator[Node]:
 
 def transform(node: N, fn: Callable[[Node], Node]) -> N:
     """Rebuild a tree bottom-up, applying `fn` to every node after its children."""
-    return fn(map_children(node, lambda child: transform(child, fn)))
+    def rebuilt(current: Node) -> Node:  # one closure for the whole walk, not one per node
+        return fn(map_children(current, rebuilt))
+    return rebuilt(node)
 
 
 def map_children(node: N, fn: Callable[[Node], Node]) -> N:
@@ -582,7 +563,7 @@ def map_children(node: N, fn: Callable[[Node], Node]) -> N:
                 changes[name] = new
         elif isinstance(value, tuple) and value:
             new_items = tuple([fn(item) for item in value])  # a field that can hold nodes holds only nodes
-            if any(a is not b for a, b in zip(new_items, value)):
+            if any(map(is_not, new_items, value)):
                 changes[name] = new_items
     return replace(node, **changes) if changes else node
 

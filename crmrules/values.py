@@ -8,10 +8,34 @@ arithmetic on null.
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
+from enum import StrEnum
 
-from crmrules.ast import Duration, DurationUnit
+
+class DurationUnit(StrEnum):
+    """Units of duration literals, spelled as in the source."""
+
+    SECOND = "s"
+    MINUTE = "min"
+    HOUR = "h"
+    DAY = "d"
+    WEEK = "w"
+    MONTH = "mo"
+    YEAR = "y"
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A duration value such as `30d` or `6mo`; months and years are calendar units."""
+
+    amount: int
+    unit: DurationUnit
+
+    def __str__(self) -> str:
+        return f"{self.amount}{self.unit}"
+
 
 SCALE = 6
 _QUANTUM = Decimal(1).scaleb(-SCALE)

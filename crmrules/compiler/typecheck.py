@@ -101,6 +101,10 @@ class _Checker:
                 return self.list_literal(node, items)
             case ast.Column(table=table, name=name):
                 return self.schema.column(table, name).type
+            case ast.Compare():
+                return self.compare(node)
+            case ast.Aggregate():
+                return self.aggregate(node)
             case ast.AttributeRef(name=name):
                 return self.attribute_types[name]
             case ast.SegmentRef():
@@ -116,8 +120,6 @@ class _Checker:
                     return self.fail(node, f"`{op}` combines segments or conditions, not {left.type} "
                                            f"and {right.type}")
                 return t.BOOL
-            case ast.Compare():
-                return self.compare(node)
             case ast.Arith():
                 return self.arith(node)
             case ast.Negate(operand=op):
@@ -146,8 +148,6 @@ class _Checker:
                 if isinstance(result, str):
                     return self.fail(node, f"`{name}` {result}")
                 return self.literal_arguments(node, result)
-            case ast.Aggregate():
-                return self.aggregate(node)
             case ast.Ntile(value=value, among=among, ties=ties):
                 if value.type.is_list or value.type in (t.DURATION, t.BOOL) or not t.is_orderable(value.type):
                     return self.fail(value, f"`{'score' if ties else 'ntile'}` orders customers by a number, date "

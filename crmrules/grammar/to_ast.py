@@ -197,7 +197,7 @@ class ToAst(Transformer):
     def path(self, meta, children):
         return ast.Path(base=str(children[0]), name=str(children[1]), span=self._span(meta))
 
-    def or_expr(self, meta, children):
+    def expr(self, meta, children):  # `a or b or ...`
         return ast.Or(operands=tuple(children), span=self._span(meta))
 
     def and_expr(self, meta, children):
