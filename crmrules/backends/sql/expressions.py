@@ -27,9 +27,9 @@ from crmrules.backends.sql.functions import BUILDERS, CallArgs
 from crmrules.backends.sql.query_cache import describe
 from crmrules.compiler.defaults import TOTAL, empty_value
 from crmrules.compiler.never_null import never_null
-from crmrules.compiler.ranking_key import ranking_key
 from crmrules.compiler.pipeline import Program
 from crmrules.compiler.query_shape import may_rank_without_rows, required_table
+from crmrules.compiler.ranking_key import ranking_key
 from crmrules.context import EvaluationContext
 from crmrules.errors import InternalError, UnsupportedFeatureError
 
