@@ -519,8 +519,8 @@ def _holds_nodes(hint) -> bool:  # whether a field's type names a node class: al
 
 _EVERY_FIELD: dict[type, tuple[str, ...]] = {}  # per node class (every one above, at any depth): its fields
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # the fields that can hold nodes: not span, type, names, numbers
-for _cls in (_found := [Node]):  # the list grows while it is read
-    _found += _cls.__subclasses__()
+for _cls in (_found := [Node]):  # the list grows while it is read; a slotted class replaced its unslotted first
+    _found += [sub for sub in _cls.__subclasses__() if "__slots__" in vars(sub)]
     _EVERY_FIELD[_cls] = tuple(f.name for f in dataclasses.fields(_cls))
     _FIELD_NAMES[_cls] = tuple(n for n, hint in get_type_hints(_cls).items() if _holds_nodes(hint))
 
